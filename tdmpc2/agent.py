@@ -1,0 +1,150 @@
+"""The TD-MPC2 agent: acts through a planner (chosen by `planner=`) and learns the world model and policy."""
+import torch
+import torch.nn.functional as F
+
+from tdmpc2 import config as config_
+from tdmpc2.planner import make_planner
+from tdmpc2.runtime import resolve_device
+from tdmpc2.scale import RunningScale
+from tdmpc2.world_model import WorldModel
+
+
+class TDMPC2:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        if not cfg.get("_iterations_adjusted"):  # official heuristic: more MPPI iterations for large action spaces
+            cfg.iterations += 2 * (cfg.action_dim >= 20)
+            cfg._iterations_adjusted = True
+        self.model = WorldModel(cfg).to(self.device)
+        m = self.model
+        self.optim = torch.optim.Adam([
+            {"params": m._encoder.parameters(), "lr": cfg.lr * cfg.enc_lr_scale},
+            {"params": m._dynamics.parameters()},
+            {"params": m._reward.parameters()},
+            {"params": m._termination.parameters() if cfg.episodic else []},
+            {"params": m._Qs.parameters()},
+            {"params": m._task_emb.parameters() if cfg.multitask else []},
+        ], lr=cfg.lr)
+        self.pi_optim = torch.optim.Adam(m._pi.parameters(), lr=cfg.lr, eps=1e-5)
+        self.model.eval()
+        self.scale = RunningScale(cfg, self.device)
+        if cfg.multitask:
+            self.discount = torch.tensor([config_.discount(L, cfg) for L in cfg.episode_lengths], device=self.device)
+        else:
+            self.discount = config_.discount(cfg.episode_length, cfg)
+        self.rho_weights = cfg.rho ** torch.arange(cfg.horizon + 1, device=self.device, dtype=torch.float32)
+        self.planner = make_planner(cfg.planner if cfg.mpc else "policy", self.model, cfg, self.discount)
+        self.nonfinite_actions = 0  # actions that came out non-finite and were replaced before reaching the env
+        self.last_plan_info = None
+
+    # ------------------------------------------------------------------ acting
+    def set_planner(self, name):
+        """Swap the planner (any name in tdmpc2.planner.REGISTRY) without touching the model."""
+        self.cfg.planner = name
+        self.planner = make_planner(name, self.model, self.cfg, self.discount)
+
+    def reset(self):
+        self.planner.reset()
+
+    @torch.no_grad()
+    def act(self, obs, t0=False, eval_mode=False, task=None):
+        """Action for one observation (or a batch with a leading dim), on the CPU, always finite and in [-1, 1]."""
+        obs = torch.as_tensor(obs, device=self.device)
+        single = obs.ndim == len(self.cfg.obs_shape[self.cfg.obs])
+        if single:
+            obs = obs.unsqueeze(0)
+        if task is not None:
+            task = torch.as_tensor(task, device=self.device).reshape(-1).expand(obs.shape[0])
+        if t0:
+            self.planner.reset()
+        z = self.model.encode(obs, task)
+        action, info = self.planner.plan(z, t0=t0, eval_mode=eval_mode, task=task)
+        bad = ~torch.isfinite(action).all(-1)
+        if bad.any():  # last line of defence: a NaN never reaches the simulator
+            self.nonfinite_actions += int(bad.sum())
+            mean = self.model.pi(z, task)[1]["mean"]
+            action = torch.where(bad.unsqueeze(-1), torch.nan_to_num(mean), action)
+        self.last_plan_info = info
+        action = action.clamp(-1, 1).cpu()
+        return action[0] if single else action
+
+    # ------------------------------------------------------------------ learning
+    @torch.no_grad()
+    def _td_target(self, next_z, reward, terminated, task):
+        action = self.model.pi(next_z, task)[0]
+        discount = self.discount[task.long()].view(1, -1, 1) if self.cfg.multitask else self.discount
+        return reward + discount * (1 - terminated) * self.model.Q(next_z, action, task, "min", target=True)
+
+    def update_pi(self, zs, task):
+        action, info = self.model.pi(zs, task)
+        q = self.model.Q(zs, action, task, "avg", detach=True)
+        self.scale.update(q[0])
+        q = self.scale(q)
+        rho = self.rho_weights[: zs.shape[0]]
+        pi_loss = (-(self.cfg.entropy_coef * info["scaled_entropy"] + q).mean(dim=(1, 2)) * rho).mean()
+        pi_loss.backward()
+        pi_grad_norm = torch.nn.utils.clip_grad_norm_(self.model._pi.parameters(), self.cfg.grad_clip_norm)
+        self.pi_optim.step()
+        self.pi_optim.zero_grad(set_to_none=True)
+        return {"pi_loss": pi_loss, "pi_grad_norm": pi_grad_norm, "pi_entropy": info["entropy"].mean(),
+                "pi_scaled_entropy": info["scaled_entropy"].mean(), "pi_scale": self.scale.value.squeeze()}
+
+    def world_model_losses(self, obs, action, reward, terminated, task, next_z, td_targets):
+        """Consistency, reward, value (and termination) losses of a latent rollout; returns (total, metrics, zs)."""
+        cfg, H = self.cfg, action.shape[0]
+        z = self.model.encode(obs[0], task)
+        zs = [z]
+        for t in range(H):
+            z = self.model.next(z, action[t], task)
+            zs.append(z)
+        zs = torch.stack(zs)
+        rho = self.rho_weights[:H]
+        consistency = ((zs[1:] - next_z).pow(2).mean(dim=(1, 2)) * rho).sum() / H
+        _zs = zs[:-1]
+        qs = self.model.Q(_zs, action, task, "all") if not self.model.bmpc else self.model.V(_zs, task, "all")
+        reward_preds = self.model.reward(_zs, action, task)
+        tw = self.model.twohot
+        reward_loss = (tw.soft_ce(reward_preds, reward).mean(dim=(1, 2)) * rho).sum() / H
+        value_loss = (tw.soft_ce(qs, td_targets).mean(dim=(2, 3)) * rho).sum() / (H * qs.shape[0])
+        total = cfg.consistency_coef * consistency + cfg.reward_coef * reward_loss + cfg.value_coef * value_loss
+        metrics = {"consistency_loss": consistency, "reward_loss": reward_loss, "value_loss": value_loss}
+        if cfg.episodic:
+            term_pred = self.model.termination(zs[1:], task, unnormalized=True)
+            termination_loss = F.binary_cross_entropy_with_logits(term_pred, terminated)
+            total = total + cfg.termination_coef * termination_loss
+            metrics["termination_loss"] = termination_loss
+        metrics["total_loss"] = total
+        return total, metrics, zs
+
+    def _update(self, obs, action, reward, terminated, task=None):
+        with torch.no_grad():
+            next_z = self.model.encode(obs[1:], task)
+            td_targets = self._td_target(next_z, reward, terminated, task)
+        self.model.train()
+        total, metrics, zs = self.world_model_losses(obs, action, reward, terminated, task, next_z, td_targets)
+        total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip_norm)
+        self.optim.step()
+        self.optim.zero_grad(set_to_none=True)
+        metrics["grad_norm"] = grad_norm
+        metrics.update(self.update_pi(zs.detach(), task))
+        self.model.soft_update_target_Q()
+        self.model.eval()
+        return {k: float(v) for k, v in metrics.items()}
+
+    def update(self, buffer):
+        """One gradient step on a batch of (H+1)-step sub-trajectories from the buffer; returns float metrics."""
+        batch = buffer.sample()
+        return self._update(batch["obs"], batch["action"], batch["reward"], batch["terminated"], batch.get("task"))
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self):
+        """Everything training needs to resume (the weights in the official layout come from checkpoint.py)."""
+        return {"optim": self.optim.state_dict(), "pi_optim": self.pi_optim.state_dict(),
+                "scale": self.scale.state_dict()}
+
+    def load_state_dict(self, state):
+        self.optim.load_state_dict(state["optim"])
+        self.pi_optim.load_state_dict(state["pi_optim"])
+        self.scale.load_state_dict(state["scale"])

@@ -1,0 +1,166 @@
+"""Config: the root config.yaml composed with Hydra overrides, validated, and completed with TD-MPC2's heuristics."""
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import yaml
+
+from tdmpc2.errors import UserError, unknown
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_PATH = ROOT / "config.yaml"
+
+# arch presets (official common/__init__.py MODEL_SIZE)
+MODEL_SIZE = {
+    1: dict(enc_dim=256, mlp_dim=384, latent_dim=128, num_enc_layers=2, num_q=2),
+    5: dict(enc_dim=256, mlp_dim=512, latent_dim=512, num_enc_layers=2),
+    19: dict(enc_dim=1024, mlp_dim=1024, latent_dim=768, num_enc_layers=3),
+    48: dict(enc_dim=1792, mlp_dim=1792, latent_dim=768, num_enc_layers=4),
+    317: dict(enc_dim=4096, mlp_dim=4096, latent_dim=1376, num_enc_layers=5, num_q=8),
+}
+AGENTS = ("tdmpc2", "bmpc")
+PLANNERS = ("mppi", "dream", "grad", "hybrid", "policy")
+PLANNER_BLOCKS = ("dream", "grad", "hybrid")
+
+DMC_TASKS = (
+    "acrobot-swingup", "cartpole-balance", "cartpole-balance-sparse", "cartpole-swingup", "cartpole-swingup-sparse",
+    "cheetah-run", "cup-catch", "dog-run", "dog-stand", "dog-trot", "dog-walk", "finger-spin", "finger-turn-easy",
+    "finger-turn-hard", "fish-swim", "hopper-hop", "hopper-stand", "humanoid-run", "humanoid-stand", "humanoid-walk",
+    "pendulum-swingup", "quadruped-run", "quadruped-walk", "reacher-easy", "reacher-hard", "walker-run",
+    "walker-stand", "walker-walk")
+_MT30_CUSTOM = ("walker-walk-backwards", "walker-run-backwards", "cheetah-run-backwards", "cheetah-run-front",
+                "cheetah-run-back", "cheetah-jump", "hopper-hop-backwards", "reacher-three-easy", "reacher-three-hard",
+                "cup-spin", "pendulum-spin")
+_MT30_DMC = ("walker-stand", "walker-walk", "walker-run", "cheetah-run", "reacher-easy", "reacher-hard",
+             "acrobot-swingup", "pendulum-swingup", "cartpole-balance", "cartpole-balance-sparse", "cartpole-swingup",
+             "cartpole-swingup-sparse", "cup-catch", "finger-spin", "finger-turn-easy", "finger-turn-hard", "fish-swim",
+             "hopper-stand", "hopper-hop")
+_MW = ("assembly basketball button-press-topdown button-press-topdown-wall button-press button-press-wall "
+       "coffee-button coffee-pull coffee-push dial-turn disassemble door-open door-close drawer-close drawer-open "
+       "faucet-open faucet-close hammer handle-press-side handle-press handle-pull-side handle-pull lever-pull "
+       "peg-insert-side peg-unplug-side pick-out-of-hole pick-place pick-place-wall plate-slide plate-slide-side "
+       "plate-slide-back plate-slide-back-side push-back push push-wall reach reach-wall shelf-place soccer stick-push "
+       "stick-pull sweep-into sweep window-open window-close bin-picking box-close door-lock door-unlock hand-insert")
+# the list index is the task id of the official multi-task models and datasets
+TASK_SET = {"mt30": _MT30_DMC + _MT30_CUSTOM}
+TASK_SET["mt80"] = TASK_SET["mt30"] + tuple("mw-" + t for t in _MW.split())
+# observation and action dims of the mt30/mt80 tasks, needed to rebuild multi-task models without their envs
+MT_ACTION_DIMS = {"walker": 6, "cheetah": 6, "reacher": 2, "acrobot": 1, "pendulum": 1, "cartpole": 1, "cup": 2,
+                  "finger": 2, "fish": 5, "hopper": 4, "mw": 4}
+TASKS = DMC_TASKS + tuple(TASK_SET)
+
+
+class Config(SimpleNamespace):
+    """A plain attribute container (fast attribute access on hot paths, unlike OmegaConf)."""
+
+    def get(self, key, default=None):
+        return getattr(self, key, default)
+
+    def to_dict(self):
+        return {k: (v.to_dict() if isinstance(v, Config) else v) for k, v in vars(self).items()}
+
+
+def _defaults():
+    with open(CONFIG_PATH) as f:
+        raw = yaml.safe_load(f)
+    raw.pop("hydra", None)
+    return raw
+
+
+def _check_overrides(overrides, defaults):
+    """Unknown keys get an error naming the valid ones (Hydra would only say 'not in struct')."""
+    for ov in overrides:
+        key = re.split(r"[=~]", ov.lstrip("+~"), maxsplit=1)[0].strip()
+        if "=" not in ov and not ov.startswith("~"):
+            raise UserError(f"cannot read {ov!r}: overrides look like key=value, e.g. task=cartpole-swingup")
+        parts = key.split(".")
+        if parts[0].startswith("hydra"):
+            continue
+        if parts[0] not in defaults:
+            raise unknown("config key", parts[0], list(defaults))
+        if len(parts) > 1:
+            block = defaults[parts[0]]
+            if not isinstance(block, dict) or parts[1] not in block:
+                raise unknown(f"{parts[0]} key", parts[1], list(block) if isinstance(block, dict) else [])
+
+
+def compose(overrides=()):
+    """The root config with Hydra-syntax overrides applied, as a plain dict."""
+    overrides = list(overrides)
+    defaults = _defaults()
+    _check_overrides(overrides, defaults)
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    try:
+        with initialize_config_dir(config_dir=str(ROOT), version_base=None):
+            cfg = hydra_compose(config_name="config", overrides=overrides)
+    except HydraException as err:
+        raise UserError(f"cannot apply overrides {overrides}: {err}") from None
+    cfg = OmegaConf.to_container(cfg, resolve=True)
+    cfg.pop("hydra", None)
+    cfg["_overridden"] = sorted({re.split(r"[=~]", o.lstrip("+~"), maxsplit=1)[0] for o in overrides})
+    return cfg
+
+
+def _to_config(d):
+    return Config(**{k: _to_config(v) if isinstance(v, dict) else v for k, v in d.items()})
+
+
+def parse_cfg(raw):
+    """Validate names and apply presets: a dict from `compose` -> Config (env-dependent keys come later)."""
+    raw = dict(raw)
+    overridden = set(raw.pop("_overridden", ()))
+    for key, valid in (("agent", AGENTS), ("planner", PLANNERS), ("task", TASKS), ("obs", ("state", "rgb"))):
+        if raw[key] not in valid:
+            raise unknown(key, raw[key], valid)
+    if not (raw["device"] in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", str(raw["device"]))):
+        raise unknown("device", raw["device"], ["auto", "cpu", "cuda", "cuda:0"])
+    for key, value in list(raw.items()):  # official: strings like "5*2" are arithmetic
+        if isinstance(value, str) and re.fullmatch(r"\d+\s*[+\-*/]\s*\d+", value):
+            raw[key] = eval(value, {"__builtins__": {}})
+    if raw["agent"] == "bmpc":
+        for key, value in raw["bmpc"].items():
+            if key not in overridden and f"bmpc.{key}" not in overridden:
+                raw[key] = value
+    if raw["model_size"] is not None:
+        size = raw["model_size"]
+        if size not in MODEL_SIZE:
+            raise unknown("model_size", size, list(MODEL_SIZE))
+        raw.update({k: v for k, v in MODEL_SIZE[size].items() if k not in overridden})
+        if raw["task"] == "mt30" and size == 19:
+            raw["latent_dim"] = 512
+    raw["multitask"] = raw["task"] in TASK_SET
+    raw["tasks"] = list(TASK_SET[raw["task"]]) if raw["multitask"] else [raw["task"]]
+    if raw["multitask"]:
+        raw["task_dim"] = 96 if raw["task"] == "mt80" or raw["model_size"] in (1, 317) else 64
+    else:
+        raw["task_dim"] = 0
+    if raw["steps"] <= 0:
+        raise UserError(f"steps must be positive, got {raw['steps']}")
+    raw["bin_size"] = (raw["vmax"] - raw["vmin"]) / (raw["num_bins"] - 1) if raw["num_bins"] > 1 else 0.0
+    raw["work_dir"] = str(Path.cwd() / "logs" / raw["task"] / str(raw["seed"]) / raw["exp_name"])
+    raw["task_title"] = raw["task"].replace("-", " ").title()
+    return _to_config(raw)
+
+
+def discount(episode_length, cfg):
+    """TD-MPC2's heuristic: longer episodes get a discount closer to 1."""
+    frac = episode_length / cfg.discount_denom
+    return min(max((frac - 1) / frac, cfg.discount_min), cfg.discount_max)
+
+
+def set_env_dims(cfg, obs_shape, action_dim, episode_length, action_dims=None, episode_lengths=None):
+    """Fill in what comes from the environment (or a checkpoint) and the heuristics that depend on it."""
+    cfg.obs_shape = {cfg.obs: tuple(obs_shape)}
+    cfg.action_dim = int(action_dim)
+    cfg.episode_length = int(episode_length)
+    cfg.seed_steps = max(1000, 5 * cfg.episode_length)
+    if cfg.multitask:
+        cfg.action_dims = list(action_dims)
+        cfg.episode_lengths = list(episode_lengths)
+    return cfg
+
+
+def load(overrides=()):
+    return parse_cfg(compose(overrides))

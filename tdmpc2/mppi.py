@@ -1,0 +1,91 @@
+"""MPPI with a policy prior (TD-MPC2's planner), batched over B latents; BMPC's imitation target in `info`."""
+import torch
+
+from tdmpc2 import math
+from tdmpc2.planner import Planner
+
+
+def rollout_return(model, z, actions, task, discount, terminal=True):
+    """Discounted predicted return of action sequences actions (H, R, A) from latents z (R, L), plus the
+    discounted terminal value (TD-MPC2: Q(z_H, pi(z_H)); BMPC: V(z_H)). Returns (R, 1)."""
+    G, disc = 0.0, 1.0
+    term = 0.0
+    for t in range(actions.shape[0]):
+        r = model.twohot.decode(model.reward(z, actions[t], task))
+        z = model.next(z, actions[t], task)
+        G = G + disc * (1 - term) * r
+        disc = disc * discount
+        if model.cfg.episodic:
+            term = torch.clip(term + (model.termination(z, task) > 0.5).float(), max=1.0)
+    if terminal:
+        G = G + disc * (1 - term) * model.terminal_value(z, task)
+    return G
+
+
+class MPPIPlanner(Planner):
+    def __init__(self, model, cfg, discount):
+        super().__init__(model, cfg, discount)
+        self._prev_mean = None  # (B, H, A): the last MPPI mean, shifted to warm-start the next step
+
+    def reset(self):
+        self._prev_mean = None
+
+    def policy_trajectories(self, z, task, num, horizon, expl=False):
+        """num sequences (H, B, num, A) sampled from the policy prior through the latent dynamics."""
+        B = z.shape[0]
+        z = z.repeat_interleave(num, 0)
+        task_r = None if task is None else task.repeat_interleave(num)
+        acts = []
+        for t in range(horizon):
+            a = self.model.pi(z, task_r, expl=expl)[0] if self.model.bmpc else self.model.pi(z, task_r)[0]
+            acts.append(a)
+            if t < horizon - 1:
+                z = self.model.next(z, a, task_r)
+        return torch.stack(acts).view(horizon, B, num, -1)
+
+    @torch.no_grad()
+    def plan(self, z, t0=False, eval_mode=False, task=None, horizon=None, update_prev_mean=True, reanalyze=False):
+        cfg = self.cfg
+        H = horizon or cfg.horizon
+        B, A = z.shape[0], cfg.action_dim
+        N, P, K = cfg.num_samples, cfg.num_pi_trajs, cfg.num_elites
+        mask = self.action_mask(task)
+        actions = torch.empty(H, B, N, A, device=z.device)
+        if P > 0:
+            actions[:, :, :P] = self.policy_trajectories(z, task, P, H, expl=reanalyze)
+        z_rows = z.repeat_interleave(N, 0)
+        task_rows = None if task is None else task.repeat_interleave(N)
+        discount = self.discount_for(task, N)
+        mean = torch.zeros(H, B, A, device=z.device)
+        std = torch.full((H, B, A), float(cfg.max_std), device=z.device)
+        if not t0 and self._prev_mean is not None and self._prev_mean.shape[1] == B and self._prev_mean.shape[0] == H:
+            mean[:-1] = self._prev_mean[1:]
+        for _ in range(cfg.iterations):
+            noise = torch.randn(H, B, N - P, A, device=z.device)
+            actions[:, :, P:] = (mean.unsqueeze(2) + std.unsqueeze(2) * noise).clamp(-1, 1)
+            if mask is not None:
+                actions = actions * mask.view(1, B, 1, A)
+            value = rollout_return(self.model, z_rows, actions.view(H, B * N, A), task_rows, discount)
+            value = value.nan_to_num(0).view(B, N)
+            elite_value, elite_idxs = torch.topk(value, K, dim=1)  # (B, K)
+            elite_actions = torch.gather(actions, 2, elite_idxs.view(1, B, K, 1).expand(H, B, K, A))
+            score = torch.exp(cfg.temperature * (elite_value - elite_value.max(1, keepdim=True).values))
+            score = score / score.sum(1, keepdim=True)
+            w = score.view(1, B, K, 1)
+            denom = score.sum(1).view(1, B, 1) + 1e-9
+            mean = (w * elite_actions).sum(2) / denom
+            std = ((w * (elite_actions - mean.unsqueeze(2)).pow(2)).sum(2) / denom).sqrt().clamp(cfg.min_std, cfg.max_std)
+            if mask is not None:
+                mean, std = mean * mask.unsqueeze(0), std * mask.unsqueeze(0)
+        idx = math.gumbel_softmax_sample(score, dim=1)  # (B,): an elite drawn in proportion to its score
+        rows = torch.arange(B, device=z.device)
+        chosen = elite_actions[0, rows, idx]  # first action of the chosen elite (B, A)
+        action = chosen
+        if not eval_mode:
+            action = action + std[0] * torch.randn(B, A, device=z.device)
+        if update_prev_mean:
+            self._prev_mean = mean.clone()
+        action = action.clamp(-1, 1)
+        info = {"value": elite_value[rows, idx].unsqueeze(-1), "mean": chosen, "std": std[0], "mppi_mean": mean[0]}
+        bad = ~torch.isfinite(action).all(-1)
+        return self.policy_fallback(z, task, action, info, bad)
