@@ -131,7 +131,7 @@ class TDMPC2:
         metrics.update(self.update_pi(zs.detach(), task))
         self.model.soft_update_target_Q()
         self.model.eval()
-        return {k: float(v) for k, v in metrics.items()}
+        return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in metrics.items()}
 
     def update(self, buffer):
         """One gradient step on a batch of (H+1)-step sub-trajectories from the buffer; returns float metrics."""

@@ -60,7 +60,8 @@ class Config(SimpleNamespace):
         return {k: (v.to_dict() if isinstance(v, Config) else v) for k, v in vars(self).items()}
 
 
-def _defaults():
+def defaults():
+    """The root config.yaml as a dict (without the hydra block)."""
     with open(CONFIG_PATH) as f:
         raw = yaml.safe_load(f)
     raw.pop("hydra", None)
@@ -87,8 +88,7 @@ def _check_overrides(overrides, defaults):
 def compose(overrides=()):
     """The root config with Hydra-syntax overrides applied, as a plain dict."""
     overrides = list(overrides)
-    defaults = _defaults()
-    _check_overrides(overrides, defaults)
+    _check_overrides(overrides, defaults())
     from hydra import compose as hydra_compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
@@ -121,7 +121,7 @@ def parse_cfg(raw):
             raw[key] = eval(value, {"__builtins__": {}})
     if raw["agent"] == "bmpc":
         for key, value in raw["bmpc"].items():
-            if key not in overridden and f"bmpc.{key}" not in overridden:
+            if key not in overridden:  # a top-level override wins over the BMPC block
                 raw[key] = value
     if raw["model_size"] is not None:
         size = raw["model_size"]
@@ -155,7 +155,9 @@ def set_env_dims(cfg, obs_shape, action_dim, episode_length, action_dims=None, e
     cfg.obs_shape = {cfg.obs: tuple(obs_shape)}
     cfg.action_dim = int(action_dim)
     cfg.episode_length = int(episode_length)
-    cfg.seed_steps = max(1000, 5 * cfg.episode_length)
+    if cfg.get("seed_steps") is None or cfg.get("_seed_steps_heuristic"):
+        cfg.seed_steps = max(1000, 5 * cfg.episode_length)
+        cfg._seed_steps_heuristic = True
     if cfg.multitask:
         cfg.action_dims = list(action_dims)
         cfg.episode_lengths = list(episode_lengths)

@@ -1,0 +1,148 @@
+"""Replay buffer of whole episodes in preallocated torch tensors, sampled as (H+1)-step sub-trajectories.
+
+Episode layout (as TD-MPC2's): row 0 holds the reset observation with NaN action/reward/terminated; row t
+holds obs_t and action_{t-1}, reward_{t-1}, terminated_{t-1}. Rows live in a ring of `capacity` rows that
+grows on demand up to capacity, then overwrites the oldest rows. A start row is valid when the H rows after
+it belong to the same episode, so a sample never crosses an episode boundary.
+"""
+import torch
+
+from tdmpc2.errors import UserError
+from tdmpc2.runtime import resolve_device
+
+STEP_SCALARS = ("reward", "terminated")  # stored as (1,) per step, like the (H, B, 1) they are sampled as
+
+
+class Buffer:
+    def __init__(self, cfg):
+        # whole episodes are stored, so hold at least one even when steps < episode_length
+        self.capacity = max(min(int(cfg.buffer_size), int(cfg.steps)), cfg.episode_length + 1)
+        self.horizon = cfg.horizon
+        self.batch_size = cfg.batch_size
+        self.device = resolve_device(cfg.device)
+        self._storage_device = None  # decided at the first episode: the agent's GPU if the full buffer fits
+        self._fields = {}
+        self._valid = None  # (allocated,) bool: row is a valid sub-trajectory start
+        self._starts = torch.zeros(0, dtype=torch.long)
+        self._ptr = 0  # next row to write
+        self._size = 0  # rows written so far, at most capacity
+        self.num_episodes = 0
+
+    def __len__(self):
+        return self._size
+
+    @property
+    def nbytes(self):
+        return sum(v[: self._size].nbytes for v in self._fields.values())
+
+    @staticmethod
+    def _stack(episode):
+        """A list of per-step dicts or a dict of stacked tensors -> dict of (L, ...) tensors."""
+        if not isinstance(episode, dict):
+            episode = {k: torch.stack([torch.as_tensor(step[k]) for step in episode]) for k in episode[0]}
+        out = {}
+        for key, value in episode.items():
+            value = torch.as_tensor(value)
+            if value.is_floating_point():
+                value = value.float()
+            out[key] = value.reshape(len(value), 1) if key in STEP_SCALARS else value
+        return out
+
+    def _pick_storage_device(self, row_bytes):
+        """The official rule: keep the buffer on the GPU if 2.5x its full size fits in free memory."""
+        if self.device.type == "cuda":
+            free = torch.cuda.mem_get_info(self.device)[0]
+            if 2.5 * row_bytes * self.capacity < free:
+                return self.device
+        return torch.device("cpu")
+
+    def _allocate(self, episode, rows):
+        """Grow every field (and the start mask) to `rows` rows, keeping what is stored."""
+        if self._storage_device is None:
+            self._storage_device = self._pick_storage_device(sum(v[0].nbytes for v in episode.values()))
+        for key, value in episode.items():
+            new = _blank((rows, *value.shape[1:]), value.dtype, self._storage_device)
+            old = self._fields.get(key)
+            if old is not None:
+                new[: len(old)] = old
+            self._fields[key] = new
+        valid = torch.zeros(rows, dtype=torch.bool)
+        if self._valid is not None:
+            valid[: len(self._valid)] = self._valid
+        self._valid = valid
+
+    def add(self, episode):
+        """Store one whole episode; returns the number of episodes added so far."""
+        episode = self._stack(episode)
+        length = len(episode["obs"])
+        if length > self.capacity:
+            raise UserError(f"an episode of {length} steps does not fit in a buffer of {self.capacity} rows; "
+                            f"raise buffer_size")
+        if self._fields and set(episode) != set(self._fields):
+            raise ValueError(f"episode keys {sorted(episode)} differ from the buffer's {sorted(self._fields)}")
+        allocated = len(self._valid) if self._valid is not None else 0
+        needed = min(self._ptr + length, self.capacity)
+        if needed > allocated:
+            self._allocate(episode, min(self.capacity, max(needed, 2 * allocated)))
+        rows = (self._ptr + torch.arange(length)) % self.capacity
+        for key, value in episode.items():
+            self._fields[key][rows.to(self._storage_device)] = value.to(self._storage_device)
+        self._valid[rows] = torch.arange(length) < length - self.horizon
+        self._ptr = (self._ptr + length) % self.capacity
+        self._size = min(self._size + length, self.capacity)
+        self._starts = self._valid.nonzero().squeeze(1)
+        self.num_episodes += 1
+        return self.num_episodes
+
+    def sample(self, return_index=False):
+        """batch_size sub-trajectories, time-major on the agent's device: obs (H+1, B, ...), action (H, B, A),
+        reward and terminated (H, B, 1), any extra per-step key aligned like action, task (B,) if stored.
+        With return_index, also the (H+1, B) storage rows, for `write`."""
+        if len(self._starts) == 0:
+            raise RuntimeError("the buffer holds no episode longer than the horizon yet")
+        starts = self._starts[torch.randint(len(self._starts), (self.batch_size,))]
+        index = (starts.unsqueeze(0) + torch.arange(self.horizon + 1).unsqueeze(1)) % self.capacity
+        rows = index.to(self._storage_device)
+        batch = {}
+        for key, value in self._fields.items():
+            if key == "obs":
+                batch[key] = value[rows]
+            elif key == "task":
+                batch[key] = value[rows[0]]
+            else:
+                batch[key] = value[rows[1:]]
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        return (batch, index) if return_index else batch
+
+    def write(self, index, key, values):
+        """Overwrite stored rows of `key` (e.g. BMPC's reanalysed targets) at storage rows `index`."""
+        index = torch.as_tensor(index, device=self._storage_device)
+        field = self._fields[key]
+        field[index] = values.to(field.device, field.dtype)
+
+    def state_dict(self):
+        """The stored rows, oldest first (so they load into a buffer of any capacity)."""
+        order = torch.arange(self._size).roll(-self._ptr)  # the identity until the ring wraps
+        valid = self._valid[order] if self._valid is not None else torch.zeros(0, dtype=torch.bool)
+        return {"fields": {k: v[order.to(v.device)].cpu() for k, v in self._fields.items()},
+                "valid": valid, "num_episodes": self.num_episodes}
+
+    def load_state_dict(self, state):
+        size = min(len(state["valid"]), self.capacity)
+        self._fields, self._valid, self._storage_device = {}, None, None
+        self._ptr, self._size, self.num_episodes = size % self.capacity, size, state["num_episodes"]
+        self._starts = torch.zeros(0, dtype=torch.long)
+        if size:  # a smaller capacity keeps the newest rows; a cut episode keeps its valid suffix
+            fields = {k: v[len(v) - size:] for k, v in state["fields"].items()}
+            self._allocate(fields, size)
+            for key, value in fields.items():
+                self._fields[key][:] = value.to(self._storage_device)
+            self._valid[:] = state["valid"][len(state["valid"]) - size:]
+            self._starts = self._valid.nonzero().squeeze(1)
+
+
+def _blank(shape, dtype, device):
+    """NaN for float fields (unfilled rows, like the reset row's action), zeros otherwise."""
+    if dtype.is_floating_point:
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+    return torch.zeros(shape, dtype=dtype, device=device)

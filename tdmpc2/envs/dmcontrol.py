@@ -1,0 +1,98 @@
+"""DeepMind Control Suite tasks wrapped as TD-MPC2 wraps them: actions in [-1, 1], action repeat 2, 500-step
+episodes, flat float32 state observations (or 3 stacked 64x64 frames), and the old 4-tuple step API."""
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before dm_control loads mujoco
+
+from collections import deque
+
+import numpy as np
+import torch
+from dm_control import suite
+from gymnasium.spaces import Box
+
+DOMAIN_ALIASES = {"cup": "ball_in_cup", "pointmass": "point_mass"}
+ACTION_REPEAT = 2
+EPISODE_LENGTH = 500  # agent steps, i.e. the suite's 1000 control steps
+RENDER_SIZE = 384
+PIXEL_SIZE, NUM_FRAMES = 64, 3
+
+
+def suite_names(task):
+    """'cup-catch' -> ('ball_in_cup', 'catch'); 'cartpole-swingup-sparse' -> ('cartpole', 'swingup_sparse')."""
+    domain, name = task.split("-", 1)
+    return DOMAIN_ALIASES.get(domain, domain), name.replace("-", "_")
+
+
+class DMControl:
+    has_success = False  # DMC tasks report no success; info["success"] stays 0
+
+    def __init__(self, task, seed=1, obs="state"):
+        domain, name = suite_names(task)
+        self._env = suite.load(domain, name, task_kwargs={"random": seed}, visualize_reward=False)
+        self.obs_type = obs
+        self.camera_id = 2 if domain == "quadruped" else 0
+        self.max_episode_steps = EPISODE_LENGTH
+        spec = self._env.action_spec()
+        self._low, self._high = spec.minimum.astype(np.float64), spec.maximum.astype(np.float64)
+        self.action_space = Box(-1.0, 1.0, spec.shape, dtype=np.float32)
+        if obs == "rgb":
+            obs_shape = (3 * NUM_FRAMES, PIXEL_SIZE, PIXEL_SIZE)
+            self.observation_space = Box(0, 255, obs_shape, dtype=np.uint8)
+        else:
+            obs_dim = sum(int(np.prod(s.shape)) for s in self._env.observation_spec().values())
+            self.observation_space = Box(-np.inf, np.inf, (obs_dim,), dtype=np.float32)
+        # fast offscreen rendering (simulators.md): no shadows, no multisampling, a buffer just big enough
+        vis = self._env.physics.model.vis
+        vis.quality.shadowsize = 0
+        vis.quality.offsamples = 0
+        vis.global_.offwidth = vis.global_.offheight = RENDER_SIZE
+        self._frames = deque(maxlen=NUM_FRAMES)
+        self._t = 0
+
+    def _obs(self, time_step):
+        if self.obs_type == "rgb":
+            self._frames.append(self._render(PIXEL_SIZE).transpose(2, 0, 1))
+            return torch.from_numpy(np.concatenate(self._frames))
+        flat = [np.asarray(v, dtype=np.float32).reshape(-1) for v in time_step.observation.values()]
+        return torch.from_numpy(np.concatenate(flat))
+
+    def _render(self, size):
+        return self._env.physics.render(size, size, camera_id=self.camera_id)
+
+    def reset(self):
+        self._t = 0
+        time_step = self._env.reset()
+        if self.obs_type == "rgb":
+            self._frames.extend([self._render(PIXEL_SIZE).transpose(2, 0, 1)] * (NUM_FRAMES - 1))
+        return self._obs(time_step)
+
+    def step(self, action):
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
+        if not np.isfinite(action).all():
+            raise ValueError(f"non-finite action {action.tolist()}: the simulator only takes finite actions")
+        scaled = self._low + (np.clip(action, -1.0, 1.0) + 1.0) * 0.5 * (self._high - self._low)
+        reward = 0.0
+        for _ in range(ACTION_REPEAT):
+            time_step = self._env.step(scaled)
+            reward += time_step.reward or 0.0
+        self._t += 1
+        done = self._t >= self.max_episode_steps  # time limit only: DMC tasks never terminate
+        info = {"success": 0.0, "terminated": torch.tensor(0.0)}
+        return self._obs(time_step), torch.tensor(reward, dtype=torch.float32), done, info
+
+    def rand_act(self):
+        """A uniform random action from torch's global generator (seeded, and saved with checkpoints)."""
+        return torch.rand(self.action_space.shape) * 2 - 1
+
+    def render(self):
+        return self._render(RENDER_SIZE)
+
+    def get_rng_state(self):
+        """The task's random state, which draws the initial state of every episode."""
+        return self._env.task.random.get_state()
+
+    def set_rng_state(self, state):
+        self._env.task.random.set_state(state)

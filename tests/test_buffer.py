@@ -1,0 +1,143 @@
+"""The replay buffer: episode boundaries, obs/action/reward alignment, the ring, extra keys, write(), state_dict.
+
+Episodes are synthetic: obs_t = (episode, t), the action taken at obs_t is (episode, t) too and its reward
+100*episode + t, so every sampled value says which row it came from.
+"""
+import pytest
+import torch
+
+from tdmpc2.buffer import Buffer
+from tdmpc2.config import Config
+
+H = 3
+
+
+def make_buffer(capacity=10_000, batch_size=256, episode_length=20):
+    return Buffer(Config(buffer_size=capacity, steps=10**6, episode_length=episode_length, horizon=H,
+                         batch_size=batch_size, device="cpu"))
+
+
+def episode(ep, length, extras=False, as_list=False):
+    """length+1 rows: the reset row (NaN action/reward/terminated), then one row per step."""
+    t = torch.arange(length + 1, dtype=torch.float32)
+    nan = torch.full((1,), float("nan"))
+    out = {"obs": torch.stack([torch.full_like(t, ep), t], 1),
+           "action": torch.cat([torch.full((1, 2), float("nan")), torch.stack([torch.full_like(t, ep), t], 1)[:-1]]),
+           "reward": torch.cat([nan, 100 * ep + t[:-1]]),
+           "terminated": torch.cat([nan, torch.zeros(length)])}
+    if extras:
+        out["expert_value"] = torch.cat([nan, -(100 * ep + t[:-1])]).unsqueeze(1)
+        out["expert_action_dist"] = torch.cat([out["action"], out["action"]], 1)
+    if as_list:
+        return [{k: v[i] for k, v in out.items()} for i in range(length + 1)]
+    return out
+
+
+def check_batch(batch):
+    obs, action, reward = batch["obs"], batch["action"], batch["reward"]
+    assert obs.shape == (H + 1, len(obs[0]), 2) and action.shape == (H, len(obs[0]), 2)
+    assert reward.shape == batch["terminated"].shape == (H, len(obs[0]), 1)
+    ep, t = obs[..., 0], obs[..., 1]
+    assert (ep == ep[0]).all(), "a sub-trajectory crossed an episode boundary"
+    assert (t[1:] - t[:-1] == 1).all()
+    assert torch.equal(action, obs[:-1])  # action_t is the one taken at obs_t
+    assert torch.equal(reward[..., 0], 100 * ep[:-1] + t[:-1])
+    assert torch.isfinite(action).all() and torch.isfinite(reward).all()
+
+
+def sampled_starts(buf, n=20):
+    """The (episode, t) of the sub-trajectory starts seen in n batches."""
+    return {tuple(x) for _ in range(n) for x in buf.sample()["obs"][0].tolist()}
+
+
+def test_samples_stay_inside_episodes_and_are_aligned():
+    buf = make_buffer()
+    for ep, length in enumerate([4, 9, 2, 15]):  # episode 2 has 3 rows: too short for H+1 = 4
+        buf.add(episode(ep, length, as_list=ep % 2 == 0))
+    for _ in range(20):
+        check_batch(buf.sample())
+    assert {ep for ep, _ in sampled_starts(buf)} == {0.0, 1.0, 3.0}
+
+
+def test_every_valid_start_is_sampled_uniformly():
+    buf = make_buffer(batch_size=4000)
+    buf.add(episode(0, 5))  # 6 rows: starts t=0,1,2
+    buf.add(episode(1, 10))  # 11 rows: starts t=0..7
+    batch = buf.sample()
+    starts = batch["obs"][0]
+    counts = {}
+    for ep, t in starts.tolist():
+        counts[(ep, t)] = counts.get((ep, t), 0) + 1
+    assert set(counts) == {(0.0, t) for t in range(3)} | {(1.0, t) for t in range(8)}
+    assert min(counts.values()) > 4000 / 11 * 0.7  # uniform over the 11 starts, not over the 2 episodes
+
+
+def test_ring_overwrites_the_oldest_rows():
+    buf = make_buffer(capacity=30, episode_length=12)
+    for ep in range(7):
+        buf.add(episode(ep, 8 + ep % 3))  # 9 to 11 rows: wraps several times
+        check_batch(buf.sample())
+    assert len(buf) == 30 and buf.num_episodes == 7
+    eps = buf.sample()["obs"][0, :, 0].unique().tolist()
+    assert set(eps) <= {4.0, 5.0, 6.0} and 6.0 in eps  # older episodes are gone, or only a cut suffix is left
+
+
+def test_storage_grows_lazily():
+    buf = make_buffer(capacity=1_000_000)
+    buf.add(episode(0, 20))
+    assert buf.capacity == 1_000_000 and len(buf) == 21
+    assert buf.nbytes < 1000
+    for ep in range(1, 5):
+        buf.add(episode(ep, 20))
+    assert len(buf) == 105
+    check_batch(buf.sample())
+
+
+def test_extra_keys_are_stored_sampled_and_rewritten():
+    buf = make_buffer(batch_size=64)
+    for ep in range(3):
+        buf.add(episode(ep, 10, extras=True))
+    batch, index = buf.sample(return_index=True)
+    check_batch(batch)
+    assert batch["expert_value"].shape == (H, 64, 1) and batch["expert_action_dist"].shape == (H, 64, 4)
+    assert torch.equal(batch["expert_value"], -batch["reward"])  # aligned like action/reward
+    assert torch.equal(batch["expert_action_dist"], torch.cat([batch["action"], batch["action"]], -1))
+    assert index.shape == (H + 1, 64)
+    # BMPC reanalysis writes new targets for the rows after the first of some sub-trajectories
+    rows = index[1:, :5]
+    buf.write(rows, "expert_value", torch.full((H, 5, 1), 7.0))
+    stored = buf.state_dict()["fields"]
+    assert (stored["expert_value"][rows.flatten()] == 7.0).all()
+    assert (stored["expert_value"] == 7.0).sum() == rows.unique().numel()
+
+
+def test_rgb_obs_keep_uint8():
+    buf = make_buffer(batch_size=8)
+    ep = episode(0, 10)
+    ep["obs"] = torch.randint(0, 255, (11, 9, 64, 64), dtype=torch.uint8)
+    buf.add(ep)
+    batch = buf.sample()
+    assert batch["obs"].dtype == torch.uint8 and batch["obs"].shape == (H + 1, 8, 9, 64, 64)
+    assert batch["action"].dtype == torch.float32
+
+
+def test_state_dict_round_trip_after_wrapping():
+    buf = make_buffer(capacity=30, batch_size=200, episode_length=12)
+    for ep in range(5):
+        buf.add(episode(ep, 10))  # 55 rows through a 30-row ring
+    same = make_buffer(capacity=30, batch_size=200, episode_length=12)
+    same.load_state_dict(buf.state_dict())
+    assert sampled_starts(same) == sampled_starts(buf)
+    bigger = make_buffer(capacity=100, batch_size=200, episode_length=12)
+    bigger.load_state_dict(buf.state_dict())
+    assert len(bigger) == 30 and bigger.num_episodes == 5
+    bigger.add(episode(5, 10))  # goes after the newest rows and overwrites nothing
+    for _ in range(5):
+        check_batch(bigger.sample())
+    assert sampled_starts(bigger) == sampled_starts(buf) | {(5.0, t) for t in range(8)}
+
+
+def test_episode_longer_than_the_buffer_is_an_error():
+    buf = make_buffer(capacity=10, episode_length=5)
+    with pytest.raises(Exception, match="does not fit"):
+        buf.add(episode(0, 20))

@@ -1,0 +1,147 @@
+"""End to end on cartpole-swingup with a tiny model: training whose losses fall, a killed run that resumes from its
+last checkpoint, evaluate.py on a checkpoint the trainer wrote, and CLI errors without tracebacks."""
+import csv
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # before dm_control is imported: headless rendering
+
+import pytest
+
+from tdmpc2 import checkpoint, config, runtime
+from tdmpc2.agent import TDMPC2
+from tdmpc2.buffer import Buffer
+from tdmpc2.envs import make_env
+from tdmpc2.logger import Logger
+from tdmpc2.trainer import OnlineTrainer
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["task=cartpole-swingup", "device=cpu", "threads=1", "model_size=1", "mlp_dim=64", "latent_dim=32",
+        "enc_dim=64", "num_samples=64", "num_elites=8", "iterations=2", "batch_size=32", "horizon=3",
+        "eval_episodes=1"]
+WORK_DIR = Path("logs/cartpole-swingup/1/default")
+
+
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl", "WANDB_MODE": "offline"}
+
+
+def run(script, args, cwd):
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=CHILD_ENV, capture_output=True,
+                          text=True, timeout=240)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 1000-step run in this process: 200 random steps, 200 pretraining updates at the first episode end
+    (step 500), then one update per step; every update's metrics are recorded."""
+    cwd = tmp_path_factory.mktemp("train")
+    old = os.getcwd()
+    os.chdir(cwd)  # work_dir is <cwd>/logs/...
+    try:
+        cfg = config.load([*TINY, "steps=1000", "eval_freq=100000", "save_freq=500"])
+    finally:
+        os.chdir(old)
+    runtime.setup(cfg)
+    env = make_env(cfg)
+    cfg.seed_steps = 200  # short seeding (config.yaml has no seed_steps key for the command line)
+    agent = TDMPC2(cfg)
+    updates = []
+    update = agent.update
+    agent.update = lambda buffer: updates.append(update(buffer)) or updates[-1]
+    OnlineTrainer(cfg, env, agent, Buffer(cfg), Logger(cfg)).train()
+    return cwd / WORK_DIR, updates
+
+
+def test_training_losses_are_finite_and_fall(trained):
+    work_dir, updates = trained
+    assert len(updates) == 200 + 500  # pretraining at step 500, then one per step 501..1000
+    assert all(math.isfinite(v) for m in updates for v in m.values())
+    first = sum(m["total_loss"] for m in updates[:20]) / 20
+    last = sum(m["total_loss"] for m in updates[-100:]) / 100
+    assert last < 0.5 * first, (first, last)
+    for key in ("reward_loss", "value_loss"):
+        assert sum(m[key] for m in updates[-100:]) < 0.7 * sum(m[key] for m in updates[:100]), key
+    train = read_csv(work_dir / "train.csv")
+    assert [int(r["step"]) for r in train] == [500, 1000]
+    assert train[0]["total_loss"] == "" and 0 < float(train[1]["total_loss"]) < first
+    assert int(train[1]["episode_length"]) == 500 and int(train[1]["nonfinite_actions"]) == 0
+    eval_rows = read_csv(work_dir / "eval.csv")
+    assert list(eval_rows[0]) == ["step", "episode_reward"] and eval_rows[0]["step"] == "0"
+    last_ckpt = checkpoint.read(work_dir / "models" / "last.pt")
+    assert last_ckpt["step"] == 1000 and last_ckpt["episode"] == 2 and last_ckpt["buffer"]["num_episodes"] == 2
+    assert checkpoint.read(work_dir / "models" / "final.pt")["step"] == 1001
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    args = [*TINY, "eval_freq=1000", "save_freq=500"]  # an eval (~500 plans) every other checkpoint
+    log = open(tmp_path / "first.log", "w")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args, "steps=100000"], cwd=tmp_path,
+                            env=CHILD_ENV, stdout=log, stderr=subprocess.STDOUT)
+    last = tmp_path / WORK_DIR / "models" / "last.pt"
+    deadline = time.time() + 120
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)  # let it run past the checkpoint, logging rows that the resumed run must not repeat
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    log.close()
+    assert last.exists(), (tmp_path / "first.log").read_text()[-2000:]
+    saved = checkpoint.read(last)["step"]
+    assert saved % 500 == 0 and 0 < saved < 2500  # killed before pretraining
+    # same run, a nearer end: it continues at the saved step (logging to wandb offline this time)
+    second = run("train.py", [*args, f"steps={saved + 500}", "wandb_project=test", "wandb_entity=test"], tmp_path)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert f"resumed from {last} at step {saved:,}" in second.stdout + second.stderr
+    steps = [int(r["step"]) for r in read_csv(tmp_path / WORK_DIR / "train.csv")]
+    assert steps == list(range(500, saved + 501, 500))  # nothing lost before the checkpoint, nothing twice
+    evals = [int(r["step"]) for r in read_csv(tmp_path / WORK_DIR / "eval.csv")]
+    assert evals == list(range(0, saved + 501, 1000))  # an eval due at the checkpoint runs once
+    assert checkpoint.read(last)["step"] == saved + 500
+    assert checkpoint.read(tmp_path / WORK_DIR / "models" / "final.pt")["step"] == saved + 501
+    assert list((tmp_path / WORK_DIR / "wandb").glob("offline-run-*"))
+
+
+def test_evaluate_a_trained_checkpoint(trained, tmp_path):
+    ckpt = trained[0] / "models" / "final.pt"
+    result = run("evaluate.py", [*TINY, f"checkpoint={ckpt}", "planner=mppi", "eval_episodes=2"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    returns = [float(x) for x in re.findall(r"episode \d/2: return (-?[\d.]+)", result.stdout)]
+    assert len(returns) == 2
+    summary = re.search(r"planner=mppi: return (-?[\d.]+) ± ([\d.]+) over 2 episodes; planning ([\d.]+) ms/step",
+                        result.stdout)
+    assert summary, result.stdout
+    assert float(summary.group(1)) == pytest.approx(sum(returns) / 2, abs=0.06)
+    assert float(summary.group(3)) > 0
+    # the same weights with the policy alone, and a video
+    result = run("evaluate.py", [*TINY, f"checkpoint={ckpt}", "planner=policy", "save_video=true"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "planner=policy: return" in result.stdout
+    video = tmp_path / WORK_DIR / "videos" / "cartpole-swingup-0.mp4"
+    assert video.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("train.py", ["task=cartpole-swingup", "horizn=3"], "unknown config key 'horizn'. Valid config keys, closest "
+                                                          "first: horizon"),
+    ("train.py", ["task=walker-wlk"], "unknown task 'walker-wlk'. Valid tasks, closest first: walker-walk"),
+    ("train.py", ["task=cartpole-swingup", "planner=mppii"], "unknown planner 'mppii'"),
+    ("evaluate.py", ["task=cartpole-swingup"], "no checkpoint given"),
+    ("evaluate.py", ["task=cartpole-swingup", "checkpoint=missing.pt"], "checkpoint not found: missing.pt"),
+])
+def test_bad_command_line_exits_2_without_traceback(script, args, message, tmp_path):
+    result = run(script, args, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
