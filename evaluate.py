@@ -6,27 +6,18 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; before anything imports mujoco
 
 import sys
-import time
 from pathlib import Path
 
 from tdmpc2.errors import UserError
-
-
-def load_agent(cfg, overrides):
-    from tdmpc2 import checkpoint
-    if hasattr(checkpoint, "load_agent"):
-        return checkpoint.load_agent(cfg.checkpoint, task=cfg.task, device=cfg.device, overrides=overrides)
-    from tdmpc2.agent import TDMPC2  # until checkpoint.load_agent exists: our own single-task layout only
-    agent = TDMPC2(cfg)
-    checkpoint.load_weights(agent.model, checkpoint.read(cfg.checkpoint)["model"])
-    return agent
 
 
 def main(argv):
     import numpy as np
 
     from tdmpc2 import config, runtime
+    from tdmpc2.checkpoint import load_agent
     from tdmpc2.envs import make_env
+    from tdmpc2.evaluation import run_episode
     from tdmpc2.logger import save_video
 
     cfg = config.load(argv)
@@ -35,35 +26,30 @@ def main(argv):
     if cfg.eval_episodes < 1:
         raise UserError(f"eval_episodes must be at least 1, got {cfg.eval_episodes}")
     runtime.setup(cfg)
+    task_given = any(a.split("=", 1)[0].lstrip("+") == "task" for a in argv)
+    agent = load_agent(cfg.checkpoint, task=cfg.task if task_given else None, device=cfg.device, overrides=argv)
+    cfg.task = agent.cfg.task  # the file's own task unless task= was given
     env = make_env(cfg)
-    agent = load_agent(cfg, argv)
-    planner = agent.cfg.planner  # the checkpoint's own unless planner= was given
+    runtime.set_seed(cfg.seed)
+    planner = agent.cfg.planner
     print(f"evaluating {cfg.checkpoint} on {cfg.task} with planner={planner} "
           f"({'with' if cfg.eval_noise else 'no'} exploration noise)")
-    returns, successes, plan_seconds, plan_steps = [], [], 0.0, 0
+    episodes = []
     for i in range(cfg.eval_episodes):
-        obs, done, ep_reward, t = env.reset(), False, 0.0, 0
-        frames = [env.render()] if cfg.save_video else None
-        while not done:
-            tic = time.perf_counter()
-            action = agent.act(obs, t0=t == 0, eval_mode=not cfg.eval_noise)  # returns on the CPU: synchronised
-            plan_seconds += time.perf_counter() - tic
-            obs, reward, done, info = env.step(action)
-            ep_reward += float(reward)
-            t += 1
-            if frames is not None:
-                frames.append(env.render())
-        plan_steps += t
-        returns.append(ep_reward)
-        successes.append(float(info["success"]))
-        line = f"episode {i + 1}/{cfg.eval_episodes}: return {ep_reward:.1f}"
-        print(line + (f", success {successes[-1]:.0f}" if env.has_success else ""))
-        if frames is not None:
-            print(f"  video: {save_video(frames, Path(cfg.work_dir) / 'videos' / f'{cfg.task}-{i}.mp4')}")
+        ep = run_episode(agent, env, eval_mode=not cfg.eval_noise, render=cfg.save_video)
+        episodes.append(ep)
+        line = f"episode {i + 1}/{cfg.eval_episodes}: return {ep['return']:.1f}"
+        print(line + (f", success {ep['success']:.0f}" if env.has_success else ""))
+        if ep["frames"] is not None:
+            print(f"  video: {save_video(ep['frames'], Path(cfg.work_dir) / 'videos' / f'{cfg.task}-{i}.mp4')}")
+    returns = [ep["return"] for ep in episodes]
     summary = f"{cfg.task} planner={planner}: return {np.mean(returns):.1f} ± {np.std(returns):.1f}"
     if env.has_success:
-        summary += f", success {np.mean(successes):.2f}"
-    print(summary + f" over {len(returns)} episodes; planning {1000 * plan_seconds / plan_steps:.2f} ms/step")
+        summary += f", success {np.mean([ep['success'] for ep in episodes]):.2f}"
+    ms = sum(ep["ms_per_step"] * ep["length"] for ep in episodes) / sum(ep["length"] for ep in episodes)
+    nonfinite = agent.nonfinite_actions + agent.planner.nonfinite_count
+    print(summary + f" over {len(returns)} episodes; planning {ms:.2f} ms/step"
+          + (f"; {nonfinite} non-finite plans replaced by the policy mean" if nonfinite else ""))
 
 
 if __name__ == "__main__":

@@ -482,11 +482,43 @@ def _build_config(spec, task, device, overrides, saved):
     return cfg
 
 
+def _q_model_as_tdmpc2(sd, spec, overrides, path):
+    """A file with Q(z, a) heads is a TD-MPC2 model, also when agent=bmpc is asked for or when it carries BMPC's
+    exploration log-std buffers. Returns (sd, spec, overrides) to build it with.
+
+    The official Dream-MPC code runs TD-MPC2 checkpoints with its TD-MPC2 variants (algo=tdmpc2 or
+    dream_mpc_tdmpc2: Q heads, TD-MPC2 losses and planning), after inserting the `expl_log_std_*` buffers that
+    its shared world model always registers but only BMPC uses (`bmpc_tdmpc2_model_conversion`). Here the TD-MPC2
+    world model has no such buffers and the BMPC one has V(z) heads that a Q-headed file cannot fill, so the
+    faithful equivalent is our TD-MPC2 agent with whatever planner= is asked for (e.g. planner=dream):
+    - `agent=bmpc` asked for a Q-headed file: the override is dropped, with a warning;
+    - a Q-headed file with `expl_log_std_*` buffers (written by the BMPC/Dream-MPC code for a TD-MPC2 run): the
+      unused buffers are dropped (the inverse of the official conversion), with a warning.
+    """
+    overrides = list(overrides)
+    if spec["value_heads"] != "Q":
+        return sd, spec, overrides
+    asked = [o for o in overrides if _override_key(o) == "agent" and "=" in o
+             and o.split("=", 1)[1].strip().strip("'\"") == "bmpc"]
+    notes = []
+    if asked:
+        overrides = [o for o in overrides if o not in asked]
+        notes.append("agent=bmpc is ignored: the file has Q(z, a) heads, and BMPC's world model has V(z) heads; as in "
+                     "the official Dream-MPC code (algo=dream_mpc_tdmpc2), it runs as the TD-MPC2 agent with the "
+                     "planner asked for")
+    if spec["agent"] == "bmpc":
+        sd = {k: v for k, v in sd.items() if not k.startswith("expl_log_std_")}
+        spec = {**spec, "agent": "tdmpc2"}
+        spec["model_size"] = _match_model_size(spec)
+        notes.append("its expl_log_std_* buffers (used by BMPC only) are dropped and it loads as a TD-MPC2 model; "
+                     "policy samples follow TD-MPC2's tanh-squashed head (the policy mean is the same either way)")
+    if notes:
+        warnings.warn(f"{path}: " + "; ".join(notes), stacklevel=3)
+    return sd, spec, overrides
+
+
 def _check_agent(cfg, spec, path):
     """The agent the config asks for must have the value heads the file has."""
-    if spec["agent"] == "bmpc" and spec["value_heads"] == "Q":
-        raise UserError(f"{path} is a BMPC-style model with Q(z, a) heads (use_v_instead_q=false); our BMPC world "
-                        f"model has V(z) heads, so this file cannot be loaded yet")
     if cfg.agent != spec["agent"]:
         heads = {"Q": "Q(z, a)", "V": "V(z)"}[spec["value_heads"]]
         raise UserError(f"{path} holds a {spec['agent']} model with {heads} value heads; loading it as "
@@ -548,6 +580,7 @@ def load_agent(path, task=None, device="auto", overrides=(), prerelease_input="s
     layout = detect_layout(raw)
     sd = convert(raw)
     spec = infer_spec(sd)
+    sd, spec, overrides = _q_model_as_tdmpc2(sd, spec, overrides, path)
     saved = obj.get("config") if isinstance(obj.get("config"), dict) else None
     task, task_source = _resolve_task(task, spec, saved, path)
     _check_task_kind(task, spec, path)

@@ -5,6 +5,7 @@ Checkpoints (`models/last.pt`) hold the weights, optimizers, step, episode count
 counts, so a killed run resumes from its last one and loses only the steps since. An agent that stores plan
 targets in the buffer (BMPC) defines `buffer_extras(planned) -> dict` of per-step tensors (NaN when not planned).
 """
+import inspect
 import random
 import time
 from pathlib import Path
@@ -121,7 +122,8 @@ class OnlineTrainer:
         if self.env.has_success:
             metrics["episode_success"] = float(info["success"])
         if self._update_metrics:
-            metrics.update({k: float(np.mean([m[k] for m in self._update_metrics])) for k in self._update_metrics[0]})
+            keys = dict.fromkeys(k for m in self._update_metrics for k in m)  # pretrain updates may lack some
+            metrics.update({k: float(np.mean([m[k] for m in self._update_metrics if k in m])) for k in keys})
             self._update_metrics = []
         self.logger.log(metrics, "train")
         self.buffer.add(episode)
@@ -133,8 +135,9 @@ class OnlineTrainer:
             self._update_metrics.append(self.agent.update(self.buffer))
             return
         self._pretrained = True
+        kwargs = {"pretrain": True} if _accepts(self.agent.update, "pretrain") else {}  # BMPC: no policy update
         for _ in tqdm(range(self.cfg.seed_steps), desc="pretraining", position=1, leave=False, dynamic_ncols=True):
-            self._update_metrics.append(self.agent.update(self.buffer))
+            self._update_metrics.append(self.agent.update(self.buffer, **kwargs))
 
     def train(self):
         cfg = self.cfg
@@ -168,3 +171,12 @@ class OnlineTrainer:
         if cfg.save_agent:
             self.save("final", resumable=False)
         self.logger.finish()
+
+
+def _accepts(fn, name):
+    """Whether fn takes a keyword argument `name` (agents differ: BMPC's update takes pretrain=)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

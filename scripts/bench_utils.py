@@ -1,0 +1,57 @@
+"""Shared pieces of the benchmark scripts: building an agent on synthetic dims and timing calls."""
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from tdmpc2 import config, layers  # noqa: E402
+from tdmpc2.agent import TDMPC2  # noqa: E402
+
+# walker-walk's dims: a typical DMControl locomotion task
+OBS_DIM, ACTION_DIM = 24, 6
+
+
+def build_agent(model_size, device="cpu", planner="mppi", overrides=(), obs_dim=OBS_DIM, action_dim=ACTION_DIM):
+    cfg = config.load([f"model_size={model_size}", f"device={device}", f"planner={planner}", "task=walker-walk",
+                       *overrides])
+    config.set_env_dims(cfg, (obs_dim,), action_dim, 500)
+    layers.set_fused_activation(cfg.fused)
+    return TDMPC2(cfg)
+
+
+def sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def median_ms(fn, device="cpu", warmup=5, repeats=20):
+    """Median wall time of fn() in milliseconds, after warm-up calls (compilation, caches, allocator)."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def synthetic_batch(agent, batch_size=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    H, A, dev = agent.cfg.horizon, agent.cfg.action_dim, agent.device
+    obs = torch.randn(H + 1, batch_size, OBS_DIM, generator=g).to(dev)
+    action = (torch.rand(H, batch_size, A, generator=g) * 2 - 1).to(dev)
+    reward = torch.rand(H, batch_size, 1, generator=g).to(dev)
+    return obs, action, reward, torch.zeros(H, batch_size, 1, device=dev)
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+"""Updates/s and planning ms/step of the TD-MPC2 agent, for model sizes 1 and 5, as a table.
+
+    python scripts/benchmark.py [--device cpu] [--sizes 1 5] [--threads 2] [--train-steps 300] [--json out.json]
+
+update: batch 256, horizon 3 (synthetic data, the official defaults); mppi: act in eval mode at batch 1;
+policy: policy-only act; train loop: env steps/s of the online trainer (act + env step + one update) on
+cartpole-swingup with planner=dream after seeding, measured over --train-steps steps.
+"""
+import argparse
+import json
+import os
+import time
+
+import torch
+
+from bench_utils import build_agent, markdown_table, median_ms, synthetic_batch
+
+
+def train_loop_rate(threads, steps, device, planner="dream"):
+    """Env steps/s of act + env.step + update at model size 1 on cartpole-swingup (after the seed phase)."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from tdmpc2 import config
+    from tdmpc2.agent import TDMPC2
+    from tdmpc2.buffer import Buffer
+    from tdmpc2.envs import make_env
+    cfg = config.load(["task=cartpole-swingup", "model_size=1", f"planner={planner}", f"device={device}",
+                       f"threads={threads}"])
+    env = make_env(cfg)
+    agent, buffer = TDMPC2(cfg), Buffer(cfg)
+    obs = env.reset()
+    episode = [{"obs": obs, "action": torch.full((cfg.action_dim,), float("nan")), "reward": torch.tensor(float("nan")),
+                "terminated": torch.tensor(float("nan"))}]
+    for _ in range(cfg.episode_length):  # one random episode so the buffer can be sampled
+        a = env.rand_act()
+        obs, r, done, info = env.step(a)
+        episode.append({"obs": obs, "action": a, "reward": r, "terminated": torch.tensor(0.0)})
+    buffer.add(episode)
+    obs, t = env.reset(), 0
+    for i in range(steps + 10):
+        if i == 10:
+            start = time.perf_counter()
+        action = agent.act(obs, t0=t == 0, eval_mode=False)
+        obs, r, done, info = env.step(action)
+        agent.update(buffer)
+        t = 0 if done else t + 1
+        if done:
+            obs = env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1, 5])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--train-steps", type=int, default=300, help="0 skips the training-loop measurement")
+    p.add_argument("--json")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    results = {}
+    for size in args.sizes:
+        agent = build_agent(size, args.device, planner="mppi")
+        batch = synthetic_batch(agent)
+        update_ms = median_ms(lambda: agent._update(*batch), args.device, warmup=5, repeats=15)
+        obs = torch.randn(agent.cfg.obs_shape["state"][0])
+        agent.act(obs, t0=True, eval_mode=True)
+        mppi_ms = median_ms(lambda: agent.act(obs, eval_mode=True), args.device, warmup=3, repeats=10)
+        agent.set_planner("policy")
+        policy_ms = median_ms(lambda: agent.act(obs, eval_mode=True), args.device, warmup=10, repeats=100)
+        results[size] = {"updates_per_s": 1e3 / update_ms, "mppi_ms": mppi_ms, "policy_ms": policy_ms}
+    if args.train_steps and 1 in args.sizes:
+        results[1]["train_env_steps_per_s"] = train_loop_rate(args.threads, args.train_steps, args.device)
+    print(f"device {args.device}, {args.threads} threads; update batch 256 horizon 3; act at batch 1 in eval mode")
+    rows = [[s, f"{r['updates_per_s']:.2f}", f"{r['mppi_ms']:.1f}", f"{r['policy_ms']:.2f}",
+             f"{r['train_env_steps_per_s']:.1f}" if "train_env_steps_per_s" in r else "-"] for s, r in results.items()]
+    print(markdown_table(["model size", "updates/s", "MPPI ms/step", "policy ms/step",
+                          "train env steps/s (planner=dream)"], rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Median ms per planning step (batch 1, eval mode) of every planner on the same model.
+
+    python scripts/benchmark_planners.py --model-size 5 --device cpu [--threads 2] [--json out.json]
+"""
+import argparse
+import json
+
+import torch
+
+from bench_utils import build_agent, markdown_table, median_ms
+
+PLANNERS = ("policy", "mppi", "dream", "grad", "hybrid")
+
+
+def model_evaluations(cfg, name):
+    """World-model (dynamics + reward) evaluations per step: candidates x iterations x horizon (+ rollouts)."""
+    if name == "policy":
+        return 0
+    if name == "mppi":
+        return cfg.num_samples * cfg.iterations * cfg.horizon
+    block = getattr(cfg, name)
+    # the policy rollout (dream, hybrid), one forward+backward per iteration, one scoring forward
+    rollout = block.horizon * block.num_candidates * (name != "grad")
+    return rollout + block.num_candidates * block.horizon * (block.iterations + 1)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-size", type=int, default=5, choices=(1, 5, 19, 48, 317))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS)
+    p.add_argument("--json", help="write {planner: {ms_per_step, ...}} here")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    agent = build_agent(args.model_size, args.device)
+    obs = torch.randn(agent.cfg.obs_shape["state"][0])
+    results = {}
+    for name in args.planners:
+        agent.set_planner(name)
+        agent.act(obs, t0=True, eval_mode=True)
+        repeats = max(5, args.repeats // 5) if name in ("mppi", "grad") else args.repeats
+        ms = median_ms(lambda: agent.act(obs, t0=False, eval_mode=True), args.device, warmup=3, repeats=repeats)
+        results[name] = {"ms_per_step": ms, "model_evaluations": model_evaluations(agent.cfg, name)}
+    base = results.get("mppi", {}).get("ms_per_step")
+    rows = [[n, f"{r['ms_per_step']:.2f}", r["model_evaluations"], f"{base / r['ms_per_step']:.0f}x" if base else "-"]
+            for n, r in results.items()]
+    print(f"model size {args.model_size}, {agent.model.total_params:,} parameters, device {args.device}, "
+          f"{args.threads} threads, batch 1, median of {args.repeats} steps")
+    print(markdown_table(["planner", "ms / step", "model evals / step", "speed-up vs mppi"], rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

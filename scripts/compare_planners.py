@@ -1,0 +1,141 @@
+"""Checkpoints x planners x evaluation seeds x episodes in one run: a CSV of every episode, a JSON summary,
+a printed table and a bar plot with error bars.
+
+    python scripts/compare_planners.py --checkpoints agents/*.pt --planners policy mppi dream \\
+        --seeds 3 --episodes 10 --out results/compare [--set dream.lr=0.2 ...]
+
+Every planner sees the same initial states for a given seed (the environment is reseeded per seed).
+Error bars are the standard deviation over the evaluation seeds' mean returns.
+"""
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from tdmpc2.checkpoint import load_agent  # noqa: E402
+from tdmpc2.envs import make_env  # noqa: E402
+from tdmpc2.errors import UserError  # noqa: E402
+from tdmpc2.evaluation import run_episode, seed_everything  # noqa: E402
+
+FIELDS = ["checkpoint", "task", "agent", "planner", "seed", "episode", "return", "success", "ms_per_step"]
+
+
+def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode=True):
+    """Yields one row per episode, in a fixed order, behind a progress bar over all episodes."""
+    bar = tqdm(total=len(checkpoints) * len(planners) * seeds * episodes, unit="episode", dynamic_ncols=True)
+    for path in checkpoints:
+        agent = load_agent(path, device="cpu", overrides=overrides)
+        env = make_env(agent.cfg)
+        for planner in planners:
+            agent.set_planner(planner)
+            for seed in range(1, seeds + 1):
+                seed_everything(seed, env)
+                for episode in range(episodes):
+                    ep = run_episode(agent, env, eval_mode=eval_mode)
+                    bar.set_postfix_str(f"{Path(path).stem} {planner} seed {seed}: {ep['return']:.0f}")
+                    bar.update()
+                    yield {"checkpoint": str(path), "task": agent.cfg.task, "agent": agent.cfg.agent,
+                           "planner": planner, "seed": seed, "episode": episode, "return": ep["return"],
+                           "success": ep["success"], "ms_per_step": ep["ms_per_step"]}
+    bar.close()
+
+
+def summarise(rows):
+    """Per (checkpoint, planner): mean/std over all episodes, std over seed means, ms per step."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["checkpoint"], r["task"], r["agent"], r["planner"]), []).append(r)
+    summary = []
+    for (ckpt, task, agent, planner), rs in groups.items():
+        returns = np.array([r["return"] for r in rs])
+        seed_means = [np.mean([r["return"] for r in rs if r["seed"] == s]) for s in sorted({r["seed"] for r in rs})]
+        summary.append({"checkpoint": ckpt, "task": task, "agent": agent, "planner": planner,
+                        "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+                        "seed_std": float(np.std(seed_means)), "seeds": len(seed_means), "episodes": len(rs),
+                        "ms_per_step": float(np.mean([r["ms_per_step"] for r in rs])),
+                        "success": float(np.mean([r["success"] for r in rs]))})
+    return summary
+
+
+def table(summary):
+    lines = ["| task | agent | planner | return (mean ± std over episodes) | std over seeds | ms / step |",
+             "|---|---|---|---|---|---|"]
+    for s in summary:
+        lines.append(f"| {s['task']} | {s['agent']} | {s['planner']} | {s['return_mean']:.1f} ± {s['return_std']:.1f} "
+                     f"| {s['seed_std']:.1f} | {s['ms_per_step']:.2f} |")
+    return "\n".join(lines)
+
+
+def plot(summary, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    groups = list(dict.fromkeys(f"{s['task']}\n{s['agent']}" for s in summary))
+    planners = list(dict.fromkeys(s["planner"] for s in summary))
+    width = 0.8 / len(planners)
+    fig, ax = plt.subplots(figsize=(max(5, 1.8 * len(groups)), 3.6))
+    for i, planner in enumerate(planners):
+        xs, ys, errs = [], [], []
+        for g, group in enumerate(groups):
+            for s in summary:
+                if f"{s['task']}\n{s['agent']}" == group and s["planner"] == planner:
+                    xs.append(g + (i - (len(planners) - 1) / 2) * width)
+                    ys.append(s["return_mean"])
+                    errs.append(s["seed_std"] if s["seeds"] > 1 else s["return_std"])
+        ax.bar(xs, ys, width, yerr=errs, capsize=3, label=planner)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel("episode return")
+    ax.legend(frameon=False, ncol=len(planners))
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoints", nargs="+", required=True)
+    p.add_argument("--planners", nargs="+", default=["policy", "mppi", "dream"])
+    p.add_argument("--seeds", type=int, default=3, help="evaluation seeds 1..N")
+    p.add_argument("--episodes", type=int, default=10, help="episodes per seed")
+    p.add_argument("--out", default="results/compare")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. dream.lr=0.2")
+    p.add_argument("--eval-noise", action="store_true", help="add planner exploration noise (official evaluate.py)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with open(out / "episodes.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        for row in evaluate_all(args.checkpoints, args.planners, args.seeds, args.episodes, args.set,
+                                eval_mode=not args.eval_noise):
+            writer.writerow(row)
+            f.flush()
+            rows.append(row)
+    summary = summarise(rows)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    plot(summary, out / "returns.png")
+    print(table(summary))
+    print(f"\nwrote {out / 'episodes.csv'}, {out / 'summary.json'} and {out / 'returns.png'}")
+    return summary
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

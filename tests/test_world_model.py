@@ -1,0 +1,109 @@
+"""Numerics of the world model: two-hot regression, the fused kernel, the batched ensemble."""
+import pytest
+import torch
+
+from dream_mpc.objective import Objective
+from tdmpc2 import config, layers
+from tdmpc2.math import TwoHot, symexp, symlog
+from tdmpc2.world_model import WorldModel
+
+
+def test_symlog_symexp_round_trip():
+    x = torch.tensor([-1e4, -3.0, -0.5, 0.0, 0.2, 7.0, 1e5])
+    torch.testing.assert_close(symexp(symlog(x)), x)
+
+
+def test_two_hot_round_trip_and_soft_ce():
+    th = TwoHot(101, -10, 10)
+    x = torch.tensor([[-300.0], [-1.3], [0.0], [0.77], [42.0], [2000.0]])
+    enc = th.encode(x)
+    assert enc.shape == (6, 101)
+    torch.testing.assert_close(enc.sum(-1), torch.ones(6))
+    assert ((enc > 0).sum(-1) <= 2).all()
+    # decoding the exact two-hot distribution (as logits of its log) recovers the value
+    torch.testing.assert_close(th.decode(torch.log(enc + 1e-30)), x, rtol=1e-4, atol=1e-4)
+    # two bins around symlog(0.77): weights by linear interpolation
+    pos = (symlog(torch.tensor(0.77)) + 10) / 0.2
+    lo = int(pos)
+    torch.testing.assert_close(enc[3, lo], 1 - (pos - lo))
+    torch.testing.assert_close(enc[3, lo + 1], pos - lo)
+    # soft cross-entropy equals -sum p log softmax and is minimal at the target distribution
+    logits = torch.randn(6, 101)
+    expected = -(enc * torch.log_softmax(logits, -1)).sum(-1, keepdim=True)
+    torch.testing.assert_close(th.soft_ce(logits, x), expected)
+    assert (th.soft_ce(torch.log(enc + 1e-12), x) < th.soft_ce(logits, x)).all()
+
+
+def test_scalar_regression_modes():
+    x = torch.tensor([[2.0], [-5.0]])
+    torch.testing.assert_close(TwoHot(0).decode(x), x)
+    torch.testing.assert_close(TwoHot(1).decode(TwoHot(1).encode(x)), x)
+
+
+@pytest.mark.parametrize("shape,wshape", [((300, 128), (128,)), ((4, 200, 96), (4, 1, 96))])
+def test_fused_layernorm_mish_equals_the_plain_ops(shape, wshape):
+    torch.manual_seed(0)
+    x = torch.randn(*shape, requires_grad=True)
+    w = (torch.rand(*wshape) + 0.5).requires_grad_()
+    b = (0.1 * torch.randn(*wshape)).requires_grad_()
+    layers.set_fused_activation(True)
+    y = layers.ln_mish(x, w, b)
+    assert x.numel() >= layers.FUSED_MIN_NUMEL
+    y_ref = layers.ln_mish_reference(x, w, b)
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, (x, w, b), g)
+    grads_ref = torch.autograd.grad(y_ref, (x, w, b), g)
+    torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
+    for a, r in zip(grads, grads_ref):
+        torch.testing.assert_close(a, r, atol=1e-4, rtol=1e-4)
+
+
+def _model(*overrides):
+    cfg = config.load(["task=cartpole-swingup", "model_size=1", "threads=1", *overrides])
+    config.set_env_dims(cfg, (5,), 1, 500)
+    return WorldModel(cfg)
+
+
+def test_batched_ensemble_equals_a_loop_over_members():
+    model = _model("num_q=5").eval()  # no dropout
+    with torch.no_grad():
+        for p in model._Qs.params.parameters():
+            p.normal_(0, 0.1)
+    z, a = torch.randn(300, model.cfg.latent_dim), torch.rand(300, 1) * 2 - 1
+    batched = model.Q(z, a, return_type="all")
+    x = torch.cat([z, a], -1)
+    for m in range(5):
+        h = x
+        for i, layer in enumerate(model._Qs.params.values()):
+            h = torch.nn.functional.linear(h, layer.weight[m], layer.bias[m])
+            if i < 2:
+                h = torch.nn.functional.mish(torch.nn.functional.layer_norm(
+                    h, (h.shape[-1],), layer.ln.weight[m], layer.ln.bias[m]))
+        torch.testing.assert_close(batched[m], h, atol=1e-5, rtol=1e-4)
+
+
+def test_fast_paths_give_the_same_update_and_plan_as_the_plain_ones():
+    """Fused kernel on vs off: the same planning values and the same losses after an update."""
+    results = []
+    for fused in (True, False):
+        layers.set_fused_activation(fused)
+        torch.manual_seed(0)
+        from tdmpc2.agent import TDMPC2
+        cfg = config.load(["task=cartpole-swingup", "model_size=1", "device=cpu", "threads=1"])
+        config.set_env_dims(cfg, (5,), 1, 500)
+        agent = TDMPC2(cfg)
+        torch.manual_seed(1)
+        obs, act = torch.randn(4, 64, 5), torch.rand(3, 64, 1) * 2 - 1
+        rew, term = torch.rand(3, 64, 1), torch.zeros(3, 64, 1)
+        metrics = agent._update(obs, act, rew, term)
+        torch.manual_seed(2)  # the planning objective of 512 fixed candidates (MPPI's batch size)
+        z = agent.model.encode(torch.randn(512, 5))
+        candidates = torch.rand(512, 4, 1) * 2 - 1
+        with torch.no_grad():
+            values = Objective(3)(agent.model, z, candidates, discount=0.99)
+        results.append((metrics, values))
+    layers.set_fused_activation(True)
+    (m1, v1), (m2, v2) = results
+    for k in m1:
+        assert m1[k] == pytest.approx(m2[k], rel=1e-4, abs=1e-5), k
+    torch.testing.assert_close(v1, v2, atol=1e-5, rtol=1e-4)
