@@ -50,7 +50,7 @@ class DreamMPCPlanner(Planner):
         z = z.repeat_interleave(self.num_candidates, 0)
         actions = []
         for h in range(self.seq_len):
-            a = self.model.pi(z, task, expl=expl)[0] if self.model.bmpc else self.model.pi(z, task)[0]
+            a = self.model.sample_action(z, task, expl=expl and self.model.bmpc)
             actions.append(a)
             if h < self.seq_len - 1:
                 z = self.model.next(z, a, task)

@@ -37,12 +37,24 @@ class TDMPC2:
         self.planner = make_planner(cfg.planner if cfg.mpc else "policy", self.model, cfg, self.discount)
         self.nonfinite_actions = 0  # actions that came out non-finite and were replaced before reaching the env
         self.last_plan_info = None
+        if cfg.compile:
+            self._compile()
+
+    def _compile(self, what=("update", "plan")):
+        """compile=true: capture the update and the planning step (CUDA graphs through Inductor on a GPU)."""
+        mode = "reduce-overhead" if self.device.type == "cuda" else None
+        if "update" in what:
+            self._update = torch.compile(self._update, mode=mode)
+        if "plan" in what:
+            self.planner.plan = torch.compile(self.planner.plan, mode=mode)
 
     # ------------------------------------------------------------------ acting
     def set_planner(self, name):
         """Swap the planner (any name in tdmpc2.planner.REGISTRY) without touching the model."""
         self.cfg.planner = name
         self.planner = make_planner(name, self.model, self.cfg, self.discount)
+        if self.cfg.compile:
+            self._compile(what=("plan",))
 
     def reset(self):
         self.planner.reset()

@@ -85,10 +85,21 @@ def _check_overrides(overrides, defaults):
                 raise unknown(f"{parts[0]} key", parts[1], list(block) if isinstance(block, dict) else [])
 
 
+def _bmpc_aliases(overrides, block):
+    """BMPC-only keys may be given at the top level (reanalyze_interval=5 means bmpc.reanalyze_interval=5)."""
+    out = []
+    for ov in overrides:
+        key = re.split(r"[=~]", ov.lstrip("+~"), maxsplit=1)[0].strip()
+        out.append(ov.replace(key, f"bmpc.{key}", 1) if key in block and key not in ("log_std_min", "log_std_max",
+                                                                                      "num_q") else ov)
+    return out
+
+
 def compose(overrides=()):
     """The root config with Hydra-syntax overrides applied, as a plain dict."""
-    overrides = list(overrides)
-    _check_overrides(overrides, defaults())
+    base = defaults()
+    overrides = _bmpc_aliases(list(overrides), {k for k in base["bmpc"] if k not in base})
+    _check_overrides(overrides, base)
     from hydra import compose as hydra_compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf

@@ -75,6 +75,8 @@ class _LNMish(torch.autograd.Function):
 
 def ln_mish_reference(x, weight, bias):
     """The plain computation: LayerNorm (eps 1e-5), affine (weight, bias broadcast over rows), Mish."""
+    if weight.ndim == 1:
+        return F.mish(F.layer_norm(x, (x.shape[-1],), weight, bias))
     return F.mish(F.layer_norm(x, (x.shape[-1],)) * weight + bias)
 
 

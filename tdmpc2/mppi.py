@@ -37,7 +37,7 @@ class MPPIPlanner(Planner):
         task_r = None if task is None else task.repeat_interleave(num)
         acts = []
         for t in range(horizon):
-            a = self.model.pi(z, task_r, expl=expl)[0] if self.model.bmpc else self.model.pi(z, task_r)[0]
+            a = self.model.sample_action(z, task_r, expl=expl and self.model.bmpc)
             acts.append(a)
             if t < horizon - 1:
                 z = self.model.next(z, a, task_r)

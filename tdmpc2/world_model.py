@@ -106,13 +106,32 @@ class WorldModel(nn.Module):
         logits = self._termination(z)
         return logits if unnormalized else torch.sigmoid(logits)
 
-    def pi(self, z, task=None, expl=False):
-        """Sample from the policy prior. Returns (action, info) with info's mean, log_std, entropy, scaled_entropy."""
+    def _pi_head(self, z, task, expl):
+        """Mean and log-std of the policy, log-std squashed into [log_std_min, log_std_max] (or the exploration
+        bounds). The bounds are read from the config: the int64 buffers only mirror them for the checkpoint."""
         if self.cfg.multitask:
             z = self.task_emb(z, task)
         mean, log_std = self._pi(z).chunk(2, dim=-1)
-        lo, dif = (self.expl_log_std_min, self.expl_log_std_dif) if expl else (self.log_std_min, self.log_std_dif)
-        log_std = lo + 0.5 * dif * (torch.tanh(log_std) + 1)
+        cfg = self.cfg
+        lo, hi = (cfg.expl_log_std_min, cfg.expl_log_std_max) if expl else (cfg.log_std_min, cfg.log_std_max)
+        return mean, torch.tanh(log_std).add(1).mul(0.5 * (hi - lo)).add(lo)
+
+    def sample_action(self, z, task=None, expl=False):
+        """A policy sample alone, the same draw as pi(z)[0] for the same RNG state (planners' rollouts need no
+        log-probabilities)."""
+        mean, log_std = self._pi_head(z, task, expl)
+        eps = torch.randn_like(mean)
+        if self.cfg.multitask:
+            mask = self._action_masks[task.long()]
+            mask = mask.view(*([1] * (mean.ndim - mask.ndim)), *mask.shape)
+            mean, log_std, eps = mean * mask, log_std * mask, eps * mask
+        if self.bmpc:
+            return (torch.tanh(mean) + eps * log_std.exp()).clamp(-1, 1)
+        return torch.tanh(mean + eps * log_std.exp())
+
+    def pi(self, z, task=None, expl=False):
+        """Sample from the policy prior. Returns (action, info) with info's mean, log_std, entropy, scaled_entropy."""
+        mean, log_std = self._pi_head(z, task, expl)
         eps = torch.randn_like(mean)
         size = eps.shape[-1]
         if self.cfg.multitask:
@@ -169,4 +188,4 @@ class WorldModel(nn.Module):
         """The agent's value of a latent at the planning horizon: Q(z, pi(z)) averaged (TD-MPC2) or V(z) (BMPC)."""
         if self.bmpc:
             return self.V(z, task, "avg")
-        return self.Q(z, self.pi(z, task)[0], task, "avg")
+        return self.Q(z, self.sample_action(z, task), task, "avg")

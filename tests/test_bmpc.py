@@ -32,6 +32,15 @@ PI_METRICS = ("pi_loss", "pi_grad_norm", "pi_entropy", "pi_scaled_entropy", "pi_
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """threads=1 (as the config's): on a shared machine a second, spinning thread makes tiny ops 100x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def unit_cfg(*overrides):
     return config.set_env_dims(config.load([*UNIT, *overrides]), (OBS,), A, 500)
 
@@ -417,13 +426,26 @@ def test_official_layout_round_trip(trained_mppi, tmp_path):
             assert torch.equal(value, expected[key]), key
 
 
-@pytest.mark.parametrize("planner", ["dream", "policy"])
+@pytest.mark.parametrize("planner", ["mppi", "dream", "policy"])
 def test_evaluate_a_bmpc_checkpoint(trained_mppi, planner, capsys):
     import evaluate
     final = trained_mppi[0] / "models" / "final.pt"
     evaluate.main([*TRAIN, f"checkpoint={final}", f"planner={planner}"])
     out = capsys.readouterr().out
     assert f"cartpole-swingup planner={planner}: return" in out and "over 1 episodes" in out
+
+
+def test_train_py_with_the_policy_planner(tmp_path, monkeypatch):
+    import train
+    monkeypatch.chdir(tmp_path)
+    fused = layers._fused["enabled"]
+    try:
+        train.main([*TRAIN, "planner=policy", "seed_steps=200"])
+    finally:
+        layers.set_fused_activation(fused)
+    agent = checkpoint.load_agent(tmp_path / WORK_DIR / "models" / "final.pt", device="cpu")
+    assert isinstance(agent, BMPC) and agent.cfg.planner == "policy" and agent.update_count == 100
+    assert agent.reanalyze_count == 10 and agent.scale.value.item() >= 1.0
 
 
 def test_tdmpc2_files_asked_for_as_bmpc_load_as_tdmpc2(tmp_path):

@@ -285,12 +285,6 @@ def test_bmpc_round_trip(tmp_path):
                               overrides=["agent=tdmpc2"])
 
 
-def test_tdmpc2_file_as_bmpc_is_refused(tmp_path):
-    torch.save({"model": checkpoint.official_state_dict(small_model())}, tmp_path / "q.pt")
-    with pytest.raises(UserError, match="agent=bmpc is not supported yet"):
-        checkpoint.load_agent(tmp_path / "q.pt", task="walker-walk", env_dims=WALKER, overrides=["agent=bmpc"])
-
-
 # ---------------------------------------------------------------------------------------------------- spec
 def test_infer_spec_model_sizes():
     for size, num_q, latent in ((1, 2, 128), (5, 5, 512)):

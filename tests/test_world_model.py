@@ -107,3 +107,14 @@ def test_fast_paths_give_the_same_update_and_plan_as_the_plain_ones():
     for k in m1:
         assert m1[k] == pytest.approx(m2[k], rel=1e-4, abs=1e-5), k
     torch.testing.assert_close(v1, v2, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("agent", ["tdmpc2", "bmpc"])
+def test_sample_action_is_the_same_draw_as_pi(agent):
+    model = _model(f"agent={agent}").eval()
+    z = torch.randn(7, model.cfg.latent_dim)
+    for expl in ((False, True) if agent == "bmpc" else (False,)):
+        torch.manual_seed(3)
+        full = model.pi(z, expl=expl)[0]
+        torch.manual_seed(3)
+        torch.testing.assert_close(model.sample_action(z, expl=expl), full)

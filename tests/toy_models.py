@@ -40,6 +40,9 @@ class LinearQuadraticModel(torch.nn.Module):
         action = mean + self.policy_std * torch.randn_like(mean)
         return action.clamp(-1, 1), {"mean": mean, "log_std": torch.full_like(mean, -5.0)}
 
+    def sample_action(self, z, task=None, expl=False):
+        return self.pi(z, task, expl)[0]
+
     def value_ensemble(self, z, a, task=None):
         x = z.sum(-1, keepdim=True) + a.sum(-1, keepdim=True)
         return self.scales.view(-1, *([1] * x.ndim)) * x
