@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from tdmpc2 import checkpoint
 from tdmpc2.errors import UserError
+from tdmpc2.evaluation import run_episode
 
 BUFFER_SAVE_LIMIT = 1 << 30  # bytes: a larger buffer is left out of checkpoints (a resumed run refills it)
 
@@ -43,24 +44,13 @@ class OnlineTrainer:
     # ------------------------------------------------------------------ evaluation
     def eval(self):
         """eval_episodes episodes with eval_mode=True; a video of the first when save_video."""
-        rewards, successes = [], []
-        for i in range(self.cfg.eval_episodes):
-            obs, done, ep_reward, t = self.env.reset(), False, 0.0, 0
-            frames = [self.env.render()] if self.cfg.save_video and i == 0 else None
-            while not done:
-                action = self.agent.act(obs, t0=t == 0, eval_mode=True)
-                obs, reward, done, info = self.env.step(action)
-                ep_reward += float(reward)
-                t += 1
-                if frames is not None:
-                    frames.append(self.env.render())
-            rewards.append(ep_reward)
-            successes.append(float(info["success"]))
-            if frames is not None:
-                self.logger.video(frames, self._step)
-        metrics = {"episode_reward": float(np.mean(rewards))}
+        episodes = [run_episode(self.agent, self.env, eval_mode=True, render=self.cfg.save_video and i == 0)
+                    for i in range(self.cfg.eval_episodes)]
+        if episodes[0]["frames"] is not None:
+            self.logger.video(episodes[0]["frames"], self._step)
+        metrics = {"episode_reward": float(np.mean([ep["return"] for ep in episodes]))}
         if self.env.has_success:
-            metrics["episode_success"] = float(np.mean(successes))
+            metrics["episode_success"] = float(np.mean([ep["success"] for ep in episodes]))
         return metrics
 
     # ------------------------------------------------------------------ checkpoints
