@@ -8,7 +8,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; before anything
 import sys
 from pathlib import Path
 
-from tdmpc2.errors import UserError
+from tdmpc2.errors import UserError, run_cli
 
 
 def main(argv):
@@ -53,11 +53,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(2)
+    run_cli(main, sys.argv[1:])

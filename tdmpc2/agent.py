@@ -160,3 +160,11 @@ class TDMPC2:
         self.optim.load_state_dict(state["optim"])
         self.pi_optim.load_state_dict(state["pi_optim"])
         self.scale.load_state_dict(state["scale"])
+
+
+def agent_class(name):
+    """The agent class for `agent=` (tdmpc2 or bmpc)."""
+    if name == "bmpc":
+        from tdmpc2.bmpc import BMPC  # bmpc.py subclasses TDMPC2: imported here to avoid a cycle
+        return BMPC
+    return TDMPC2

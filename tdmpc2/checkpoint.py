@@ -13,7 +13,6 @@ Reading: `convert` turns any layout into our module's keys.
 `infer_spec` reads the architecture off the tensors and `load_agent` builds a ready agent from a file alone.
 """
 import functools
-import importlib
 import os
 import re
 import tempfile
@@ -537,23 +536,6 @@ def _set_env_dims(cfg, spec):
 
 
 # ---------------------------------------------------------------------------------------------------- agents
-def _agent_class(name):
-    """TDMPC2, or BMPC imported only when asked for (it lives in its own module)."""
-    from tdmpc2.agent import TDMPC2
-    if name != "bmpc":
-        return TDMPC2
-    try:
-        module = importlib.import_module("tdmpc2.bmpc")
-    except ModuleNotFoundError as err:
-        if err.name != "tdmpc2.bmpc":  # a missing dependency of an existing module is a real error
-            raise
-        module = None
-    if getattr(module, "BMPC", None) is None:
-        raise UserError("this checkpoint is a BMPC model, but the BMPC agent (tdmpc2.bmpc.BMPC) is not available "
-                        "in this version")
-    return module.BMPC
-
-
 def _load_training_state(agent, obj):
     """Optimizers and running scale from our own files, so training can go on; weights are loaded already."""
     state = obj.get("agent") if isinstance(obj, dict) else None
@@ -589,7 +571,8 @@ def load_agent(path, task=None, device="auto", overrides=(), prerelease_input="s
     if task is not None and not cfg.multitask:
         _check_task_dims(path, spec, cfg.task, task_source, env_dims)
     _set_env_dims(cfg, spec)
-    agent = _agent_class(cfg.agent)(cfg)
+    from tdmpc2.agent import agent_class
+    agent = agent_class(cfg.agent)(cfg)
     _load_converted(agent.model, sd)
     set_input_transform(agent.model, _input_transform(obj, layout, prerelease_input))
     if saved is not None:

@@ -18,3 +18,16 @@ def unknown(kind, name, valid, limit=12):
     shown = ", ".join(str(v) for v in ordered[:limit])
     more = f" (and {len(ordered) - limit} more)" if len(ordered) > limit else ""
     return UserError(f"unknown {kind} {name!r}. Valid {kind}s, closest first: {shown}{more}")
+
+
+def run_cli(main, argv, interrupted="interrupted"):
+    """Run an entry point: a user's mistake prints `error: ...` and exits 2, without a traceback."""
+    import sys
+    try:
+        main(argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"error: {interrupted}", file=sys.stderr)
+        sys.exit(2)

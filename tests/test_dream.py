@@ -114,7 +114,7 @@ def test_uncertainty_value_sign_and_gradient():
     (g,) = torch.autograd.grad(u_abs.sum(), values)
     # d(|m| s)/dv_i = sign(m) s / M + |m| (v_i - m) / ((M - 1) s)
     m, s = -3.0, 7 ** 0.5
-    expected = torch.tensor([[-s / 3 + 3 * (v + 3) / (2 * s)] for v in (-1.0, -2.0, -6.0)])
+    expected = torch.tensor([[-s / 3 + abs(m) * (v - m) / (2 * s)] for v in (-1.0, -2.0, -6.0)])
     torch.testing.assert_close(g, expected)
     assert not Objective(1, 0.1, "abs", uncertainty_grad=False).uncertainty(values).requires_grad
 
