@@ -16,15 +16,16 @@ import torch
 from bench_utils import build_agent, markdown_table, median_ms, synthetic_batch
 
 
-def train_loop_rate(threads, steps, device, planner="dream"):
+def train_loop_rate(threads, steps, device, overrides=(), planner="dream"):
     """Env steps/s of act + env.step + update at model size 1 on cartpole-swingup (after the seed phase)."""
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from tdmpc2 import config
+    from tdmpc2 import config, runtime
     from tdmpc2.agent import TDMPC2
     from tdmpc2.buffer import Buffer
     from tdmpc2.envs import make_env
     cfg = config.load(["task=cartpole-swingup", "model_size=1", f"planner={planner}", f"device={device}",
-                       f"threads={threads}"])
+                       f"threads={threads}", *overrides])
+    runtime.setup(cfg)
     env = make_env(cfg)
     agent, buffer = TDMPC2(cfg), Buffer(cfg)
     obs = env.reset()
@@ -54,12 +55,13 @@ def main():
     p.add_argument("--sizes", type=int, nargs="+", default=[1, 5])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--train-steps", type=int, default=300, help="0 skips the training-loop measurement")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. fused=false")
     p.add_argument("--json")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     results = {}
     for size in args.sizes:
-        agent = build_agent(size, args.device, planner="mppi")
+        agent = build_agent(size, args.device, planner="mppi", overrides=args.set)
         batch = synthetic_batch(agent)
         update_ms = median_ms(lambda: agent._update(*batch), args.device, warmup=5, repeats=15)
         obs = torch.randn(agent.cfg.obs_shape["state"][0])
@@ -69,8 +71,9 @@ def main():
         policy_ms = median_ms(lambda: agent.act(obs, eval_mode=True), args.device, warmup=10, repeats=100)
         results[size] = {"updates_per_s": 1e3 / update_ms, "mppi_ms": mppi_ms, "policy_ms": policy_ms}
     if args.train_steps and 1 in args.sizes:
-        results[1]["train_env_steps_per_s"] = train_loop_rate(args.threads, args.train_steps, args.device)
-    print(f"device {args.device}, {args.threads} threads; update batch 256 horizon 3; act at batch 1 in eval mode")
+        results[1]["train_env_steps_per_s"] = train_loop_rate(args.threads, args.train_steps, args.device, args.set)
+    print(f"device {args.device}, {args.threads} threads; update batch 256 horizon 3; act at batch 1 in eval mode"
+          + (f"; overrides {' '.join(args.set)}" if args.set else ""))
     rows = [[s, f"{r['updates_per_s']:.2f}", f"{r['mppi_ms']:.1f}", f"{r['policy_ms']:.2f}",
              f"{r['train_env_steps_per_s']:.1f}" if "train_env_steps_per_s" in r else "-"] for s, r in results.items()]
     print(markdown_table(["model size", "updates/s", "MPPI ms/step", "policy ms/step",

@@ -31,10 +31,11 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. fused=false")
     p.add_argument("--json", help="write {planner: {ms_per_step, ...}} here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    agent = build_agent(args.model_size, args.device)
+    agent = build_agent(args.model_size, args.device, overrides=args.set)
     obs = torch.randn(agent.cfg.obs_shape["state"][0])
     results = {}
     for name in args.planners:
