@@ -118,3 +118,19 @@ def test_sample_action_is_the_same_draw_as_pi(agent):
         full = model.pi(z, expl=expl)[0]
         torch.manual_seed(3)
         torch.testing.assert_close(model.sample_action(z, expl=expl), full)
+
+
+def test_compiled_planning_step_gives_the_same_action():
+    """compile=true wraps the planning step in torch.compile; on the deterministic policy planner the action must
+    be the same as without (the compiled update is the same switch, too slow to compile in a CPU test)."""
+    from tdmpc2.agent import TDMPC2
+    actions = []
+    for compile_ in ("false", "true"):
+        torch.manual_seed(0)
+        cfg = config.load(["task=cartpole-swingup", "model_size=1", "mlp_dim=64", "latent_dim=32", "enc_dim=64",
+                           "device=cpu", "threads=1", "planner=policy", f"compile={compile_}"])
+        config.set_env_dims(cfg, (5,), 1, 500)
+        agent = TDMPC2(cfg)
+        obs = torch.linspace(-1, 1, 5)
+        actions.append(torch.stack([agent.act(obs * k, t0=k == 0, eval_mode=True) for k in range(3)]))
+    torch.testing.assert_close(actions[0], actions[1], atol=1e-5, rtol=1e-5)
