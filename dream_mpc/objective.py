@@ -8,7 +8,7 @@ uncertainties and the terminal value (the ensemble mean). For a V-model (BMPC) q
 """
 from dataclasses import dataclass
 
-import torch
+from tdmpc2.rollout import latent_rollout, predicted_return
 
 
 @dataclass
@@ -31,15 +31,11 @@ class Objective:
     def __call__(self, model, z, actions, task=None, discount=0.99):
         """z (R, L), actions (R, S, A) with S = H+1 (Q-models: a_H is the terminal action) or H -> J (R, 1)."""
         H = self.horizon
-        zs, ret, disc = [z], 0.0, 1.0
-        for h in range(H):
-            ret = ret + disc * model.twohot.decode(model.reward(zs[-1], actions[:, h], task))
-            zs.append(model.next(zs[-1], actions[:, h], task))
-            disc = disc * discount
-        zs = torch.stack(zs)  # (H+1, R, L)
+        steps = actions[:, :H].transpose(0, 1)  # time-major (H, R, A)
+        zs = latent_rollout(model, z, steps, task)  # (H+1, R, L)
+        ret, disc = predicted_return(model, zs, steps, task, discount)
         acts = actions[:, : H + 1].transpose(0, 1) if actions.shape[1] > H else None
-        rows_task = None if task is None else task.unsqueeze(0).expand(H + 1, -1)
-        values = model.value_ensemble(zs, acts, rows_task)  # (M, H+1, R, 1), one batched call
+        values = model.value_ensemble(zs, acts, task)  # (M, H+1, R, 1), one batched call
         J = ret + disc * values[:, H].mean(0)
         if self.uncertainty_coef:
             J = J - self.uncertainty_coef * self.uncertainty(values).sum(0)
