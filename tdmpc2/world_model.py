@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from tdmpc2 import layers, math
+from tdmpc2.errors import UserError
 
 
 class WorldModel(nn.Module):
@@ -24,6 +25,9 @@ class WorldModel(nn.Module):
             self.register_buffer("_action_masks", masks)
         simnorm = layers.SimNorm(cfg.simnorm_dim)
         if cfg.obs == "rgb":
+            if L != cfg.num_channels * 16:  # the conv stack ends at 4x4 spatial: its output is the latent
+                raise UserError(f"obs=rgb needs latent_dim = 16 * num_channels, got latent_dim={L} and "
+                                f"num_channels={cfg.num_channels}; e.g. latent_dim={cfg.num_channels * 16}")
             enc = layers.conv_encoder(cfg.obs_shape["rgb"], cfg.num_channels, simnorm)
         else:
             enc = layers.mlp(cfg.obs_shape["state"][0] + T, max(cfg.num_enc_layers - 1, 1) * [cfg.enc_dim], L, act=simnorm)

@@ -190,3 +190,24 @@ def test_hybrid_is_one_policy_candidate_with_horizon_one():
     start = planner.policy_candidates(z, None)
     expected = (start + 0.1 * closed_form_gradient(model, z, start, 0.0)).clamp(-1, 1)[:, 0]
     torch.testing.assert_close(action, expected)
+
+
+@pytest.mark.parametrize("planner", ["dream", "mppi"])
+def test_pixel_agent_plans_from_stacked_frames(planner):
+    from tdmpc2.agent import TDMPC2
+    cfg = config.load(["task=cartpole-swingup", "obs=rgb", "num_channels=8", "latent_dim=128", "mlp_dim=64",
+                       f"planner={planner}", "num_samples=32", "num_elites=4", "device=cpu", "threads=1"])
+    config.set_env_dims(cfg, (9, 64, 64), 1, 500)
+    agent = TDMPC2(cfg)
+    frames = torch.randint(0, 255, (9, 64, 64), dtype=torch.uint8)
+    action = agent.act(frames, t0=True, eval_mode=True)
+    assert action.shape == (1,) and torch.isfinite(action).all()
+
+
+def test_pixel_config_with_mismatched_latent_is_a_clear_error():
+    from tdmpc2.errors import UserError
+    from tdmpc2.world_model import WorldModel
+    cfg = config.load(["task=cartpole-swingup", "obs=rgb", "model_size=1"])
+    config.set_env_dims(cfg, (9, 64, 64), 1, 500)
+    with pytest.raises(UserError, match="latent_dim = 16 \\* num_channels"):
+        WorldModel(cfg)
