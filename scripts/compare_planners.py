@@ -23,7 +23,7 @@ from tqdm import tqdm  # noqa: E402
 
 from tdmpc2.checkpoint import load_agent  # noqa: E402
 from tdmpc2.envs import make_env  # noqa: E402
-from tdmpc2.errors import UserError  # noqa: E402
+from tdmpc2.errors import UserError, run_cli  # noqa: E402
 from tdmpc2.evaluation import run_episode, seed_everything  # noqa: E402
 
 FIELDS = ["checkpoint", "task", "agent", "planner", "seed", "episode", "return", "success", "ms_per_step"]
@@ -112,6 +112,9 @@ def main(argv=None):
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. dream.lr=0.2")
     p.add_argument("--eval-noise", action="store_true", help="add planner exploration noise (official evaluate.py)")
     args = p.parse_args(argv)
+    missing = [c for c in args.checkpoints if not Path(c).is_file()]
+    if missing:
+        raise UserError(f"checkpoint not found: {', '.join(missing)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -134,8 +137,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run_cli(main, sys.argv[1:])
