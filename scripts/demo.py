@@ -24,7 +24,7 @@ def main(argv=None):
     print(f"Bundled agent {Path(args.checkpoint).name}: policy prior vs MPPI vs Dream-MPC, "
           f"{args.episodes} episodes each (seed 1)\n")
     compare_planners.main(["--checkpoints", args.checkpoint, "--planners", "policy", "mppi", "dream",
-                           "--seeds", "1", "--episodes", str(args.episodes), "--out", args.out, "--threads", "1"])
+                           "--seeds", "1", "--episodes", str(args.episodes), "--out", args.out])
 
 
 if __name__ == "__main__":

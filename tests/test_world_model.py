@@ -134,3 +134,15 @@ def test_compiled_planning_step_gives_the_same_action():
         obs = torch.linspace(-1, 1, 5)
         actions.append(torch.stack([agent.act(obs * k, t0=k == 0, eval_mode=True) for k in range(3)]))
     torch.testing.assert_close(actions[0], actions[1], atol=1e-5, rtol=1e-5)
+
+
+def test_fused_simnorm_equals_the_plain_softmax():
+    torch.manual_seed(0)
+    x = torch.randn(600, 128, requires_grad=True)
+    layers.set_fused_activation(True)
+    y = layers.SimNorm(8)(x)
+    ref = torch.softmax(x.view(600, 16, 8), -1).view(600, 128)
+    g = torch.randn_like(y)
+    torch.testing.assert_close(y, ref)
+    torch.testing.assert_close(torch.autograd.grad(y, x, g)[0], torch.autograd.grad(ref, x, g)[0])
+    torch.testing.assert_close(y.view(600, 16, 8).sum(-1), torch.ones(600, 16))
