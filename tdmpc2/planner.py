@@ -63,15 +63,17 @@ class Planner:
 
 
 class PolicyPlanner(Planner):
-    """Acts with the policy prior alone: its mean in eval mode, a sample otherwise."""
+    """Acts with the policy prior alone: its mean in eval mode, a sample otherwise. The value estimate (what BMPC
+    stores during training) is skipped in eval mode, where it would double the cost of acting: it is NaN there."""
 
     @torch.no_grad()
     def plan(self, z, t0=False, eval_mode=False, task=None):
         action, pi_info = self.model.pi(z, task)
         mean = pi_info["mean"]
-        action = mean if eval_mode else action
-        value = self.model.terminal_value(z, task)
-        return action, {"value": value, "mean": mean, "std": pi_info["log_std"].exp()}
+        if eval_mode:
+            return mean, {"value": torch.full_like(mean[:, :1], float("nan")), "mean": mean,
+                          "std": pi_info["log_std"].exp()}
+        return action, {"value": self.model.terminal_value(z, task), "mean": mean, "std": pi_info["log_std"].exp()}
 
 
 def make_planner(name, model, cfg, discount):

@@ -174,3 +174,13 @@ def test_benchmark_planners_cli_prints_a_table_and_writes_json(tmp_path):
     assert "| dream |" in result.stdout
     data = json.loads(out.read_text())
     assert set(data) == {"policy", "dream", "hybrid"} and all(v["ms_per_step"] > 0 for v in data.values())
+
+
+def test_demo_compares_the_planners_on_the_bundled_agent(tmp_path):
+    """The README's main job, shortened to one episode per planner."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--episodes", "1", "--out",
+                             str(tmp_path / "demo")], env=CHILD_ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split("|")[3].strip(): line for line in result.stdout.splitlines() if line.startswith("| cartpole")}
+    assert set(rows) == {"policy", "mppi", "dream"}, result.stdout
+    assert (tmp_path / "demo" / "returns.png").exists()
