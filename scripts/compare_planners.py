@@ -3,6 +3,8 @@ a printed table and a bar plot with error bars.
 
     python scripts/compare_planners.py --checkpoints agents/*.pt --planners policy mppi dream \\
         --seeds 3 --episodes 10 --out results/compare [--set dream.lr=0.2 ...]
+    python scripts/compare_planners.py --from-csv run1/episodes.csv run2/episodes.csv --out results/compare
+      (merge runs made in parallel or on several machines into one table and plot)
 
 Every planner sees the same initial states for a given seed (the environment is reseeded per seed).
 Error bars are the standard deviation over the evaluation seeds' mean returns.
@@ -47,6 +49,12 @@ def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode
                            "planner": planner, "seed": seed, "episode": episode, "return": ep["return"],
                            "success": ep["success"], "ms_per_step": ep["ms_per_step"]}
     bar.close()
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return [{k: (float(v) if k in ("return", "success", "ms_per_step") else int(v) if k in ("seed", "episode")
+                     else v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
 def summarise(rows):
@@ -103,7 +111,8 @@ def plot(summary, path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoints", nargs="+", required=True)
+    p.add_argument("--checkpoints", nargs="+", default=[])
+    p.add_argument("--from-csv", nargs="+", default=[], help="summarise existing episodes.csv files instead")
     p.add_argument("--planners", nargs="+", default=["policy", "mppi", "dream"])
     p.add_argument("--seeds", type=int, default=3, help="evaluation seeds 1..N")
     p.add_argument("--episodes", type=int, default=10, help="episodes per seed")
@@ -112,19 +121,22 @@ def main(argv=None):
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. dream.lr=0.2")
     p.add_argument("--eval-noise", action="store_true", help="add planner exploration noise (official evaluate.py)")
     args = p.parse_args(argv)
-    missing = [c for c in args.checkpoints if not Path(c).is_file()]
+    if not args.checkpoints and not args.from_csv:
+        raise UserError("give --checkpoints to evaluate, or --from-csv to summarise earlier runs")
+    missing = [c for c in args.checkpoints + args.from_csv if not Path(c).is_file()]
     if missing:
         raise UserError(f"checkpoint not found: {', '.join(missing)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows = [row for path in args.from_csv for row in read_rows(path)]
     with open(out / "episodes.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
         writer.writeheader()
+        writer.writerows(rows)
         for row in evaluate_all(args.checkpoints, args.planners, args.seeds, args.episodes, args.set,
-                                eval_mode=not args.eval_noise):
+                                eval_mode=not args.eval_noise) if args.checkpoints else ():
             writer.writerow(row)
             f.flush()
             rows.append(row)

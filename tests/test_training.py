@@ -163,6 +163,10 @@ def test_compare_planners_writes_csv_json_plot_and_is_reproducible(trained, tmp_
     again = compare_planners.main(["--checkpoints", ckpt, "--planners", "policy", "--seeds", "2", "--episodes", "1",
                                    "--out", str(tmp_path / "again"), "--threads", "1"])
     assert again[0]["return_mean"] == pytest.approx(summary[0]["return_mean"], abs=1e-6)
+    # runs made apart merge into the same summary
+    merged = compare_planners.main(["--from-csv", str(out / "episodes.csv"), "--out", str(tmp_path / "merged")])
+    assert [s["planner"] for s in merged] == [s["planner"] for s in summary]
+    assert [s["return_mean"] for s in merged] == pytest.approx([s["return_mean"] for s in summary], abs=1e-6)
 
 
 def test_benchmark_planners_cli_prints_a_table_and_writes_json(tmp_path):
