@@ -53,12 +53,10 @@ class Planner:
             self.nonfinite_count += n_bad
             with torch.no_grad():
                 mean = self.model.pi(z, task)[1]["mean"]
-            action = torch.where(bad.unsqueeze(-1), mean, action)
-            for key in ("mean",):
-                if key in info:
-                    info[key] = torch.where(bad.unsqueeze(-1), mean, info[key])
-            if "value" in info:
-                info["value"] = torch.where(bad.unsqueeze(-1), torch.zeros_like(info["value"]), info["value"])
+            rows = bad.unsqueeze(-1)
+            action = torch.where(rows, mean, action)
+            info["mean"] = torch.where(rows, mean, info["mean"])
+            info["value"] = torch.where(rows, torch.zeros_like(info["value"]), info["value"])
         return action, info
 
 
