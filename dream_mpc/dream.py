@@ -57,7 +57,7 @@ class DreamMPCPlanner(Planner):
         return torch.stack(actions, 1)
 
     def initial_candidates(self, z, task, t0, reanalyze):
-        a = self.policy_candidates(z, task, expl=reanalyze)
+        a = self.policy_candidates(z, task, expl=reanalyze).float()  # optimised in float32 whatever the model's dtype
         B, N = z.shape[0], self.num_candidates
         prev = self._prev
         if self.reuse and not t0 and not reanalyze and prev is not None and prev.shape[0] == B:

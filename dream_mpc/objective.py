@@ -31,6 +31,7 @@ class Objective:
     def __call__(self, model, z, actions, task=None, discount=0.99):
         """z (R, L), actions (R, S, A) with S = H+1 (Q-models: a_H is the terminal action) or H -> J (R, 1)."""
         H = self.horizon
+        actions = actions.to(z.dtype)  # a lower-precision planning model (planning_dtype) gets its own dtype
         steps = actions[:, :H].transpose(0, 1)  # time-major (H, R, A)
         zs = latent_rollout(model, z, steps, task)  # (H+1, R, L)
         ret, disc = predicted_return(model, zs, steps, task, discount)

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from tdmpc2 import config as config_
 from tdmpc2.planner import make_planner
+from tdmpc2.precision import PlanningModel, as_float32, planning_dtype
 from tdmpc2.runtime import resolve_device
 from tdmpc2.scale import RunningScale
 from tdmpc2.world_model import WorldModel
@@ -34,7 +35,8 @@ class TDMPC2:
         else:
             self.discount = config_.discount(cfg.episode_length, cfg)
         self.rho_weights = cfg.rho ** torch.arange(cfg.horizon + 1, device=self.device, dtype=torch.float32)
-        self.planner = make_planner(cfg.planner if cfg.mpc else "policy", self.model, cfg, self.discount)
+        self.planning = PlanningModel(self.model, planning_dtype(cfg.get("planning_dtype", "float32")))
+        self.planner = make_planner(cfg.planner if cfg.mpc else "policy", self.planning.model, cfg, self.discount)
         self.nonfinite_actions = 0  # actions that came out non-finite and were replaced before reaching the env
         self.last_plan_info = None
         if cfg.compile:
@@ -52,12 +54,17 @@ class TDMPC2:
     def set_planner(self, name):
         """Swap the planner (any name in tdmpc2.planner.REGISTRY) without touching the model."""
         self.cfg.planner = name
-        self.planner = make_planner(name, self.model, self.cfg, self.discount)
+        self.planner = make_planner(name, self.planning.model, self.cfg, self.discount)
         if self.cfg.compile:
             self._compile(what=("plan",))
 
     def reset(self):
         self.planner.reset()
+
+    def plan(self, z, **kwargs):
+        """The planner on float32 latents z, through the planning model (refreshed if the model changed)."""
+        self.planning.get()
+        return as_float32(*self.planner.plan(self.planning.cast(z), **kwargs))
 
     @torch.no_grad()
     def act(self, obs, t0=False, eval_mode=False, task=None):
@@ -71,7 +78,7 @@ class TDMPC2:
         if t0:
             self.planner.reset()
         z = self.model.encode(obs, task)
-        action, info = self.planner.plan(z, t0=t0, eval_mode=eval_mode, task=task)
+        action, info = self.plan(z, t0=t0, eval_mode=eval_mode, task=task)
         bad = ~torch.isfinite(action).all(-1)
         if bad.any():  # last line of defence: a NaN never reaches the simulator
             self.nonfinite_actions += int(bad.sum())

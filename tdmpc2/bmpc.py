@@ -89,7 +89,7 @@ class BMPC(TDMPC2):
         kwargs = _accepted_kwargs(planner.plan, {"reanalyze": True, "horizon": self.cfg.reanalyze_horizon,
                                                  "update_prev_mean": False})
         try:
-            _, info = planner.plan(z, t0=True, eval_mode=False, task=task, **kwargs)
+            _, info = self.plan(z, t0=True, eval_mode=False, task=task, **kwargs)
         finally:
             count = planner.nonfinite_count
             vars(planner).clear()

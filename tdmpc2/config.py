@@ -20,6 +20,7 @@ MODEL_SIZE = {
 }
 AGENTS = ("tdmpc2", "bmpc")
 PLANNERS = ("mppi", "dream", "grad", "hybrid", "policy")
+PLANNING_DTYPES = ("float32", "bfloat16")
 PLANNER_BLOCKS = ("dream", "grad", "hybrid")
 
 DMC_TASKS = (
@@ -122,7 +123,8 @@ def parse_cfg(raw):
     """Validate names and apply presets: a dict from `compose` -> Config (env-dependent keys come later)."""
     raw = dict(raw)
     overridden = set(raw.pop("_overridden", ()))
-    for key, valid in (("agent", AGENTS), ("planner", PLANNERS), ("task", TASKS), ("obs", ("state", "rgb"))):
+    for key, valid in (("agent", AGENTS), ("planner", PLANNERS), ("task", TASKS), ("obs", ("state", "rgb")),
+                       ("planning_dtype", PLANNING_DTYPES)):
         if raw[key] not in valid:
             raise unknown(key, raw[key], valid)
     if not (raw["device"] in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", str(raw["device"]))):

@@ -51,6 +51,8 @@ class TwoHot:
             return logits
         if self.num_bins == 1:
             return symexp(logits)
+        if logits.dtype in (torch.bfloat16, torch.float16):  # rank and sum values at full precision
+            logits = logits.float()
         probs = torch.softmax(logits, dim=-1)
         return symexp(probs @ self.bins(logits).unsqueeze(-1))
 

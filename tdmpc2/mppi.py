@@ -52,7 +52,7 @@ class MPPIPlanner(Planner):
         B, A = z.shape[0], cfg.action_dim
         N, P, K = cfg.num_samples, cfg.num_pi_trajs, cfg.num_elites
         mask = self.action_mask(task)
-        actions = torch.empty(H, B, N, A, device=z.device)
+        actions = torch.empty(H, B, N, A, device=z.device, dtype=z.dtype)
         if P > 0:
             actions[:, :, :P] = self.policy_trajectories(z, task, P, H, expl=reanalyze)
         z_rows = z.repeat_interleave(N, 0)

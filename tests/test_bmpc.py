@@ -267,9 +267,9 @@ def test_reanalyze_writes_exactly_the_aligned_rows_in_one_batched_plan():
         torch.testing.assert_close(batch[key][:, b:], batch_before[key][:, b:], equal_nan=True)
 
 
-@pytest.mark.parametrize("planner", ["mppi", "dream"])
-def test_reanalyze_leaves_the_acting_planner_alone(planner):
-    agent = unit_agent(f"planner={planner}", "bmpc.reanalyze_batch_size=4")
+@pytest.mark.parametrize("planner, dtype", [("mppi", "float32"), ("dream", "float32"), ("dream", "bfloat16")])
+def test_reanalyze_leaves_the_acting_planner_alone(planner, dtype):
+    agent = unit_agent(f"planner={planner}", "bmpc.reanalyze_batch_size=4", f"planning_dtype={dtype}")
     buf = filled_buffer(agent.cfg)
     for t in range(3):  # acting builds the warm-start state
         agent.act(torch.randn(OBS), t0=t == 0)
@@ -295,6 +295,7 @@ def test_reanalyze_leaves_the_acting_planner_alone(planner):
     after = snapshot(buf)
     rows = index[1:, :4].flatten()
     assert torch.isfinite(after["expert_action_dist"][rows]).all() and torch.isfinite(after["expert_value"][rows]).all()
+    assert after["expert_action_dist"].dtype == after["expert_value"].dtype == torch.float32
     std = after["expert_action_dist"][rows][:, A:]
     assert (std >= agent.cfg.min_std - 1e-6).all() and (std <= agent.cfg.max_std + 1e-6).all()
     changed = (after["expert_value"].nan_to_num(1e9) != before["expert_value"].nan_to_num(1e9)).squeeze(1)
