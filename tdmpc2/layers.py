@@ -143,7 +143,10 @@ class NormedLinear(nn.Linear):
         self.dropout = nn.Dropout(dropout) if dropout else None
 
     def forward(self, x):
-        x = F.linear(x, self.weight, self.bias)
+        return self.finish(F.linear(x, self.weight, self.bias))
+
+    def finish(self, x):
+        """Everything after the matrix product: dropout, LayerNorm, activation."""
         if self.dropout is not None:
             x = self.dropout(x)
         if self.act is None:
@@ -157,6 +160,19 @@ def mlp(in_dim, mlp_dims, out_dim, act=None, dropout=0.0):
     layers = [NormedLinear(dims[i], dims[i + 1], dropout=dropout * (i == 0)) for i in range(len(dims) - 2)]
     layers.append(NormedLinear(dims[-2], dims[-1], act=act) if act is not None else nn.Linear(dims[-2], dims[-1]))
     return nn.Sequential(*layers)
+
+
+def mlp_shared_first_input(net, z, a):
+    """net(cat([z_b, a_bn])) for all b, n: z (B, Lz) is shared by the N rows a (B, N, A) of each latent, so the
+    first layer's product with z runs once per latent instead of N times (MPPI's first step: 512 samples of one
+    latent). Same numbers as the plain call up to float rounding; returns (B*N, out)."""
+    first, Lz = net[0], z.shape[-1]
+    h = F.linear(a, first.weight[:, Lz:]) + F.linear(z, first.weight[:, :Lz], first.bias).unsqueeze(1)
+    x = h.reshape(-1, h.shape[-1])
+    x = first.finish(x) if isinstance(first, NormedLinear) else x
+    for layer in net[1:]:
+        x = layer(x)
+    return x
 
 
 class ShiftAug(nn.Module):

@@ -6,21 +6,28 @@ from tdmpc2.planner import Planner
 
 
 def rollout_return(model, z, actions, task, discount, terminal=True):
-    """Discounted predicted return of action sequences actions (H, R, A) from latents z (R, L), plus the
-    discounted terminal value (TD-MPC2: Q(z_H, pi(z_H)); BMPC: V(z_H)). Returns (R, 1).
+    """Discounted predicted return of action sequences actions (H, B, N, A) from latents z (B, L), N sequences per
+    latent, plus the discounted terminal value (TD-MPC2: Q(z_H, pi(z_H)); BMPC: V(z_H)). Returns (B*N, 1).
 
-    Step by step rather than one batched reward call (as Dream-MPC's objective does): with 512 rows per step the
-    intermediates of one step stay in the CPU's L2 cache, and measured 10-20% faster than batching all steps."""
+    The first step's N rows share their latent, so its first-layer products on z run once per latent
+    (world_model.next_and_reward_shared: -5 % of the FLOPs at model size 1, -9 % at size 5). Step by step rather
+    than one batched reward call (as Dream-MPC's objective does): with 512 rows per step the intermediates of one
+    step stay in the CPU's L2 cache, and measured 10-20% faster than batching all steps."""
+    H, B, N, A = actions.shape
+    task_rows = None if task is None else task.repeat_interleave(N)
     G, disc, alive = 0.0, 1.0, 1.0
-    for t in range(actions.shape[0]):
-        r = model.twohot.decode(model.reward(z, actions[t], task))
-        z = model.next(z, actions[t], task)
-        G = G + disc * alive * r
+    for t in range(H):
+        if t == 0:
+            z, r = model.next_and_reward_shared(z, actions[0], task)
+        else:
+            r = model.reward(z, actions[t].reshape(B * N, A), task_rows)
+            z = model.next(z, actions[t].reshape(B * N, A), task_rows)
+        G = G + disc * alive * model.twohot.decode(r)
         disc = disc * discount
         if model.cfg.episodic:  # rewards after a predicted termination do not count
-            alive = alive * (model.termination(z, task) <= 0.5).float()
+            alive = alive * (model.termination(z, task_rows) <= 0.5).float()
     if terminal:
-        G = G + disc * alive * model.terminal_value(z, task)
+        G = G + disc * alive * model.terminal_value(z, task_rows)
     return G
 
 
@@ -55,8 +62,6 @@ class MPPIPlanner(Planner):
         actions = torch.empty(H, B, N, A, device=z.device, dtype=z.dtype)
         if P > 0:
             actions[:, :, :P] = self.policy_trajectories(z, task, P, H, expl=reanalyze)
-        z_rows = z.repeat_interleave(N, 0)
-        task_rows = None if task is None else task.repeat_interleave(N)
         discount = self.discount_for(task, N)
         mean = torch.zeros(H, B, A, device=z.device)
         std = torch.full((H, B, A), float(cfg.max_std), device=z.device)
@@ -67,7 +72,7 @@ class MPPIPlanner(Planner):
             actions[:, :, P:] = (mean.unsqueeze(2) + std.unsqueeze(2) * noise).clamp(-1, 1)
             if mask is not None:
                 actions = actions * mask.view(1, B, 1, A)
-            value = rollout_return(self.model, z_rows, actions.view(H, B * N, A), task_rows, discount)
+            value = rollout_return(self.model, z, actions, task, discount)
             value = value.nan_to_num(0).view(B, N)
             elite_value, elite_idxs = torch.topk(value, K, dim=1)  # (B, K)
             elite_actions = torch.gather(actions, 2, elite_idxs.view(1, B, K, 1).expand(H, B, K, A))

@@ -104,6 +104,13 @@ class WorldModel(nn.Module):
             z = self.task_emb(z, task)
         return self._reward(torch.cat([z, a], dim=-1))
 
+    def next_and_reward_shared(self, z, a, task=None):
+        """next() and reward() for N actions per latent, z (B, L) and a (B, N, A) -> (B*N, L), (B*N, bins): the
+        same numbers as on z repeated N times, with each first-layer product on z computed once."""
+        if self.cfg.multitask:
+            z = self.task_emb(z, task)
+        return layers.mlp_shared_first_input(self._dynamics, z, a), layers.mlp_shared_first_input(self._reward, z, a)
+
     def termination(self, z, task=None, unnormalized=False):
         if self.cfg.multitask:
             z = self.task_emb(z, task)

@@ -35,6 +35,10 @@ class LinearQuadraticModel(torch.nn.Module):
         r = -self.k * (a - self.c).pow(2).sum(-1, keepdim=True) - 0.5 * z.pow(2).sum(-1, keepdim=True)
         return r * float("nan") if self.nan_reward else r
 
+    def next_and_reward_shared(self, z, a, task=None):
+        z, a = z.repeat_interleave(a.shape[1], 0), a.reshape(-1, a.shape[-1])
+        return self.next(z, a), self.reward(z, a)
+
     def pi(self, z, task=None, expl=False):
         mean = torch.tanh(z @ self.W.T)
         action = mean + self.policy_std * torch.randn_like(mean)
