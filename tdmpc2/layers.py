@@ -91,6 +91,29 @@ def ln_mish(x, weight, bias):
     return ln_mish_reference(x, weight, bias)
 
 
+SPARSE_DROPOUT_MAX_P = 0.05
+
+
+def sparse_dropout(x, p, extra_draws=16):
+    """Inverted dropout (as F.dropout in training mode) that draws only the dropped positions on a CPU.
+
+    The gaps between successive drops of an iid Bernoulli(p) mask are iid Geometric(p), so about n*p geometric
+    draws give exactly the same distribution as n uniform draws: at TD-MPC2's p = 0.01 the mask costs ~100x
+    fewer random numbers (F.dropout's mask was 7 % of a model-size-1 update). Larger p, and GPUs, use F.dropout."""
+    if p <= 0:
+        return x
+    if p > SPARSE_DROPOUT_MAX_P or x.device.type != "cpu":
+        return F.dropout(x, p, training=True)
+    n = x.numel()
+    draws = int(n * p + 6 * (n * p) ** 0.5) + extra_draws
+    pos = torch.empty(draws, dtype=torch.float64).geometric_(p).cumsum_(0).sub_(1)  # exact integers up to 2^53
+    while pos[-1] < n - 1:  # the draws ended before the tensor did (probability < 1e-9 at the default margin)
+        more = torch.empty(draws, dtype=torch.float64).geometric_(p).cumsum_(0).add_(pos[-1])
+        pos = torch.cat([pos, more])
+    out = (x * (1.0 / (1.0 - p))).reshape(-1)  # a fresh tensor: zeroing it in place is safe for autograd
+    return out.index_fill_(0, pos[pos < n].long(), 0.0).view(x.shape)
+
+
 def _group_softmax_fwd(x):
     return torch.softmax(x, dim=-1)
 
@@ -258,7 +281,7 @@ def ensemble_forward(layers, x, members=None, dropout=0.0, detach=False):
         else:
             x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
         if i == 0 and dropout:
-            x = F.dropout(x, dropout, training=True)
+            x = sparse_dropout(x, dropout)
         if i < n_layers - 1:
             lw, lb = layer.ln.weight, layer.ln.bias
             if members is not None:

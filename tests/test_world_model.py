@@ -146,3 +146,36 @@ def test_fused_simnorm_equals_the_plain_softmax():
     torch.testing.assert_close(y, ref)
     torch.testing.assert_close(torch.autograd.grad(y, x, g)[0], torch.autograd.grad(ref, x, g)[0])
     torch.testing.assert_close(y.view(600, 16, 8).sum(-1), torch.ones(600, 16))
+
+
+@pytest.mark.parametrize("extra_draws", [16, None])
+def test_sparse_dropout_is_iid_bernoulli_inverted_dropout(extra_draws):
+    """Q's dropout draws only the dropped positions (geometric gaps): the drop rate, its spread over the tensor,
+    independence of neighbours, the 1/(1-p) scaling and the gradient are those of F.dropout. extra_draws=None
+    forces the path where the first draws end before the tensor does."""
+    p, n = 0.01, 4_000_000
+    torch.manual_seed(0)
+    x = torch.rand(4, 1000, 1000) + 1.0  # no zeros of its own
+    x.requires_grad_(True)
+    draws = -int(n * p + 6 * (n * p) ** 0.5) + 1 if extra_draws is None else extra_draws  # None: one draw first
+    y = layers.sparse_dropout(x, p, extra_draws=draws)
+    dropped = (y == 0).flatten()
+    sigma = (p * (1 - p) / n) ** 0.5
+    assert abs(dropped.float().mean() - p) < 5 * sigma
+    for chunk in dropped.view(8, -1):  # the same rate everywhere
+        assert abs(chunk.float().mean() - p) < 5 * (8 ** 0.5) * sigma
+    both = (dropped[1:] & dropped[:-1]).float().mean()  # neighbours independent: p^2
+    assert abs(both - p * p) < 5 * (p * p / n) ** 0.5
+    kept = ~dropped
+    torch.testing.assert_close(y.flatten()[kept], x.detach().flatten()[kept] / (1 - p))
+    y.sum().backward()
+    torch.testing.assert_close(x.grad.flatten(), kept.float() / (1 - p))
+
+
+def test_sparse_dropout_falls_back_to_f_dropout_for_large_p():
+    x = torch.ones(10_000)
+    assert layers.sparse_dropout(x, 0.0) is x
+    torch.manual_seed(0)
+    y = layers.sparse_dropout(x, 0.5)
+    torch.manual_seed(0)
+    torch.testing.assert_close(y, torch.nn.functional.dropout(x, 0.5, training=True))
