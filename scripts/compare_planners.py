@@ -102,7 +102,7 @@ def plot(summary, path):
         ax.bar(xs, ys, width, yerr=errs, capsize=3, label=planner)
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel("episode return")
-    ax.legend(frameon=False, ncol=len(planners))
+    ax.legend(frameon=False, ncol=min(len(planners), 4), fontsize="small")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     fig.savefig(path, dpi=150)

@@ -169,6 +169,21 @@ def test_compare_planners_writes_csv_json_plot_and_is_reproducible(trained, tmp_
     assert [s["return_mean"] for s in merged] == pytest.approx([s["return_mean"] for s in summary], abs=1e-6)
 
 
+def test_ablate_dream_runs_each_variant_on_the_same_episodes(trained, tmp_path):
+    ckpt = str(trained[0] / "models" / "final.pt")
+    out = tmp_path / "ablation"
+    result = run("scripts/ablate_dream.py", ["--checkpoint", ckpt, "--episodes", "1", "--threads", "1", "--out",
+                                             str(out), "--variants", "paper=", "step 0.5=dream.lr=0.5",
+                                             "no step=dream.iterations=0"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = read_csv(out / "episodes.csv")
+    assert [r["planner"] for r in rows] == ["paper", "step 0.5", "no step"]
+    assert {r["seed"] for r in rows} == {"1"} and (out / "returns.png").exists()
+    assert re.search(r"\| step 0\.5 \| -?[\d.]+ ± [\d.]+ \|", result.stdout), result.stdout
+    bad = run("scripts/ablate_dream.py", ["--checkpoint", ckpt, "--variants", "nolabel"], tmp_path)
+    assert bad.returncode == 2 and "a variant is 'label=key=value" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_benchmark_planners_cli_prints_a_table_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_planners.py"), "--model-size", "1",

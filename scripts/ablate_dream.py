@@ -1,0 +1,77 @@
+"""Dream-MPC variants on one agent: which part (step size, iterations, candidates, reuse, penalty sign, horizon)
+moves the return. Each variant is a set of `dream.*` overrides; every variant sees the same initial states.
+
+    python scripts/ablate_dream.py --checkpoint agents/walker-walk-bmpc-1M.pt --seeds 1 --episodes 10 \\
+        --out results/ablation-walker-walk-bmpc [--variants "lr 0.5=dream.lr=0.5" ...]
+
+Writes episodes.csv, summary.json and a bar plot (returns.png) like compare_planners.py, one bar per variant.
+"""
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+import compare_planners  # noqa: E402
+from tdmpc2.errors import UserError, run_cli  # noqa: E402
+
+# label=override[,override...]: one knob of the paper's defaults at a time
+DEFAULT_VARIANTS = [
+    "paper defaults=",
+    "step 0.5=dream.lr=0.5",
+    "5 iterations=dream.iterations=5",
+    "32 candidates=dream.num_candidates=32",
+    "no reuse=dream.reuse=0",
+    "signed penalty=dream.uncertainty_sign=signed",
+    "no penalty=dream.uncertainty_coef=0",
+    "horizon 5=dream.horizon=5",
+]
+
+
+def parse_variant(text):
+    label, sep, overrides = text.partition("=")
+    if not sep or not label:
+        raise UserError(f"a variant is 'label=key=value[,key=value]', got {text!r}")
+    return label, [o for o in overrides.split(",") if o]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, help="label=key=value[,key=value]")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--out", default="results/ablation")
+    args = p.parse_args(argv)
+    if not Path(args.checkpoint).is_file():
+        raise UserError(f"checkpoint not found: {args.checkpoint}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    variants = [parse_variant(v) for v in args.variants]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with open(out / "episodes.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, compare_planners.FIELDS)
+        writer.writeheader()
+        for label, overrides in variants:
+            for row in compare_planners.evaluate_all([args.checkpoint], ["dream"], args.seeds, args.episodes,
+                                                     overrides):
+                row["planner"] = label
+                writer.writerow(row)
+                f.flush()
+                rows.append(row)
+    summary = compare_planners.summarise(rows)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    compare_planners.plot(summary, out / "returns.png")
+    print(compare_planners.table(summary))
+    print(f"\nwrote {out / 'episodes.csv'}, {out / 'summary.json'} and {out / 'returns.png'}")
+
+
+if __name__ == "__main__":
+    run_cli(main, sys.argv[1:])
