@@ -66,10 +66,11 @@ def main(argv=None):
                 writer.writerow(row)
                 f.flush()
                 rows.append(row)
-    summary = compare_planners.summarise(rows)
+    baseline = variants[0][0]  # paired differences to the first variant, on the same episodes
+    summary = compare_planners.summarise(rows, baseline=baseline)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     compare_planners.plot(summary, out / "returns.png")
-    print(compare_planners.table(summary))
+    print(compare_planners.table(summary, baseline=baseline))
     print(f"\nwrote {out / 'episodes.csv'}, {out / 'summary.json'} and {out / 'returns.png'}")
 
 

@@ -57,8 +57,28 @@ def read_rows(path):
                      else v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
-def summarise(rows):
-    """Per (checkpoint, planner): mean/std over all episodes, std over seed means, ms per step."""
+def paired_difference(rows, baseline="policy", resamples=10_000, seed=0):
+    """Per (checkpoint, planner): the mean return difference to `baseline` on the same episodes (same seed and
+    episode index, so the same initial state) and its 95 % bootstrap interval; None where there is no pair."""
+    base = {(r["checkpoint"], r["seed"], r["episode"]): r["return"] for r in rows if r["planner"] == baseline}
+    diffs = {}
+    for r in rows:
+        key = (r["checkpoint"], r["seed"], r["episode"])
+        if key in base:
+            diffs.setdefault((r["checkpoint"], r["planner"]), []).append(r["return"] - base[key])
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, d in diffs.items():
+        d = np.asarray(d)
+        means = d[rng.integers(0, len(d), (resamples, len(d)))].mean(1)
+        out[k] = (float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5)))
+    return out
+
+
+def summarise(rows, baseline="policy"):
+    """Per (checkpoint, planner): mean/std over all episodes, std over seed means, ms per step, and the paired
+    difference to the baseline planner with its 95 % bootstrap interval."""
+    paired = paired_difference(rows, baseline)
     groups = {}
     for r in rows:
         groups.setdefault((r["checkpoint"], r["task"], r["agent"], r["planner"]), []).append(r)
@@ -70,16 +90,19 @@ def summarise(rows):
                         "return_mean": float(returns.mean()), "return_std": float(returns.std()),
                         "seed_std": float(np.std(seed_means)), "seeds": len(seed_means), "episodes": len(rs),
                         "ms_per_step": float(np.mean([r["ms_per_step"] for r in rs])),
-                        "success": float(np.mean([r["success"] for r in rs]))})
+                        "success": float(np.mean([r["success"] for r in rs])),
+                        f"vs_{baseline}": paired.get((ckpt, planner))})
     return summary
 
 
-def table(summary):
-    lines = ["| task | agent | planner | return (mean ± std over episodes) | std over seeds | ms / step |",
-             "|---|---|---|---|---|---|"]
+def table(summary, baseline="policy"):
+    lines = ["| task | agent | planner | return (mean ± std over episodes) | std over seeds | episodes "
+             f"| vs {baseline}, same episodes (95 % CI) | ms / step |", "|---|---|---|---|---|---|---|---|"]
     for s in summary:
+        vs = s.get(f"vs_{baseline}")
+        vs = "–" if vs is None or s["planner"] == baseline else f"{vs[0]:+.1f} [{vs[1]:+.1f}, {vs[2]:+.1f}]"
         lines.append(f"| {s['task']} | {s['agent']} | {s['planner']} | {s['return_mean']:.1f} ± {s['return_std']:.1f} "
-                     f"| {s['seed_std']:.1f} | {s['ms_per_step']:.2f} |")
+                     f"| {s['seed_std']:.1f} | {s['episodes']} | {vs} | {s['ms_per_step']:.2f} |")
     return "\n".join(lines)
 
 
@@ -119,6 +142,7 @@ def main(argv=None):
     p.add_argument("--out", default="results/compare")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. dream.lr=0.2")
+    p.add_argument("--baseline", default="policy", help="planner the paired differences are taken against")
     p.add_argument("--eval-noise", action="store_true", help="add planner exploration noise (official evaluate.py)")
     args = p.parse_args(argv)
     if not args.checkpoints and not args.from_csv:
@@ -140,10 +164,10 @@ def main(argv=None):
             writer.writerow(row)
             f.flush()
             rows.append(row)
-    summary = summarise(rows)
+    summary = summarise(rows, baseline=args.baseline)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plot(summary, out / "returns.png")
-    print(table(summary))
+    print(table(summary, baseline=args.baseline))
     print(f"\nwrote {out / 'episodes.csv'}, {out / 'summary.json'} and {out / 'returns.png'}")
     return summary
 

@@ -158,6 +158,10 @@ def test_compare_planners_writes_csv_json_plot_and_is_reproducible(trained, tmp_
     assert [(r["planner"], r["seed"]) for r in rows] == [("policy", "1"), ("policy", "2"), ("dream", "1"),
                                                          ("dream", "2")]
     assert {s["planner"] for s in summary} == {"policy", "dream"} and all(s["episodes"] == 2 for s in summary)
+    by = {s["planner"]: s for s in summary}  # paired on the same episodes: the difference of the means
+    assert by["policy"]["vs_policy"] == (0.0, 0.0, 0.0)
+    diff, lo, hi = by["dream"]["vs_policy"]
+    assert diff == pytest.approx(by["dream"]["return_mean"] - by["policy"]["return_mean"], abs=1e-6) and lo <= diff <= hi
     assert (out / "returns.png").stat().st_size > 5_000 and (out / "summary.json").exists()
     # eval-mode policy acting on a reseeded env is deterministic: the same seed gives the same return
     again = compare_planners.main(["--checkpoints", ckpt, "--planners", "policy", "--seeds", "2", "--episodes", "1",
