@@ -31,7 +31,7 @@ from tdmpc2.evaluation import run_episode, seed_everything  # noqa: E402
 FIELDS = ["checkpoint", "task", "agent", "planner", "seed", "episode", "return", "success", "ms_per_step"]
 
 
-def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode=True):
+def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode=True, first_seed=1):
     """Yields one row per episode, in a fixed order, behind a progress bar over all episodes."""
     bar = tqdm(total=len(checkpoints) * len(planners) * seeds * episodes, unit="episode", dynamic_ncols=True)
     for path in checkpoints:
@@ -39,7 +39,7 @@ def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode
         env = make_env(agent.cfg)
         for planner in planners:
             agent.set_planner(planner)
-            for seed in range(1, seeds + 1):
+            for seed in range(first_seed, first_seed + seeds):
                 seed_everything(seed, env)
                 for episode in range(episodes):
                     ep = run_episode(agent, env, eval_mode=eval_mode)
@@ -137,7 +137,8 @@ def main(argv=None):
     p.add_argument("--checkpoints", nargs="+", default=[])
     p.add_argument("--from-csv", nargs="+", default=[], help="summarise existing episodes.csv files instead")
     p.add_argument("--planners", nargs="+", default=["policy", "mppi", "dream"])
-    p.add_argument("--seeds", type=int, default=3, help="evaluation seeds 1..N")
+    p.add_argument("--seeds", type=int, default=3, help="evaluation seeds first..first+N-1")
+    p.add_argument("--first-seed", type=int, default=1, help="to add seeds to an earlier run (merge with --from-csv)")
     p.add_argument("--episodes", type=int, default=10, help="episodes per seed")
     p.add_argument("--out", default="results/compare")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -160,7 +161,7 @@ def main(argv=None):
         writer.writeheader()
         writer.writerows(rows)
         for row in evaluate_all(args.checkpoints, args.planners, args.seeds, args.episodes, args.set,
-                                eval_mode=not args.eval_noise) if args.checkpoints else ():
+                                eval_mode=not args.eval_noise, first_seed=args.first_seed) if args.checkpoints else ():
             writer.writerow(row)
             f.flush()
             rows.append(row)

@@ -167,6 +167,11 @@ def test_compare_planners_writes_csv_json_plot_and_is_reproducible(trained, tmp_
     again = compare_planners.main(["--checkpoints", ckpt, "--planners", "policy", "--seeds", "2", "--episodes", "1",
                                    "--out", str(tmp_path / "again"), "--threads", "1"])
     assert again[0]["return_mean"] == pytest.approx(summary[0]["return_mean"], abs=1e-6)
+    # a later run can add seeds: seed 2 alone replays the first run's seed-2 episode
+    later = compare_planners.main(["--checkpoints", ckpt, "--planners", "policy", "--seeds", "1", "--first-seed", "2",
+                                   "--episodes", "1", "--out", str(tmp_path / "later"), "--threads", "1"])
+    assert read_csv(tmp_path / "later" / "episodes.csv")[0]["seed"] == "2"
+    assert later[0]["return_mean"] == pytest.approx(float(rows[1]["return"]), abs=1e-6)
     # runs made apart merge into the same summary
     merged = compare_planners.main(["--from-csv", str(out / "episodes.csv"), "--out", str(tmp_path / "merged")])
     assert [s["planner"] for s in merged] == [s["planner"] for s in summary]
