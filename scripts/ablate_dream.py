@@ -7,8 +7,6 @@ moves the return. Each variant is a set of `dream.*` overrides; every variant se
 Writes episodes.csv, summary.json and a bar plot (returns.png) like compare_planners.py, one bar per variant.
 """
 import argparse
-import csv
-import json
 import sys
 from pathlib import Path
 
@@ -55,23 +53,10 @@ def main(argv=None):
     variants = [parse_variant(v) for v in args.variants]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    with open(out / "episodes.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, compare_planners.FIELDS)
-        writer.writeheader()
-        for label, overrides in variants:
-            for row in compare_planners.evaluate_all([args.checkpoint], ["dream"], args.seeds, args.episodes,
-                                                     overrides):
-                row["planner"] = label
-                writer.writerow(row)
-                f.flush()
-                rows.append(row)
-    baseline = variants[0][0]  # paired differences to the first variant, on the same episodes
-    summary = compare_planners.summarise(rows, baseline=baseline)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    compare_planners.plot(summary, out / "returns.png")
-    print(compare_planners.table(summary, baseline=baseline))
-    print(f"\nwrote {out / 'episodes.csv'}, {out / 'summary.json'} and {out / 'returns.png'}")
+    new = (dict(row, planner=label) for label, overrides in variants
+           for row in compare_planners.evaluate_all([args.checkpoint], ["dream"], args.seeds, args.episodes, overrides))
+    rows = compare_planners.record([], new, out / "episodes.csv")
+    compare_planners.report(rows, out, baseline=variants[0][0])  # paired against the first variant
 
 
 if __name__ == "__main__":

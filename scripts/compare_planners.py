@@ -132,6 +132,30 @@ def plot(summary, path):
     plt.close(fig)
 
 
+def record(rows, new_rows, path):
+    """Write rows, then each new row as it comes (flushed: an interrupted run keeps its episodes); returns all."""
+    rows = list(rows)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        for row in new_rows:
+            writer.writerow(row)
+            f.flush()
+            rows.append(row)
+    return rows
+
+
+def report(rows, out, baseline="policy"):
+    """summary.json, the bar plot and the printed table of rows, in the folder out; returns the summary."""
+    summary = summarise(rows, baseline=baseline)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    plot(summary, out / "returns.png")
+    print(table(summary, baseline=baseline))
+    print(f"\nwrote {out / 'episodes.csv'}, {out / 'summary.json'} and {out / 'returns.png'}")
+    return summary
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoints", nargs="+", default=[])
@@ -148,29 +172,18 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not args.checkpoints and not args.from_csv:
         raise UserError("give --checkpoints to evaluate, or --from-csv to summarise earlier runs")
-    missing = [c for c in args.checkpoints + args.from_csv if not Path(c).is_file()]
-    if missing:
-        raise UserError(f"checkpoint not found: {', '.join(missing)}")
+    for kind, paths in (("checkpoint", args.checkpoints), ("CSV", args.from_csv)):
+        missing = [c for c in paths if not Path(c).is_file()]
+        if missing:
+            raise UserError(f"{kind} not found: {', '.join(missing)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [row for path in args.from_csv for row in read_rows(path)]
-    with open(out / "episodes.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-        for row in evaluate_all(args.checkpoints, args.planners, args.seeds, args.episodes, args.set,
-                                eval_mode=not args.eval_noise, first_seed=args.first_seed) if args.checkpoints else ():
-            writer.writerow(row)
-            f.flush()
-            rows.append(row)
-    summary = summarise(rows, baseline=args.baseline)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    plot(summary, out / "returns.png")
-    print(table(summary, baseline=args.baseline))
-    print(f"\nwrote {out / 'episodes.csv'}, {out / 'summary.json'} and {out / 'returns.png'}")
-    return summary
+    earlier = [row for path in args.from_csv for row in read_rows(path)]
+    new = evaluate_all(args.checkpoints, args.planners, args.seeds, args.episodes, args.set,
+                       eval_mode=not args.eval_noise, first_seed=args.first_seed) if args.checkpoints else ()
+    return report(record(earlier, new, out / "episodes.csv"), out, args.baseline)
 
 
 if __name__ == "__main__":

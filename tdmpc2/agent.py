@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from tdmpc2 import config as config_
 from tdmpc2.planner import make_planner
-from tdmpc2.precision import PlanningModel, as_float32, planning_dtype
+from tdmpc2.precision import PlanningModel, as_float32
 from tdmpc2.runtime import resolve_device
 from tdmpc2.scale import RunningScale
 from tdmpc2.world_model import WorldModel
@@ -35,7 +35,7 @@ class TDMPC2:
         else:
             self.discount = config_.discount(cfg.episode_length, cfg)
         self.rho_weights = cfg.rho ** torch.arange(cfg.horizon + 1, device=self.device, dtype=torch.float32)
-        self.planning = PlanningModel(self.model, planning_dtype(cfg.get("planning_dtype", "float32")))
+        self.planning = PlanningModel(self.model, cfg.get("planning_dtype", "float32"))
         self.planner = make_planner(cfg.planner if cfg.mpc else "policy", self.planning.model, cfg, self.discount)
         self.nonfinite_actions = 0  # actions that came out non-finite and were replaced before reaching the env
         self.last_plan_info = None
@@ -63,8 +63,9 @@ class TDMPC2:
 
     def plan(self, z, **kwargs):
         """The planner on float32 latents z, through the planning model (refreshed if the model changed)."""
-        self.planning.get()
-        return as_float32(*self.planner.plan(self.planning.cast(z), **kwargs))
+        planning_model = self.planning.get()
+        out = self.planner.plan(self.planning.cast(z), **kwargs)
+        return out if planning_model is self.model else as_float32(*out)
 
     @torch.no_grad()
     def act(self, obs, t0=False, eval_mode=False, task=None):

@@ -20,8 +20,8 @@ def rollout_return(model, z, actions, task, discount, terminal=True):
         if t == 0:
             z, r = model.next_and_reward_shared(z, actions[0], task)
         else:
-            r = model.reward(z, actions[t].reshape(B * N, A), task_rows)
-            z = model.next(z, actions[t].reshape(B * N, A), task_rows)
+            a = actions[t].reshape(B * N, A)
+            r, z = model.reward(z, a, task_rows), model.next(z, a, task_rows)
         G = G + disc * alive * model.twohot.decode(r)
         disc = disc * discount
         if model.cfg.episodic:  # rewards after a predicted termination do not count

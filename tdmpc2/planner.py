@@ -5,8 +5,9 @@ A planner gets the world model and reads it, never changes it: `reset()` at an e
 `info` holds at least `value` (B, 1), and `mean`, `std` (B, A) of the first action (what BMPC imitates).
 
 What a planner may call on the model (the planning interface): `bmpc` (V-heads or Q-heads), `twohot.decode`,
-`next(z, a, task)`, `reward(z, a, task)`, `next_and_reward_shared(z, a, task)` (both for N actions per latent), `pi(z, task)`, `sample_action(z, task, expl)`, `value_ensemble(z, a, task)` (decoded values of every
-member, (M, ..., 1)), `terminal_value(z, task)`, and `cfg.episodic`/`termination` for episodic tasks.
+`next(z, a, task)`, `reward(z, a, task)`, `next_and_reward_shared(z, a, task)` (both, for N actions per latent),
+`pi(z, task)`, `sample_action(z, task, expl)`, `value_ensemble(z, a, task)` (decoded values of every member,
+(M, ..., 1)), `terminal_value(z, task)`, and `cfg.episodic`/`termination` for episodic tasks.
 """
 import importlib
 

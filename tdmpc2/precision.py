@@ -11,33 +11,23 @@ import copy
 
 import torch
 
-from tdmpc2.config import PLANNING_DTYPES
-from tdmpc2.errors import unknown
-
-DTYPES = {name: getattr(torch, name) for name in PLANNING_DTYPES}
-
-
-def planning_dtype(name):
-    if name not in DTYPES:
-        raise unknown("planning_dtype", name, list(DTYPES))
-    return DTYPES[name]
-
 
 class PlanningModel:
-    """The world model as planners see it: the model itself (float32), or a copy in `dtype` kept in sync."""
+    """The world model as planners see it: the model itself (float32), or a copy in `dtype` kept in sync.
+    `dtype` is a name config.py has validated (config.PLANNING_DTYPES)."""
 
-    def __init__(self, model, dtype=torch.float32):
-        self.source, self.dtype = model, dtype
-        if dtype == torch.float32:
+    def __init__(self, model, dtype="float32"):
+        self.source, self.dtype = model, getattr(torch, dtype)
+        if self.dtype == torch.float32:
             self.model = model
             return
-        self.model = copy.deepcopy(model).to(dtype).eval().requires_grad_(False)
+        self.model = copy.deepcopy(model).to(self.dtype).eval().requires_grad_(False)
         self._pairs = list(zip(self._tensors(model), self._tensors(self.model)))
         self._versions = None
 
     @staticmethod
     def _tensors(m):
-        return [t for t in (*m.parameters(), *m.buffers())]
+        return [*m.parameters(), *m.buffers()]
 
     def get(self):
         """The model to plan with, refreshed from the source if any of its tensors changed since last time."""
