@@ -6,7 +6,12 @@ a printed table and a bar plot with error bars.
     python scripts/compare_planners.py --from-csv run1/episodes.csv run2/episodes.csv --out results/compare
       (merge runs made in parallel or on several machines into one table and plot)
 
-Every planner sees the same initial states for a given seed (the environment is reseeded per seed).
+    python scripts/compare_planners.py --checkpoints ... --out results/compare --resume
+      (an interrupted run goes on: episodes already in out/episodes.csv, or in --from-csv files, are not run again)
+
+Every planner sees the same initial states for a given seed (the environment is reseeded per seed). A skipped
+episode still resets the environment, so the episodes after it start from the same states as in a full run; the
+planner's noise is then reseeded from (seed, episode).
 Error bars are the standard deviation over the evaluation seeds' mean returns.
 """
 import argparse
@@ -31,9 +36,13 @@ from tdmpc2.evaluation import run_episode, seed_everything  # noqa: E402
 FIELDS = ["checkpoint", "task", "agent", "planner", "seed", "episode", "return", "success", "ms_per_step"]
 
 
-def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode=True, first_seed=1):
-    """Yields one row per episode, in a fixed order, behind a progress bar over all episodes."""
-    bar = tqdm(total=len(checkpoints) * len(planners) * seeds * episodes, unit="episode", dynamic_ncols=True)
+def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode=True, first_seed=1, done=()):
+    """Yields one row per episode, in a fixed order, behind a progress bar; episodes whose key
+    (checkpoint, planner, seed, episode) is in `done` are skipped."""
+    done = set(done)
+    todo = [(str(path), planner, seed, episode) for path in checkpoints for planner in planners
+            for seed in range(first_seed, first_seed + seeds) for episode in range(episodes)]
+    bar = tqdm(total=sum(key not in done for key in todo), unit="episode", dynamic_ncols=True)
     for path in checkpoints:
         agent = load_agent(path, device="cpu", overrides=overrides)
         env = make_env(agent.cfg)
@@ -41,7 +50,15 @@ def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode
             agent.set_planner(planner)
             for seed in range(first_seed, first_seed + seeds):
                 seed_everything(seed, env)
+                skipped = False
                 for episode in range(episodes):
+                    if (str(path), planner, seed, episode) in done:
+                        env.reset()  # draws this episode's initial state, as the full run did
+                        skipped = True
+                        continue
+                    if skipped:  # the planner's noise stream of a full run cannot be recovered: a fixed new one
+                        torch.manual_seed(seed * 100_003 + episode)
+                        skipped = False
                     ep = run_episode(agent, env, eval_mode=eval_mode)
                     bar.set_postfix_str(f"{Path(path).stem} {planner} seed {seed}: {ep['return']:.0f}")
                     bar.update()
@@ -159,7 +176,7 @@ def report(rows, out, baseline="policy"):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoints", nargs="+", default=[])
-    p.add_argument("--from-csv", nargs="+", default=[], help="summarise existing episodes.csv files instead")
+    p.add_argument("--from-csv", nargs="+", default=[], help="earlier runs' episodes.csv: merged into the table, their episodes not run again")
     p.add_argument("--planners", nargs="+", default=["policy", "mppi", "dream"])
     p.add_argument("--seeds", type=int, default=3, help="evaluation seeds first..first+N-1")
     p.add_argument("--first-seed", type=int, default=1, help="to add seeds to an earlier run (merge with --from-csv)")
@@ -168,6 +185,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. dream.lr=0.2")
     p.add_argument("--baseline", default="policy", help="planner the paired differences are taken against")
+    p.add_argument("--resume", action="store_true", help="keep out/episodes.csv and run only the missing episodes")
     p.add_argument("--eval-noise", action="store_true", help="add planner exploration noise (official evaluate.py)")
     args = p.parse_args(argv)
     if not args.checkpoints and not args.from_csv:
@@ -180,9 +198,13 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    earlier = [row for path in args.from_csv for row in read_rows(path)]
+    csvs = [*args.from_csv, *([out / "episodes.csv"] if args.resume and (out / "episodes.csv").is_file() else [])]
+    earlier = {}  # one row per episode, the first one read
+    for row in (row for path in csvs for row in read_rows(path)):
+        earlier.setdefault((row["checkpoint"], row["planner"], row["seed"], row["episode"]), row)
+    done, earlier = set(earlier), list(earlier.values())
     new = evaluate_all(args.checkpoints, args.planners, args.seeds, args.episodes, args.set,
-                       eval_mode=not args.eval_noise, first_seed=args.first_seed) if args.checkpoints else ()
+                       eval_mode=not args.eval_noise, first_seed=args.first_seed, done=done) if args.checkpoints else ()
     return report(record(earlier, new, out / "episodes.csv"), out, args.baseline)
 
 

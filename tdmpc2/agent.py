@@ -26,8 +26,8 @@ class TDMPC2:
             {"params": m._termination.parameters() if cfg.episodic else []},
             {"params": m._Qs.parameters()},
             {"params": m._task_emb.parameters() if cfg.multitask else []},
-        ], lr=cfg.lr, fused=True)  # one fused kernel per step instead of a loop over parameters (same update)
-        self.pi_optim = torch.optim.Adam(m._pi.parameters(), lr=cfg.lr, eps=1e-5, fused=True)
+        ], lr=cfg.lr, **self._adam_options())
+        self.pi_optim = torch.optim.Adam(m._pi.parameters(), lr=cfg.lr, eps=1e-5, **self._adam_options())
         self.model.eval()
         self.scale = RunningScale(cfg, self.device)
         if cfg.multitask:
@@ -42,11 +42,18 @@ class TDMPC2:
         if cfg.compile:
             self._compile()
 
+    def _adam_options(self):
+        """Eager: one fused kernel per step instead of a loop over parameters (same update). Compiled: a step that
+        torch.compile can trace (the fused one is opaque to it), capturable in CUDA graphs as in TD-MPC2."""
+        if self.cfg.compile:
+            return {"capturable": self.device.type == "cuda"}
+        return {"fused": True}
+
     def _compile(self, what=("update", "plan")):
         """compile=true: capture the update and the planning step (CUDA graphs through Inductor on a GPU)."""
         mode = "reduce-overhead" if self.device.type == "cuda" else None
         if "update" in what:
-            self._update = torch.compile(self._update, mode=mode)
+            self._update_step = torch.compile(self._update_step, mode=mode)
         if "plan" in what:
             self.planner.plan = torch.compile(self.planner.plan, mode=mode)
 
@@ -137,7 +144,11 @@ class TDMPC2:
         metrics["total_loss"] = total
         return total, metrics, zs
 
-    def _update(self, obs, action, reward, terminated, task=None):
+    def _update(self, *batch, **kwargs):
+        """One update on a batch; returns float metrics (the step itself returns tensors: no sync inside it)."""
+        return {k: float(v) for k, v in self._update_step(*batch, **kwargs).items()}
+
+    def _update_step(self, obs, action, reward, terminated, task=None):
         with torch.no_grad():
             next_z = self.model.encode(obs[1:], task)
             td_targets = self._td_target(next_z, reward, terminated, task)
@@ -148,10 +159,11 @@ class TDMPC2:
         self.optim.step()
         self.optim.zero_grad(set_to_none=True)
         metrics["grad_norm"] = grad_norm
-        metrics.update(self.update_pi(zs.detach(), task))
+        pi_metrics = self.update_pi(zs.detach(), task)  # not metrics.update(f()): a bound method on the stack at a
+        metrics.update(pi_metrics)                      # graph break made torch.compile recompile on every call
         self.model.soft_update_target_Q()
         self.model.eval()
-        return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in metrics.items()}
+        return {k: v.detach() for k, v in metrics.items()}
 
     def update(self, buffer):
         """One gradient step on a batch of (H+1)-step sub-trajectories from the buffer; returns float metrics."""

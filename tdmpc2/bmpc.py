@@ -156,7 +156,7 @@ class BMPC(TDMPC2):
                 "pi_scaled_entropy": info["scaled_entropy"].mean(), "pi_scale": self.scale.value.squeeze(),
                 "pi_log_std": info["log_std"].mean()}
 
-    def _update(self, obs, action, reward, terminated, task=None, expert_action_dist=None, pretrain=False):
+    def _update_step(self, obs, action, reward, terminated, task=None, expert_action_dist=None, pretrain=False):
         with torch.no_grad():
             true_zs = self.model.encode(obs, task)
             td_targets = self.td_target(true_zs[:-1], task)
@@ -168,10 +168,11 @@ class BMPC(TDMPC2):
         self.optim.zero_grad(set_to_none=True)
         metrics["grad_norm"] = grad_norm
         if not pretrain:
-            metrics.update(self.update_pi(zs[:-1].detach(), task, expert_action_dist))
+            pi_metrics = self.update_pi(zs[:-1].detach(), task, expert_action_dist)
+            metrics.update(pi_metrics)
         self.model.soft_update_target_Q()
         self.model.eval()
-        return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in metrics.items()}
+        return {k: v.detach() for k, v in metrics.items()}
 
     def update(self, buffer, pretrain=False):
         """One update on a sampled batch; pretrain=True (the seed updates) trains the world model and V only and

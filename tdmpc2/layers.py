@@ -45,6 +45,12 @@ def _ln_mish_bwd(g, x, w, b, rstd):
     return gx, gw, gb
 
 
+def _use_kernels(x):
+    """The generated kernels pay off on large CPU tensors; inside torch.compile the plain ops fuse anyway."""
+    return (_fused["enabled"] and x.numel() >= FUSED_MIN_NUMEL and x.device.type == "cpu"
+            and not torch.compiler.is_compiling())
+
+
 def _kernel(name, fn):
     if _fused[name] is None:
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 32)
@@ -82,7 +88,7 @@ def ln_mish_reference(x, weight, bias):
 
 def ln_mish(x, weight, bias):
     """Mish(LayerNorm(x) * weight + bias); x (..., D) with weight/bias (D,), or x (E, N, D) with (E, 1, D)."""
-    if _fused["enabled"] and x.numel() >= FUSED_MIN_NUMEL and x.device.type == "cpu":
+    if _use_kernels(x):
         try:
             return _LNMish.apply(x, weight, bias)
         except Exception as err:  # no C++ compiler here: keep working with the plain ops
@@ -102,7 +108,7 @@ def sparse_dropout(x, p, extra_draws=16):
     fewer random numbers (F.dropout's mask was 7 % of a model-size-1 update). Larger p, and GPUs, use F.dropout."""
     if p <= 0:
         return x
-    if p > SPARSE_DROPOUT_MAX_P or x.device.type != "cpu":
+    if p > SPARSE_DROPOUT_MAX_P or x.device.type != "cpu" or torch.compiler.is_compiling():  # (data-dependent loop)
         return F.dropout(x, p, training=True)
     n = x.numel()
     draws = int(n * p + 6 * (n * p) ** 0.5) + extra_draws
@@ -148,7 +154,7 @@ class SimNorm(nn.Module):
     def forward(self, x):
         shp = x.shape
         x = x.reshape(-1, shp[-1] // self.dim, self.dim)
-        if _fused["enabled"] and x.numel() >= FUSED_MIN_NUMEL and x.device.type == "cpu":
+        if _use_kernels(x):
             return _GroupSoftmax.apply(x).view(shp)
         return F.softmax(x, dim=-1).view(shp)
 

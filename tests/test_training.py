@@ -178,6 +178,23 @@ def test_compare_planners_writes_csv_json_plot_and_is_reproducible(trained, tmp_
     assert [s["return_mean"] for s in merged] == pytest.approx([s["return_mean"] for s in summary], abs=1e-6)
 
 
+def test_compare_planners_resumes_an_interrupted_run_on_the_same_episodes(trained, tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import compare_planners
+    args = ["--checkpoints", str(trained[0] / "models" / "final.pt"), "--planners", "policy", "--seeds", "1",
+            "--threads", "1"]
+    full = compare_planners.main([*args, "--episodes", "3", "--out", str(tmp_path / "full")])
+    compare_planners.main([*args, "--episodes", "1", "--out", str(tmp_path / "part")])  # "interrupted" after one
+    resumed = compare_planners.main([*args, "--episodes", "3", "--out", str(tmp_path / "part"), "--resume"])
+    rows, full_rows = read_csv(tmp_path / "part" / "episodes.csv"), read_csv(tmp_path / "full" / "episodes.csv")
+    assert [r["episode"] for r in rows] == ["0", "1", "2"]  # episode 0 kept, not run twice
+    # the skipped episode still drew its initial state: episodes 1 and 2 start where the full run's did
+    assert [float(r["return"]) for r in rows] == pytest.approx([float(r["return"]) for r in full_rows], abs=1e-6)
+    assert resumed[0]["episodes"] == 3 and resumed[0]["return_mean"] == pytest.approx(full[0]["return_mean"])
+    again = compare_planners.main([*args, "--episodes", "3", "--out", str(tmp_path / "part"), "--resume"])
+    assert len(read_csv(tmp_path / "part" / "episodes.csv")) == 3 and again[0]["episodes"] == 3  # nothing left
+
+
 def test_ablate_dream_runs_each_variant_on_the_same_episodes(trained, tmp_path):
     ckpt = str(trained[0] / "models" / "final.pt")
     out = tmp_path / "ablation"

@@ -136,6 +136,36 @@ def test_compiled_planning_step_gives_the_same_action():
     torch.testing.assert_close(actions[0], actions[1], atol=1e-5, rtol=1e-5)
 
 
+def test_compiled_update_gives_the_same_losses_and_compiles_once():
+    """compile=true captures the update: the same losses and weights as eager (dropout off, so no random draws
+    differ), and later calls reuse the compiled graphs (a recompile on every call once made it 10x slower)."""
+    from torch._dynamo.utils import counters
+    from torch._inductor import config as inductor_config
+    from tdmpc2.agent import TDMPC2
+    torch.manual_seed(1)
+    batch = torch.randn(4, 32, 5), torch.rand(3, 32, 1) * 2 - 1, torch.rand(3, 32, 1), torch.zeros(3, 32, 1)
+    runs = []
+    for compile_ in ("false", "true"):
+        torch.manual_seed(0)
+        cfg = config.load(["task=cartpole-swingup", "model_size=1", "mlp_dim=32", "latent_dim=16", "enc_dim=32",
+                           "num_bins=11", "device=cpu", "threads=1", "dropout=0", f"compile={compile_}"])
+        config.set_env_dims(cfg, (5,), 1, 500)
+        agent = TDMPC2(cfg)
+        with inductor_config.patch(fallback_random=True):  # the compiled code draws eager's random numbers
+            metrics = [agent._update(*batch) for _ in range(2)]
+            graphs = counters["stats"]["unique_graphs"]
+            metrics.append(agent._update(*batch))
+        assert counters["stats"]["unique_graphs"] == graphs, "the compiled update recompiled"
+        runs.append((metrics, [p.detach().clone() for p in agent.model.parameters()]))
+    (m_eager, w_eager), (m_compiled, w_compiled) = runs
+    for eager, compiled in zip(m_eager, m_compiled):
+        assert eager.keys() == compiled.keys()
+        for k in eager:
+            assert compiled[k] == pytest.approx(eager[k], rel=1e-3, abs=1e-5), k
+    for a, b in zip(w_eager, w_compiled):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
 def test_fused_simnorm_equals_the_plain_softmax():
     torch.manual_seed(0)
     x = torch.randn(600, 128, requires_grad=True)
