@@ -44,6 +44,7 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--out", default="results/ablation")
     args = p.parse_args(argv)
     if not Path(args.checkpoint).is_file():
@@ -54,7 +55,8 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     new = (dict(row, planner=label) for label, overrides in variants
-           for row in compare_planners.evaluate_all([args.checkpoint], ["dream"], args.seeds, args.episodes, overrides))
+           for row in compare_planners.evaluate_all([args.checkpoint], ["dream"], args.seeds, args.episodes, overrides,
+                                                       device=args.device))
     rows = compare_planners.record([], new, out / "episodes.csv")
     compare_planners.report(rows, out, baseline=variants[0][0])  # paired against the first variant
 

@@ -36,7 +36,8 @@ from tdmpc2.evaluation import run_episode, seed_everything  # noqa: E402
 FIELDS = ["checkpoint", "task", "agent", "planner", "seed", "episode", "return", "success", "ms_per_step"]
 
 
-def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode=True, first_seed=1, done=()):
+def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode=True, first_seed=1, done=(),
+                 device="auto"):
     """Yields one row per episode, in a fixed order, behind a progress bar; episodes whose key
     (checkpoint, planner, seed, episode) is in `done` are skipped."""
     done = set(done)
@@ -44,7 +45,7 @@ def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode
             for seed in range(first_seed, first_seed + seeds) for episode in range(episodes)]
     bar = tqdm(total=sum(key not in done for key in todo), unit="episode", dynamic_ncols=True)
     for path in checkpoints:
-        agent = load_agent(path, device="cpu", overrides=overrides)
+        agent = load_agent(path, device=device, overrides=overrides)
         env = make_env(agent.cfg)
         for planner in planners:
             agent.set_planner(planner)
@@ -183,6 +184,7 @@ def main(argv=None):
     p.add_argument("--episodes", type=int, default=10, help="episodes per seed")
     p.add_argument("--out", default="results/compare")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. dream.lr=0.2")
     p.add_argument("--baseline", default="policy", help="planner the paired differences are taken against")
     p.add_argument("--resume", action="store_true", help="keep out/episodes.csv and run only the missing episodes")
@@ -204,7 +206,8 @@ def main(argv=None):
         earlier.setdefault((row["checkpoint"], row["planner"], row["seed"], row["episode"]), row)
     done, earlier = set(earlier), list(earlier.values())
     new = evaluate_all(args.checkpoints, args.planners, args.seeds, args.episodes, args.set,
-                       eval_mode=not args.eval_noise, first_seed=args.first_seed, done=done) if args.checkpoints else ()
+                       eval_mode=not args.eval_noise, first_seed=args.first_seed, done=done,
+                       device=args.device) if args.checkpoints else ()
     return report(record(earlier, new, out / "episodes.csv"), out, args.baseline)
 
 

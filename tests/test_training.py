@@ -221,6 +221,15 @@ def test_benchmark_planners_cli_prints_a_table_and_writes_json(tmp_path):
     assert set(data) == {"policy", "dream", "hybrid"} and all(v["ms_per_step"] > 0 for v in data.values())
 
 
+def test_benchmark_ab_times_two_configurations_side_by_side(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_ab.py"), "--what", "policy", "dream",
+                             "--sizes", "1", "--rounds", "1", "--threads", "1", "--b", "dream.num_candidates=2"],
+                            env=CHILD_ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "A: defaults; B: dream.num_candidates=2" in result.stdout
+    assert re.search(r"\| dream \| 1 \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+ \|", result.stdout), result.stdout
+
+
 def test_demo_compares_the_planners_on_the_bundled_agent(tmp_path):
     """The README's main job, shortened to one episode per planner (one thread: robust to a busy machine)."""
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--episodes", "1", "--threads", "1",

@@ -1,0 +1,67 @@
+"""Two configurations, A and B, timed in interleaved rounds in one process: for effects of a few per cent on a
+noisy machine, where two separate benchmark runs differ by more than the effect.
+
+    python scripts/benchmark_ab.py --a compile=false --b compile=true --what mppi dream update --sizes 1 5
+
+mppi / dream / policy: median ms of one eval-mode act at batch 1; update: updates/s at batch 256, horizon 3
+(synthetic data). "first calls" is the time of the warm-up calls (compilation, when B compiles).
+"""
+import argparse
+import statistics
+import time
+
+import torch
+
+from bench_utils import build_agent, markdown_table, median_ms, synthetic_batch
+
+PLANNERS = ("policy", "mppi", "dream", "grad", "hybrid")
+
+
+def timed_call(agent, what):
+    """The call to time and its warm-up: act with a planner, or one update."""
+    if what == "update":
+        batch = synthetic_batch(agent)
+        return lambda: agent._update(*batch), lambda: [agent._update(*batch) for _ in range(2)]
+    obs = torch.randn(agent.cfg.obs_shape["state"][0])
+    return (lambda: agent.act(obs, eval_mode=True),
+            lambda: [agent.act(obs, t0=i == 0, eval_mode=True) for i in range(3)])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--a", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of configuration A")
+    p.add_argument("--b", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of configuration B")
+    p.add_argument("--what", nargs="+", default=["mppi", "dream", "update"], choices=[*PLANNERS, "update"])
+    p.add_argument("--sizes", type=int, nargs="+", default=[1, 5])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = []
+    for size in args.sizes:
+        for what in args.what:
+            calls, first = {}, {}
+            for label, overrides in (("A", args.a), ("B", args.b)):
+                agent = build_agent(size, planner="mppi" if what == "update" else what, overrides=overrides)
+                call, warm_up = timed_call(agent, what)
+                tic = time.perf_counter()
+                warm_up()
+                first[label], calls[label] = time.perf_counter() - tic, call
+            times = {label: [] for label in calls}
+            for _ in range(args.rounds):
+                for label, call in calls.items():
+                    times[label].append(median_ms(call, warmup=1, repeats=5 if what in ("mppi", "grad", "update")
+                                                  else 30))
+            med = {label: statistics.median(t) for label, t in times.items()}
+            fmt = (lambda ms: f"{1e3 / ms:.2f} /s") if what == "update" else (lambda ms: f"{ms:.3g} ms")
+            rows.append([what, size, fmt(med["A"]), fmt(med["B"]), f"{med['B'] / med['A']:.2f}",
+                         f"{first['A']:.1f} s / {first['B']:.1f} s"])
+            print(rows[-1], flush=True)
+    print(f"A: {' '.join(args.a) or 'defaults'}; B: {' '.join(args.b) or 'defaults'}; {args.threads} threads, "
+          f"median over {args.rounds} interleaved rounds")
+    print(markdown_table(["what", "model size", "A", "B", "B time / A time", "first calls A / B"], rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
