@@ -18,31 +18,33 @@ def set_fused_activation(enabled: bool):
     _fused["enabled"] = bool(enabled)
 
 
-def _ln_mish_fwd(x, w, b):
-    """x (E, N, D), w and b (E, 1, D) -> Mish(LayerNorm(x) * w + b), and the normalised input for backward."""
-    mean = x.mean(-1, keepdim=True)
-    xc = x - mean
-    rstd = torch.rsqrt(xc.pow(2).mean(-1, keepdim=True) + 1e-5)
-    xhat = xc * rstd
-    y = xhat * w + b
+def _ln_mish_fwd(x, c, w, b):
+    """x (E, N, D), c, w and b (E, 1, D) -> Mish(LayerNorm(x + c) * w + b), and 1/std for backward. c is the
+    preceding linear layer's bias: added here, not by addmm, whose broadcast copy of the bias into its output cost
+    more than the addition inside this kernel."""
+    h = x + c
+    mean = h.mean(-1, keepdim=True)
+    hc = h - mean
+    rstd = torch.rsqrt(hc.pow(2).mean(-1, keepdim=True) + 1e-5)
+    y = hc * rstd * w + b
     e = torch.exp(y.clamp(max=20.0))
     n = e * (e + 2)
     return y * n / (n + 2), rstd
 
 
-def _ln_mish_bwd(g, x, w, b, rstd):
-    mean = x.mean(-1, keepdim=True)
-    xhat = (x - mean) * rstd
-    y = xhat * w + b
+def _ln_mish_bwd(g, x, c, w, b, rstd):
+    h = x + c
+    hhat = (h - h.mean(-1, keepdim=True)) * rstd
+    y = hhat * w + b
     e = torch.exp(y.clamp(max=20.0))
     n = e * (e + 2)
     t = n / (n + 2)  # tanh(softplus(y))
     gy = g * (t + y * (e / (1 + e)) * (1 - t * t))  # Mish'(y) = t + y * sigmoid(y) * (1 - t^2)
-    gw = (gy * xhat).sum(1, keepdim=True)
+    gw = (gy * hhat).sum(1, keepdim=True)
     gb = gy.sum(1, keepdim=True)
-    gxhat = gy * w
-    gx = rstd * (gxhat - gxhat.mean(-1, keepdim=True) - xhat * (gxhat * xhat).mean(-1, keepdim=True))
-    return gx, gw, gb
+    ghhat = gy * w
+    gx = rstd * (ghhat - ghhat.mean(-1, keepdim=True) - hhat * (ghhat * hhat).mean(-1, keepdim=True))
+    return gx, gx.sum(1, keepdim=True), gw, gb
 
 
 def _use_kernels(x):
@@ -58,25 +60,28 @@ def _kernel(name, fn):
     return _fused[name]
 
 
+def _as_3d(x, c, w, b):
+    """Plain contiguous tensors of one rank, so the compiled kernel sees few distinct signatures: x (E, N, D) and
+    the per-feature tensors (E, 1, D), where E is the ensemble size (1 outside an ensemble)."""
+    E = w.shape[0] if w.ndim == 3 else 1
+    x3 = x.detach().reshape(E, -1, x.shape[-1]).contiguous()
+    return (x3, *(t.detach().reshape(E, 1, -1).contiguous() for t in (c, w, b)))
+
+
 class _LNMish(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, w, b):
-        # plain contiguous tensors of one rank, so the compiled kernel sees few distinct signatures
-        shape = x.shape
-        x3 = x.detach().reshape(w.shape[0] if w.ndim == 3 else 1, -1, shape[-1]).contiguous()
-        w3 = w.detach().reshape(x3.shape[0], 1, -1).contiguous()
-        b3 = b.detach().reshape(x3.shape[0], 1, -1).contiguous()
-        out, rstd = _kernel("fwd", _ln_mish_fwd)(x3, w3, b3)
-        ctx.save_for_backward(x3, w3, b3, rstd)
-        ctx.shapes = (shape, w.shape, b.shape)
-        return out.view(shape)
+    def forward(ctx, x, c, w, b):
+        x3, c3, w3, b3 = _as_3d(x, c, w, b)
+        out, rstd = _kernel("fwd", _ln_mish_fwd)(x3, c3, w3, b3)
+        ctx.save_for_backward(x3, c3, w3, b3, rstd)
+        ctx.shapes = (x.shape, c.shape, w.shape, b.shape)
+        return out.view(x.shape)
 
     @staticmethod
     def backward(ctx, g):
-        x3, w3, b3, rstd = ctx.saved_tensors
-        shape, w_shape, b_shape = ctx.shapes
-        gx, gw, gb = _kernel("bwd", _ln_mish_bwd)(g.reshape(x3.shape).contiguous(), x3, w3, b3, rstd)
-        return gx.view(shape), gw.view(w_shape), gb.view(b_shape)
+        x3, c3, w3, b3, rstd = ctx.saved_tensors
+        grads = _kernel("bwd", _ln_mish_bwd)(g.reshape(x3.shape).contiguous(), x3, c3, w3, b3, rstd)
+        return tuple(gr.view(shape) for gr, shape in zip(grads, ctx.shapes))
 
 
 def ln_mish_reference(x, weight, bias):
@@ -86,15 +91,20 @@ def ln_mish_reference(x, weight, bias):
     return F.mish(F.layer_norm(x, (x.shape[-1],)) * weight + bias)
 
 
-def ln_mish(x, weight, bias):
-    """Mish(LayerNorm(x) * weight + bias); x (..., D) with weight/bias (D,), or x (E, N, D) with (E, 1, D)."""
+def ln_mish(x, weight, bias, pre_bias=None):
+    """Mish(LayerNorm(x + pre_bias) * weight + bias); x (..., D) with weight/bias/pre_bias (D,), or x (E, N, D)
+    with (E, 1, D). pre_bias is the bias of the linear layer that produced x (None: already added)."""
     if _use_kernels(x):
+        c = torch.zeros_like(weight) if pre_bias is None else pre_bias
         try:
-            return _LNMish.apply(x, weight, bias)
+            if torch.is_grad_enabled() and any(t.requires_grad for t in (x, c, weight, bias)):
+                return _LNMish.apply(x, c, weight, bias)
+            # planning (no gradient): the kernel alone, without autograd's bookkeeping (~40 us a call)
+            return _kernel("fwd", _ln_mish_fwd)(*_as_3d(x, c, weight, bias))[0].view(x.shape)
         except Exception as err:  # no C++ compiler here: keep working with the plain ops
             warnings.warn(f"fused LayerNorm+Mish unavailable ({type(err).__name__}: {err}); using plain ops")
             _fused["enabled"] = False
-    return ln_mish_reference(x, weight, bias)
+    return ln_mish_reference(x if pre_bias is None else x + pre_bias, weight, bias)
 
 
 SPARSE_DROPOUT_MAX_P = 0.05
@@ -155,7 +165,9 @@ class SimNorm(nn.Module):
         shp = x.shape
         x = x.reshape(-1, shp[-1] // self.dim, self.dim)
         if _use_kernels(x):
-            return _GroupSoftmax.apply(x).view(shp)
+            if torch.is_grad_enabled() and x.requires_grad:
+                return _GroupSoftmax.apply(x).view(shp)
+            return _kernel("simnorm_fwd", _group_softmax_fwd)(x.contiguous()).view(shp)  # planning: no autograd
         return F.softmax(x, dim=-1).view(shp)
 
     def __repr__(self):
@@ -172,10 +184,12 @@ class NormedLinear(nn.Linear):
         self.dropout = nn.Dropout(dropout) if dropout else None
 
     def forward(self, x):
+        if self.act is None and self.dropout is None:  # the bias is added inside the LayerNorm+Mish kernel
+            return ln_mish(F.linear(x, self.weight), self.ln.weight, self.ln.bias, pre_bias=self.bias)
         return self.finish(F.linear(x, self.weight, self.bias))
 
     def finish(self, x):
-        """Everything after the matrix product: dropout, LayerNorm, activation."""
+        """Everything after the matrix product and its bias: dropout, LayerNorm, activation."""
         if self.dropout is not None:
             x = self.dropout(x)
         if self.act is None:
@@ -281,18 +295,21 @@ def ensemble_forward(layers, x, members=None, dropout=0.0, detach=False):
         if detach:
             w, b = w.detach(), b.detach()
         num, out_dim = w.shape[0], w.shape[1]
+        hidden = i < n_layers - 1
         if i == 0:  # (N, in) @ (in, num*out) -> (num, N, out)
-            x = F.linear(x, w.reshape(num * out_dim, -1), b.reshape(-1)).view(-1, num, out_dim).transpose(0, 1)
-            x = x.contiguous()
+            x = F.linear(x, w.reshape(num * out_dim, -1)).view(-1, num, out_dim).transpose(0, 1).contiguous()
         else:
-            x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
-        if i == 0 and dropout:
-            x = sparse_dropout(x, dropout)
-        if i < n_layers - 1:
+            x = torch.bmm(x, w.transpose(1, 2))
+        b = b.unsqueeze(1)
+        if i == 0 and dropout:  # dropout acts on the biased output: add the bias first
+            x, b = sparse_dropout(x + b, dropout), None
+        if hidden:
             lw, lb = layer.ln.weight, layer.ln.bias
             if members is not None:
                 lw, lb = lw[members], lb[members]
             if detach:
                 lw, lb = lw.detach(), lb.detach()
-            x = ln_mish(x, lw.unsqueeze(1), lb.unsqueeze(1))
+            x = ln_mish(x, lw.unsqueeze(1), lb.unsqueeze(1), pre_bias=b)  # the bias added inside the kernel
+        elif b is not None:
+            x = x + b
     return x.reshape(x.shape[0], *lead, x.shape[-1])

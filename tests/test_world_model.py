@@ -42,20 +42,26 @@ def test_scalar_regression_modes():
 
 @pytest.mark.parametrize("shape,wshape", [((300, 128), (128,)), ((4, 200, 96), (4, 1, 96))])
 def test_fused_layernorm_mish_equals_the_plain_ops(shape, wshape):
+    """The kernel adds the linear layer's bias c, normalises, scales and applies Mish: values and all four
+    gradients as the plain ops on x + c; without gradients (planning) it runs outside autograd, same values."""
     torch.manual_seed(0)
     x = torch.randn(*shape, requires_grad=True)
     w = (torch.rand(*wshape) + 0.5).requires_grad_()
     b = (0.1 * torch.randn(*wshape)).requires_grad_()
+    c = torch.randn(*wshape).requires_grad_()
     layers.set_fused_activation(True)
-    y = layers.ln_mish(x, w, b)
+    y = layers.ln_mish(x, w, b, pre_bias=c)
     assert x.numel() >= layers.FUSED_MIN_NUMEL
-    y_ref = layers.ln_mish_reference(x, w, b)
+    y_ref = layers.ln_mish_reference(x + c, w, b)
     g = torch.randn_like(y)
-    grads = torch.autograd.grad(y, (x, w, b), g)
-    grads_ref = torch.autograd.grad(y_ref, (x, w, b), g)
+    grads = torch.autograd.grad(y, (x, w, b, c), g)
+    grads_ref = torch.autograd.grad(y_ref, (x, w, b, c), g)
     torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
     for a, r in zip(grads, grads_ref):
         torch.testing.assert_close(a, r, atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        torch.testing.assert_close(layers.ln_mish(x, w, b, pre_bias=c), y_ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(layers.ln_mish(x + c, w, b), y_ref, atol=1e-5, rtol=1e-5)
 
 
 def _model(*overrides):
@@ -176,6 +182,8 @@ def test_fused_simnorm_equals_the_plain_softmax():
     torch.testing.assert_close(y, ref)
     torch.testing.assert_close(torch.autograd.grad(y, x, g)[0], torch.autograd.grad(ref, x, g)[0])
     torch.testing.assert_close(y.view(600, 16, 8).sum(-1), torch.ones(600, 16))
+    with torch.no_grad():  # planning's path, outside autograd
+        torch.testing.assert_close(layers.SimNorm(8)(x), ref)
 
 
 @pytest.mark.parametrize("extra_draws", [16, None])
