@@ -177,7 +177,8 @@ def report(rows, out, baseline="policy"):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoints", nargs="+", default=[])
-    p.add_argument("--from-csv", nargs="+", default=[], help="earlier runs' episodes.csv: merged into the table, their episodes not run again")
+    p.add_argument("--from-csv", nargs="+", default=[],
+                   help="earlier runs' episodes.csv: merged into the table, their episodes not run again")
     p.add_argument("--planners", nargs="+", default=["policy", "mppi", "dream"])
     p.add_argument("--seeds", type=int, default=3, help="evaluation seeds first..first+N-1")
     p.add_argument("--first-seed", type=int, default=1, help="to add seeds to an earlier run (merge with --from-csv)")
