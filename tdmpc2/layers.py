@@ -1,87 +1,46 @@
 """Building blocks of the world model, with TD-MPC2's module names so state_dict keys match the official ones."""
-import warnings
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tdmpc2 import cpu_kernels
+
 # LayerNorm + Mish is a third of the work of a planning step or an update on a CPU, most of it in Mish's
-# tanh/softplus. Above FUSED_MIN_NUMEL elements it runs as two fused kernels (forward, backward) generated once by
-# torch.compile on plain tensors, using the exact identity tanh(softplus(y)) = n / (n + 2), n = e^y (e^y + 2):
-# one exp instead of exp, log1p and tanh. Below it, the plain ops are faster (kernel-call overhead dominates).
-FUSED_MIN_NUMEL = 32768
-_fused = {"enabled": True, "fwd": None, "bwd": None, "simnorm_fwd": None, "simnorm_bwd": None}
+# tanh/softplus. On a CPU it runs as one fused C kernel per direction (tdmpc2/cpu_kernels.c); the plain PyTorch ops
+# are the fallback (no C compiler, `fused=false`, GPUs, and inside torch.compile, which fuses them itself).
+# Below KERNEL_MIN_NUMEL elements the plain ops are as fast (the call itself costs a few microseconds).
+KERNEL_MIN_NUMEL = 2048
+_fused = {"enabled": True}
 
 
 def set_fused_activation(enabled: bool):
-    """Switch the fused LayerNorm+Mish kernels on or off (off gives the plain PyTorch ops)."""
+    """Switch the fused LayerNorm+Mish and SimNorm kernels on or off (off gives the plain PyTorch ops)."""
     _fused["enabled"] = bool(enabled)
 
 
-def _ln_mish_fwd(x, c, w, b):
-    """x (E, N, D), c, w and b (E, 1, D) -> Mish(LayerNorm(x + c) * w + b), and 1/std for backward. c is the
-    preceding linear layer's bias: added here, not by addmm, whose broadcast copy of the bias into its output cost
-    more than the addition inside this kernel."""
-    h = x + c
-    mean = h.mean(-1, keepdim=True)
-    hc = h - mean
-    rstd = torch.rsqrt(hc.pow(2).mean(-1, keepdim=True) + 1e-5)
-    y = hc * rstd * w + b
-    e = torch.exp(y.clamp(max=20.0))
-    n = e * (e + 2)
-    return y * n / (n + 2), rstd
-
-
-def _ln_mish_bwd(g, x, c, w, b, rstd):
-    h = x + c
-    hhat = (h - h.mean(-1, keepdim=True)) * rstd
-    y = hhat * w + b
-    e = torch.exp(y.clamp(max=20.0))
-    n = e * (e + 2)
-    t = n / (n + 2)  # tanh(softplus(y))
-    gy = g * (t + y * (e / (1 + e)) * (1 - t * t))  # Mish'(y) = t + y * sigmoid(y) * (1 - t^2)
-    gw = (gy * hhat).sum(1, keepdim=True)
-    gb = gy.sum(1, keepdim=True)
-    ghhat = gy * w
-    gx = rstd * (ghhat - ghhat.mean(-1, keepdim=True) - hhat * (ghhat * hhat).mean(-1, keepdim=True))
-    return gx, gx.sum(1, keepdim=True), gw, gb
-
-
 def _use_kernels(x):
-    """The generated kernels pay off on large CPU tensors; inside torch.compile the plain ops fuse anyway."""
-    return (_fused["enabled"] and x.numel() >= FUSED_MIN_NUMEL and x.device.type == "cpu"
-            and not torch.compiler.is_compiling())
+    return (_fused["enabled"] and x.numel() >= KERNEL_MIN_NUMEL and not torch.compiler.is_compiling()
+            and cpu_kernels.supports(x))
 
 
-def _kernel(name, fn):
-    if _fused[name] is None:
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 32)
-        _fused[name] = torch.compile(fn, dynamic=True)
-    return _fused[name]
-
-
-def _as_3d(x, c, w, b):
-    """Plain contiguous tensors of one rank, so the compiled kernel sees few distinct signatures: x (E, N, D) and
-    the per-feature tensors (E, 1, D), where E is the ensemble size (1 outside an ensemble)."""
-    E = w.shape[0] if w.ndim == 3 else 1
-    x3 = x.detach().reshape(E, -1, x.shape[-1]).contiguous()
-    return (x3, *(t.detach().reshape(E, 1, -1).contiguous() for t in (c, w, b)))
+def _as_3d(x, w):
+    """x (..., D) -> (E, N, D), where E is the ensemble size of the per-feature tensors (1 outside an ensemble)."""
+    return x.reshape(w.shape[0] if w.ndim == 3 else 1, -1, x.shape[-1])
 
 
 class _LNMish(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, c, w, b):
-        x3, c3, w3, b3 = _as_3d(x, c, w, b)
-        out, rstd = _kernel("fwd", _ln_mish_fwd)(x3, c3, w3, b3)
-        ctx.save_for_backward(x3, c3, w3, b3, rstd)
-        ctx.shapes = (x.shape, c.shape, w.shape, b.shape)
+        x3 = _as_3d(x, w).contiguous()
+        out, rstd = cpu_kernels.ln_mish_forward(x3, c, w, b)
+        ctx.save_for_backward(x3, c, w, b, rstd)
         return out.view(x.shape)
 
     @staticmethod
     def backward(ctx, g):
-        x3, c3, w3, b3, rstd = ctx.saved_tensors
-        grads = _kernel("bwd", _ln_mish_bwd)(g.reshape(x3.shape).contiguous(), x3, c3, w3, b3, rstd)
-        return tuple(gr.view(shape) for gr, shape in zip(grads, ctx.shapes))
+        x3, c, w, b, rstd = ctx.saved_tensors
+        gx, gc, gw, gb = cpu_kernels.ln_mish_backward(g, x3, c, w, b, rstd)
+        return gx.view(g.shape), gc.view(c.shape), gw.view(w.shape), gb.view(b.shape)
 
 
 def ln_mish_reference(x, weight, bias):
@@ -94,16 +53,12 @@ def ln_mish_reference(x, weight, bias):
 def ln_mish(x, weight, bias, pre_bias=None):
     """Mish(LayerNorm(x + pre_bias) * weight + bias); x (..., D) with weight/bias/pre_bias (D,), or x (E, N, D)
     with (E, 1, D). pre_bias is the bias of the linear layer that produced x (None: already added)."""
-    if _use_kernels(x):
+    if _use_kernels(x) and x.dtype == weight.dtype:
         c = torch.zeros_like(weight) if pre_bias is None else pre_bias
-        try:
-            if torch.is_grad_enabled() and any(t.requires_grad for t in (x, c, weight, bias)):
-                return _LNMish.apply(x, c, weight, bias)
-            # planning (no gradient): the kernel alone, without autograd's bookkeeping (~40 us a call)
-            return _kernel("fwd", _ln_mish_fwd)(*_as_3d(x, c, weight, bias))[0].view(x.shape)
-        except Exception as err:  # no C++ compiler here: keep working with the plain ops
-            warnings.warn(f"fused LayerNorm+Mish unavailable ({type(err).__name__}: {err}); using plain ops")
-            _fused["enabled"] = False
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (x, c, weight, bias)):
+            return _LNMish.apply(x, c, weight, bias)
+        # planning (no gradient): the kernel alone, without autograd's bookkeeping
+        return cpu_kernels.ln_mish_forward(_as_3d(x, weight), c, weight, bias)[0].view(x.shape)
     return ln_mish_reference(x if pre_bias is None else x + pre_bias, weight, bias)
 
 
@@ -130,28 +85,20 @@ def sparse_dropout(x, p, extra_draws=16):
     return out.index_fill_(0, pos[pos < n].long(), 0.0).view(x.shape)
 
 
-def _group_softmax_fwd(x):
-    return torch.softmax(x, dim=-1)
-
-
-def _group_softmax_bwd(g, y):
-    return y * (g - (g * y).sum(-1, keepdim=True))
-
-
 class _GroupSoftmax(torch.autograd.Function):
     """Softmax over the last dim of (N, G, 8): PyTorch's kernel is slow for a last dim of 8 (a sixth of an MPPI
-    step at model size 5), the generated one is several times faster."""
+    step at model size 5), the fused one is several times faster."""
 
     @staticmethod
     def forward(ctx, x):
-        y = _kernel("simnorm_fwd", _group_softmax_fwd)(x.detach().contiguous())
+        y = cpu_kernels.softmax_forward(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return _kernel("simnorm_bwd", _group_softmax_bwd)(g.contiguous(), y)
+        return cpu_kernels.softmax_backward(g, y)
 
 
 class SimNorm(nn.Module):
@@ -164,10 +111,10 @@ class SimNorm(nn.Module):
     def forward(self, x):
         shp = x.shape
         x = x.reshape(-1, shp[-1] // self.dim, self.dim)
-        if _use_kernels(x):
+        if _use_kernels(x) and self.dim <= cpu_kernels.MAX_GROUP:
             if torch.is_grad_enabled() and x.requires_grad:
                 return _GroupSoftmax.apply(x).view(shp)
-            return _kernel("simnorm_fwd", _group_softmax_fwd)(x.contiguous()).view(shp)  # planning: no autograd
+            return cpu_kernels.softmax_forward(x).view(shp)  # planning: no autograd
         return F.softmax(x, dim=-1).view(shp)
 
     def __repr__(self):
