@@ -42,6 +42,26 @@ def median_ms(fn, device="cpu", warmup=5, repeats=20):
     return statistics.median(times)
 
 
+def count_gflop(fn):
+    """Matrix-product GFLOP of one call of fn (forward and backward products; elementwise work not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def matmul_peak_gflops(device="cpu", n=1024):
+    """The dense float32 product rate of this machine right now (GFLOP/s), the ceiling for every product a planner
+    or an update runs: measured in the same run, so a floor derived from it moves with the (shared) machine."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    return max(2 * n ** 3 / median_ms(lambda: a @ b, device, warmup=3, repeats=10) / 1e6 for _ in range(3))
+
+
+def floor_ms(gflop, peak_gflops):
+    """The time of the products alone if they ran at the machine's peak rate."""
+    return 1e3 * gflop / peak_gflops
+
+
 def synthetic_batch(agent, batch_size=256, seed=0):
     g = torch.Generator().manual_seed(seed)
     H, A, dev = agent.cfg.horizon, agent.cfg.action_dim, agent.device

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from bench_utils import build_agent, markdown_table, median_ms, synthetic_batch
+from bench_utils import build_agent, count_gflop, floor_ms, markdown_table, matmul_peak_gflops, median_ms, synthetic_batch
 
 
 def train_loop_rate(threads, steps, device, overrides=(), planner="dream"):
@@ -60,6 +60,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     results = {}
+    peak = matmul_peak_gflops(args.device)
     for size in args.sizes:
         agent = build_agent(size, args.device, planner="mppi", overrides=args.set)
         batch = synthetic_batch(agent)
@@ -67,17 +68,25 @@ def main():
         obs = torch.randn(agent.cfg.obs_shape["state"][0])
         agent.act(obs, t0=True, eval_mode=True)
         mppi_ms = median_ms(lambda: agent.act(obs, eval_mode=True), args.device, warmup=3, repeats=10)
+        gflop = {"update": count_gflop(lambda: agent._update(*batch)),
+                 "mppi": count_gflop(lambda: agent.act(obs, eval_mode=True))}
         agent.set_planner("policy")
         policy_ms = median_ms(lambda: agent.act(obs, eval_mode=True), args.device, warmup=10, repeats=100)
-        results[size] = {"updates_per_s": 1e3 / update_ms, "mppi_ms": mppi_ms, "policy_ms": policy_ms}
+        results[size] = {"updates_per_s": 1e3 / update_ms, "mppi_ms": mppi_ms, "policy_ms": policy_ms,
+                         "update_gflop": gflop["update"], "mppi_gflop": gflop["mppi"],
+                         "update_floor_ms": floor_ms(gflop["update"], peak), "mppi_floor_ms": floor_ms(gflop["mppi"], peak)}
     if args.train_steps and 1 in args.sizes:
         results[1]["train_env_steps_per_s"] = train_loop_rate(args.threads, args.train_steps, args.device, args.set)
     print(f"device {args.device}, {args.threads} threads; update batch 256 horizon 3; act at batch 1 in eval mode"
           + (f"; overrides {' '.join(args.set)}" if args.set else ""))
-    rows = [[s, f"{r['updates_per_s']:.2f}", f"{r['mppi_ms']:.1f}", f"{r['policy_ms']:.2f}",
+    print(f"matrix products now run at up to {peak:.0f} GFLOP/s (float32 1024x1024): 'floor' is the time of a call's "
+          f"products at that rate")
+    rows = [[s, f"{r['updates_per_s']:.2f}", f"{r['update_gflop']:.1f} / {1e3 / r['update_floor_ms']:.1f}",
+             f"{r['mppi_ms']:.1f}", f"{r['mppi_gflop']:.1f} / {r['mppi_floor_ms']:.0f}", f"{r['policy_ms']:.2f}",
              f"{r['train_env_steps_per_s']:.1f}" if "train_env_steps_per_s" in r else "-"] for s, r in results.items()]
-    print(markdown_table(["model size", "updates/s", "MPPI ms/step", "policy ms/step",
-                          "train env steps/s (planner=dream)"], rows))
+    print(markdown_table(["model size", "updates/s", "update GFLOP / ceiling updates/s", "MPPI ms/step",
+                          "MPPI GFLOP / floor ms", "policy ms/step", "train env steps/s (planner=dream)"], rows))
+    results["matmul_peak_gflops"] = peak
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

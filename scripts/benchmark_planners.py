@@ -7,7 +7,7 @@ import json
 
 import torch
 
-from bench_utils import build_agent, markdown_table, median_ms
+from bench_utils import build_agent, count_gflop, floor_ms, markdown_table, matmul_peak_gflops, median_ms
 
 PLANNERS = ("policy", "mppi", "dream", "grad", "hybrid")
 
@@ -38,18 +38,23 @@ def main():
     agent = build_agent(args.model_size, args.device, overrides=args.set)
     obs = torch.randn(agent.cfg.obs_shape["state"][0])
     results = {}
+    peak = matmul_peak_gflops(args.device)
     for name in args.planners:
         agent.set_planner(name)
         agent.act(obs, t0=True, eval_mode=True)
         repeats = max(5, args.repeats // 5) if name in ("mppi", "grad") else args.repeats
         ms = median_ms(lambda: agent.act(obs, t0=False, eval_mode=True), args.device, warmup=3, repeats=repeats)
-        results[name] = {"ms_per_step": ms, "model_evaluations": model_evaluations(agent.cfg, name)}
+        gflop = count_gflop(lambda: agent.act(obs, t0=False, eval_mode=True))
+        results[name] = {"ms_per_step": ms, "model_evaluations": model_evaluations(agent.cfg, name),
+                         "gflop_per_step": gflop, "floor_ms": floor_ms(gflop, peak)}
     base = results.get("mppi", {}).get("ms_per_step")
-    rows = [[n, f"{r['ms_per_step']:.2f}", r["model_evaluations"], f"{base / r['ms_per_step']:.0f}x" if base else "-"]
-            for n, r in results.items()]
+    rows = [[n, f"{r['ms_per_step']:.2f}", r["model_evaluations"], f"{r['gflop_per_step']:.3f}",
+             f"{r['floor_ms']:.2f}", f"{base / r['ms_per_step']:.0f}x" if base else "-"] for n, r in results.items()]
     print(f"model size {args.model_size}, {agent.model.total_params:,} parameters, device {args.device}, "
-          f"{args.threads} threads, batch 1, median of {args.repeats} steps")
-    print(markdown_table(["planner", "ms / step", "model evals / step", "speed-up vs mppi"], rows))
+          f"{args.threads} threads, batch 1, median of {args.repeats} steps; products at up to {peak:.0f} GFLOP/s "
+          f"(float32 1024x1024) now: 'floor' is the time of a step's products at that rate")
+    print(markdown_table(["planner", "ms / step", "model evals / step", "GFLOP / step", "floor ms", "speed-up vs mppi"],
+                         rows))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
