@@ -1,4 +1,9 @@
 """Numerics of the world model: two-hot regression, the fused kernel, the batched ensemble."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -63,6 +68,28 @@ def test_fused_layernorm_mish_equals_the_plain_ops(shape, wshape):
     with torch.no_grad():
         torch.testing.assert_close(layers.ln_mish(x, w, b, pre_bias=c), y_ref, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(layers.ln_mish(x + c, w, b), y_ref, atol=1e-5, rtol=1e-5)
+
+
+NO_COMPILER = """
+import warnings
+import torch
+from tdmpc2 import cpu_kernels, layers
+x, w, b = torch.randn(64, 96), torch.rand(96) + 0.5, torch.randn(96)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    y = layers.ln_mish(x, w, b)
+torch.testing.assert_close(y, layers.ln_mish_reference(x, w, b))
+print(cpu_kernels.available(), "|", caught[0].message)
+"""
+
+
+def test_without_a_c_compiler_the_plain_ops_run_with_a_warning(tmp_path):
+    env = {**os.environ, "CC": str(tmp_path / "no-such-cc"), "DREAM_MPC_CACHE": str(tmp_path / "cache"),
+           "TMPDIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", NO_COMPILER], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    available, message = result.stdout.strip().split(" | ")
+    assert available == "False" and "fused CPU kernels unavailable" in message and "no-such-cc" in message
 
 
 def test_fused_kernels_in_bfloat16_and_with_non_finite_input():
