@@ -50,10 +50,10 @@ def count_gflop(fn):
     return counter.get_total_flops() / 1e9
 
 
-def matmul_peak_gflops(device="cpu", n=1024):
-    """The dense float32 product rate of this machine right now (GFLOP/s), the ceiling for every product a planner
-    or an update runs: measured in the same run, so a floor derived from it moves with the (shared) machine."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_peak_gflops(device="cpu", dtype="float32", n=1024):
+    """The dense product rate of this machine right now (GFLOP/s) in `dtype`, the ceiling for every product a
+    planner or an update runs: measured in the same run, so a floor derived from it moves with the (shared) machine."""
+    a, b = (torch.randn(n, n, device=device, dtype=getattr(torch, dtype)) for _ in range(2))
     return max(2 * n ** 3 / median_ms(lambda: a @ b, device, warmup=3, repeats=10) / 1e6 for _ in range(3))
 
 

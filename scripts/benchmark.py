@@ -60,7 +60,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     results = {}
-    peak = matmul_peak_gflops(args.device)
+    peak = matmul_peak_gflops(args.device)  # float32: the update's products
     for size in args.sizes:
         agent = build_agent(size, args.device, planner="mppi", overrides=args.set)
         batch = synthetic_batch(agent)
@@ -70,11 +70,13 @@ def main():
         mppi_ms = median_ms(lambda: agent.act(obs, eval_mode=True), args.device, warmup=3, repeats=10)
         gflop = {"update": count_gflop(lambda: agent._update(*batch)),
                  "mppi": count_gflop(lambda: agent.act(obs, eval_mode=True))}
+        dtype = agent.cfg.get("planning_dtype", "float32")
+        plan_peak = peak if dtype == "float32" else matmul_peak_gflops(args.device, dtype)
         agent.set_planner("policy")
         policy_ms = median_ms(lambda: agent.act(obs, eval_mode=True), args.device, warmup=10, repeats=100)
         results[size] = {"updates_per_s": 1e3 / update_ms, "mppi_ms": mppi_ms, "policy_ms": policy_ms,
                          "update_gflop": gflop["update"], "mppi_gflop": gflop["mppi"],
-                         "update_floor_ms": floor_ms(gflop["update"], peak), "mppi_floor_ms": floor_ms(gflop["mppi"], peak)}
+                         "update_floor_ms": floor_ms(gflop["update"], peak), "mppi_floor_ms": floor_ms(gflop["mppi"], plan_peak)}
     if args.train_steps and 1 in args.sizes:
         results[1]["train_env_steps_per_s"] = train_loop_rate(args.threads, args.train_steps, args.device, args.set)
     print(f"device {args.device}, {args.threads} threads; update batch 256 horizon 3; act at batch 1 in eval mode"

@@ -38,7 +38,8 @@ def main():
     agent = build_agent(args.model_size, args.device, overrides=args.set)
     obs = torch.randn(agent.cfg.obs_shape["state"][0])
     results = {}
-    peak = matmul_peak_gflops(args.device)
+    dtype = agent.cfg.get("planning_dtype", "float32")
+    peak = matmul_peak_gflops(args.device, dtype)
     for name in args.planners:
         agent.set_planner(name)
         agent.act(obs, t0=True, eval_mode=True)
@@ -52,7 +53,7 @@ def main():
              f"{r['floor_ms']:.2f}", f"{base / r['ms_per_step']:.0f}x" if base else "-"] for n, r in results.items()]
     print(f"model size {args.model_size}, {agent.model.total_params:,} parameters, device {args.device}, "
           f"{args.threads} threads, batch 1, median of {args.repeats} steps; products at up to {peak:.0f} GFLOP/s "
-          f"(float32 1024x1024) now: 'floor' is the time of a step's products at that rate")
+          f"({dtype} 1024x1024) now: 'floor' is the time of a step's products at that rate")
     print(markdown_table(["planner", "ms / step", "model evals / step", "GFLOP / step", "floor ms", "speed-up vs mppi"],
                          rows))
     if args.json:
