@@ -1,6 +1,10 @@
 """Median ms per planning step (batch 1, eval mode) of every planner on the same model.
 
-    python scripts/benchmark_planners.py --model-size 5 --device cpu [--threads 2] [--json out.json]
+    python scripts/benchmark_planners.py --model-size 5 --device cpu [--threads 2] [--json out.json] [--plot out.png]
+    python scripts/benchmark_planners.py --model-size 5 --from-json out.json   # re-plot a run: out.png
+
+GFLOP are the step's matrix products (PyTorch's FLOP counter); the floor is their time at the dense product rate
+measured in the same run (in the planning dtype).
 """
 import argparse
 import json
@@ -33,7 +37,15 @@ def main():
     p.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS)
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. fused=false")
     p.add_argument("--json", help="write {planner: {ms_per_step, ...}} here")
+    p.add_argument("--plot", help="save a bar chart of ms/step against the floor here (.png)")
+    p.add_argument("--from-json", help="plot the results a --json run wrote, without measuring again")
     args = p.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            results = json.load(f)
+        plot(results, args.plot or args.from_json.replace(".json", ".png"),
+             f"model size {args.model_size}, {args.device}, {args.threads} threads ({args.from_json})")
+        return
     torch.set_num_threads(args.threads)
     agent = build_agent(args.model_size, args.device, overrides=args.set)
     obs = torch.randn(agent.cfg.obs_shape["state"][0])
@@ -59,6 +71,32 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
+    if args.plot:
+        plot(results, args.plot, f"model size {args.model_size}, {args.device}, {args.threads} threads, {dtype}; "
+                                 f"products at {peak:.0f} GFLOP/s")
+
+
+def plot(results, path, title):
+    """Measured ms per step (bars) against the floor, the products alone at the machine's rate (black ticks)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(results)
+    fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 3.6))
+    ax.bar(names, [results[n]["ms_per_step"] for n in names], color="tab:blue", label="measured")
+    ax.scatter(names, [max(results[n]["floor_ms"], 1e-3) for n in names], marker="_", s=900, color="black",
+               zorder=3, label="floor (products at peak rate)")
+    for i, n in enumerate(names):
+        ax.annotate(f"{results[n]['ms_per_step']:.3g}", (i, results[n]["ms_per_step"]), ha="center", va="bottom",
+                    fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylim(top=30 * max(r["ms_per_step"] for r in results.values()))  # room for the legend
+    ax.set_ylabel("ms per planning step (batch 1)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="upper left", markerscale=0.3, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

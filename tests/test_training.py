@@ -214,7 +214,7 @@ def test_benchmark_planners_cli_prints_a_table_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_planners.py"), "--model-size", "1",
                              "--threads", "1", "--repeats", "3", "--planners", "policy", "dream", "hybrid",
-                             "--json", str(out)], env=CHILD_ENV, capture_output=True, text=True, timeout=300)
+                             "--json", str(out), "--plot", str(tmp_path / "bench.png")], env=CHILD_ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| dream |" in result.stdout
     data = json.loads(out.read_text())
@@ -223,6 +223,7 @@ def test_benchmark_planners_cli_prints_a_table_and_writes_json(tmp_path):
     # outweigh hybrid's single candidate at horizon 1
     assert data["dream"]["gflop_per_step"] > data["hybrid"]["gflop_per_step"] > 0
     assert all(0 < v["floor_ms"] for v in data.values())
+    assert (tmp_path / "bench.png").stat().st_size > 0
 
 
 FAULTS_PER_UPDATE = """
