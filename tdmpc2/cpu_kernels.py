@@ -39,7 +39,14 @@ def _machine_id():
 
 
 def _cache_dirs():
-    yield Path(os.environ.get("DREAM_MPC_CACHE", Path.home() / ".cache" / "dream_mpc"))
+    """Where the built library is kept: $DREAM_MPC_CACHE or ~/.cache/dream_mpc, else a per-user temp folder."""
+    if "DREAM_MPC_CACHE" in os.environ:
+        yield Path(os.environ["DREAM_MPC_CACHE"])
+    else:
+        try:
+            yield Path.home() / ".cache" / "dream_mpc"
+        except RuntimeError:  # no home directory (some containers)
+            pass
     yield Path(tempfile.gettempdir()) / f"dream_mpc-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
