@@ -50,6 +50,25 @@ def count_gflop(fn):
     return counter.get_total_flops() / 1e9
 
 
+def weight_megabytes(fn):
+    """MB read from the larger operand of each matrix product in one call of fn: for a planner's few-row products
+    that is the weights, the traffic that bounds them (each weight matrix counts once per use)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.__name__.split(".")[0] in ("mm", "bmm", "addmm"):
+                a, b = args[-2:] if func.__name__.startswith("addmm") else args[:2]
+                Count.total += max(a.numel() * a.element_size(), b.numel() * b.element_size())
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        fn()
+    return Count.total / 1e6
+
+
 def matmul_peak_gflops(device="cpu", dtype="float32", n=1024):
     """The dense product rate of this machine right now (GFLOP/s) in `dtype`, the ceiling for every product a
     planner or an update runs: measured in the same run, so a floor derived from it moves with the (shared) machine."""

@@ -4,14 +4,16 @@
     python scripts/benchmark_planners.py --model-size 5 --from-json out.json   # re-plot a run: out.png
 
 GFLOP are the step's matrix products (PyTorch's FLOP counter); the floor is their time at the dense product rate
-measured in the same run (in the planning dtype).
+measured in the same run (in the planning dtype). "MB read by products" sums the larger operand of each product:
+for few-row planners (dream, hybrid, policy) the weights, whose traffic bounds those products.
 """
 import argparse
 import json
 
 import torch
 
-from bench_utils import build_agent, count_gflop, floor_ms, markdown_table, matmul_peak_gflops, median_ms
+from bench_utils import (build_agent, count_gflop, floor_ms, markdown_table, matmul_peak_gflops, median_ms,
+                         weight_megabytes)
 
 PLANNERS = ("policy", "mppi", "dream", "grad", "hybrid")
 
@@ -59,15 +61,17 @@ def main():
         ms = median_ms(lambda: agent.act(obs, t0=False, eval_mode=True), args.device, warmup=3, repeats=repeats)
         gflop = count_gflop(lambda: agent.act(obs, t0=False, eval_mode=True))
         results[name] = {"ms_per_step": ms, "model_evaluations": model_evaluations(agent.cfg, name),
-                         "gflop_per_step": gflop, "floor_ms": floor_ms(gflop, peak)}
+                         "gflop_per_step": gflop, "floor_ms": floor_ms(gflop, peak),
+                         "product_mb_per_step": weight_megabytes(lambda: agent.act(obs, t0=False, eval_mode=True))}
     base = results.get("mppi", {}).get("ms_per_step")
     rows = [[n, f"{r['ms_per_step']:.2f}", r["model_evaluations"], f"{r['gflop_per_step']:.3f}",
-             f"{r['floor_ms']:.2f}", f"{base / r['ms_per_step']:.0f}x" if base else "-"] for n, r in results.items()]
+             f"{r['floor_ms']:.2f}", f"{r['product_mb_per_step']:.1f}", f"{base / r['ms_per_step']:.0f}x" if base else "-"]
+            for n, r in results.items()]
     print(f"model size {args.model_size}, {agent.model.total_params:,} parameters, device {args.device}, "
           f"{args.threads} threads, batch 1, median of {args.repeats} steps; products at up to {peak:.0f} GFLOP/s "
           f"({dtype} 1024x1024) now: 'floor' is the time of a step's products at that rate")
-    print(markdown_table(["planner", "ms / step", "model evals / step", "GFLOP / step", "floor ms", "speed-up vs mppi"],
-                         rows))
+    print(markdown_table(["planner", "ms / step", "model evals / step", "GFLOP / step", "floor ms",
+                          "MB read by products / step", "speed-up vs mppi"], rows))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -223,6 +223,8 @@ def test_benchmark_planners_cli_prints_a_table_and_writes_json(tmp_path):
     # outweigh hybrid's single candidate at horizon 1
     assert data["dream"]["gflop_per_step"] > data["hybrid"]["gflop_per_step"] > 0
     assert all(0 < v["floor_ms"] for v in data.values())
+    # few rows: each product reads a whole weight matrix, so Dream-MPC's step reads more than one model's worth
+    assert data["dream"]["product_mb_per_step"] > data["policy"]["product_mb_per_step"] > 0
     assert (tmp_path / "bench.png").stat().st_size > 0
 
 
