@@ -56,17 +56,19 @@ def weight_megabytes(fn):
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Count(TorchDispatchMode):
-        total = 0
+        def __init__(self):
+            super().__init__()
+            self.total = 0
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             if func.__name__.split(".")[0] in ("mm", "bmm", "addmm"):
                 a, b = args[-2:] if func.__name__.startswith("addmm") else args[:2]
-                Count.total += max(a.numel() * a.element_size(), b.numel() * b.element_size())
+                self.total += max(a.numel() * a.element_size(), b.numel() * b.element_size())
             return func(*args, **(kwargs or {}))
 
-    with Count():
+    with Count() as count:
         fn()
-    return Count.total / 1e6
+    return count.total / 1e6
 
 
 def matmul_peak_gflops(device="cpu", dtype="float32", n=1024):

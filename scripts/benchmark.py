@@ -13,7 +13,8 @@ import time
 
 import torch
 
-from bench_utils import build_agent, count_gflop, floor_ms, markdown_table, matmul_peak_gflops, median_ms, synthetic_batch
+from bench_utils import (build_agent, count_gflop, floor_ms, markdown_table, matmul_peak_gflops, median_ms,
+                         synthetic_batch)
 
 
 def train_loop_rate(threads, steps, device, overrides=(), planner="dream"):
@@ -76,7 +77,8 @@ def main():
         policy_ms = median_ms(lambda: agent.act(obs, eval_mode=True), args.device, warmup=10, repeats=100)
         results[size] = {"updates_per_s": 1e3 / update_ms, "mppi_ms": mppi_ms, "policy_ms": policy_ms,
                          "update_gflop": gflop["update"], "mppi_gflop": gflop["mppi"],
-                         "update_floor_ms": floor_ms(gflop["update"], peak), "mppi_floor_ms": floor_ms(gflop["mppi"], plan_peak)}
+                         "update_floor_ms": floor_ms(gflop["update"], peak),
+                         "mppi_floor_ms": floor_ms(gflop["mppi"], plan_peak)}
     if args.train_steps and 1 in args.sizes:
         results[1]["train_env_steps_per_s"] = train_loop_rate(args.threads, args.train_steps, args.device, args.set)
     print(f"device {args.device}, {args.threads} threads; update batch 256 horizon 3; act at batch 1 in eval mode"

@@ -65,8 +65,8 @@ def main():
                          "product_mb_per_step": weight_megabytes(lambda: agent.act(obs, t0=False, eval_mode=True))}
     base = results.get("mppi", {}).get("ms_per_step")
     rows = [[n, f"{r['ms_per_step']:.2f}", r["model_evaluations"], f"{r['gflop_per_step']:.3f}",
-             f"{r['floor_ms']:.2f}", f"{r['product_mb_per_step']:.1f}", f"{base / r['ms_per_step']:.0f}x" if base else "-"]
-            for n, r in results.items()]
+             f"{r['floor_ms']:.2f}", f"{r['product_mb_per_step']:.1f}",
+             f"{base / r['ms_per_step']:.0f}x" if base else "-"] for n, r in results.items()]
     print(f"model size {args.model_size}, {agent.model.total_params:,} parameters, device {args.device}, "
           f"{args.threads} threads, batch 1, median of {args.repeats} steps; products at up to {peak:.0f} GFLOP/s "
           f"({dtype} 1024x1024) now: 'floor' is the time of a step's products at that rate")

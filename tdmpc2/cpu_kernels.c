@@ -41,20 +41,28 @@ static inline int thread_id(void) {
 #endif
 }
 
+/* h = x + c over one row of D; returns the row's mean (both LayerNorm directions start here). */
+#define BIASED_ROW(NAME, T, LOAD)                                                                               \
+    static inline float NAME(const T *x, const T *c, float *h, int64_t D) {                                     \
+        float s = 0.f;                                                                                          \
+        _Pragma("omp simd reduction(+ : s)") for (int64_t i = 0; i < D; i++) {                                  \
+            h[i] = LOAD(x, i) + LOAD(c, i);                                                                     \
+            s += h[i];                                                                                          \
+        }                                                                                                       \
+        return s / D;                                                                                           \
+    }
+BIASED_ROW(biased_row_f32, float, load_f32)
+BIASED_ROW(biased_row_bf16, uint16_t, load_bf16)
+
 /* x (E, N, D) + c (E, D) -> LayerNorm -> * w (E, D) + b (E, D) -> Mish -> out (E, N, D); rstd (E*N) = 1/std. */
-#define LN_MISH_FWD(NAME, T, LOAD, STORE)                                                                       \
+#define LN_MISH_FWD(NAME, T, LOAD, STORE, ROW)                                                                       \
     void NAME(const T *x, const T *c, const T *w, const T *b, T *out, float *rstd, int64_t E, int64_t N,        \
               int64_t D, int threads) {                                                                         \
         _Pragma("omp parallel num_threads(threads) if (E * N * D >= PAR_MIN)") {                               \
             float *h = malloc(sizeof(float) * D);                                                               \
             _Pragma("omp for schedule(static)") for (int64_t r = 0; r < E * N; r++) {                           \
                 int64_t e = r / N, o = r * D, p = e * D;                                                        \
-                float s = 0.f, v = 0.f;                                                                         \
-                _Pragma("omp simd reduction(+ : s)") for (int64_t i = 0; i < D; i++) {                          \
-                    h[i] = LOAD(x, o + i) + LOAD(c, p + i);                                                     \
-                    s += h[i];                                                                                  \
-                }                                                                                               \
-                float mean = s / D;                                                                             \
+                float mean = ROW(x + o, c + p, h, D), v = 0.f;                                                  \
                 _Pragma("omp simd reduction(+ : v)") for (int64_t i = 0; i < D; i++) {                          \
                     float d = h[i] - mean;                                                                      \
                     v += d * d;                                                                                 \
@@ -73,7 +81,7 @@ static inline int thread_id(void) {
 
 /* Gradients of the above for the output gradient g: gx (E, N, D), and gc, gw, gb (E, D) summed over rows
  * (per-thread partial sums, added in a fixed order: the result does not depend on scheduling). */
-#define LN_MISH_BWD(NAME, T, LOAD, STORE)                                                                       \
+#define LN_MISH_BWD(NAME, T, LOAD, STORE, ROW)                                                                       \
     void NAME(const T *g, const T *x, const T *c, const T *w, const T *b, const float *rstd, T *gx, T *gc,      \
               T *gw, T *gb, int64_t E, int64_t N, int64_t D, int threads) {                                     \
         if (E * N * D < PAR_MIN) threads = 1;                                                                   \
@@ -84,12 +92,7 @@ static inline int thread_id(void) {
             _Pragma("omp for schedule(static)") for (int64_t r = 0; r < E * N; r++) {                           \
                 int64_t e = r / N, o = r * D, p = e * D;                                                        \
                 float *pc = acc + p, *pw = acc + E * D + p, *pb = acc + 2 * E * D + p;                          \
-                float rs = rstd[r], s = 0.f, m1 = 0.f, m2 = 0.f;                                                \
-                _Pragma("omp simd reduction(+ : s)") for (int64_t i = 0; i < D; i++) {                          \
-                    hh[i] = LOAD(x, o + i) + LOAD(c, p + i);                                                    \
-                    s += hh[i];                                                                                 \
-                }                                                                                               \
-                float mean = s / D;                                                                             \
+                float rs = rstd[r], mean = ROW(x + o, c + p, hh, D), m1 = 0.f, m2 = 0.f;                        \
                 _Pragma("omp simd reduction(+ : m1, m2)") for (int64_t i = 0; i < D; i++) {                     \
                     float hat = (hh[i] - mean) * rs, wi = LOAD(w, p + i);                                       \
                     float y = hat * wi + LOAD(b, p + i);                                                        \
@@ -158,10 +161,10 @@ static inline int thread_id(void) {
         }                                                                                                       \
     }
 
-LN_MISH_FWD(ln_mish_fwd_f32, float, load_f32, store_f32)
-LN_MISH_FWD(ln_mish_fwd_bf16, uint16_t, load_bf16, store_bf16)
-LN_MISH_BWD(ln_mish_bwd_f32, float, load_f32, store_f32)
-LN_MISH_BWD(ln_mish_bwd_bf16, uint16_t, load_bf16, store_bf16)
+LN_MISH_FWD(ln_mish_fwd_f32, float, load_f32, store_f32, biased_row_f32)
+LN_MISH_FWD(ln_mish_fwd_bf16, uint16_t, load_bf16, store_bf16, biased_row_bf16)
+LN_MISH_BWD(ln_mish_bwd_f32, float, load_f32, store_f32, biased_row_f32)
+LN_MISH_BWD(ln_mish_bwd_bf16, uint16_t, load_bf16, store_bf16, biased_row_bf16)
 SOFTMAX_FWD(softmax_fwd_f32, float, load_f32, store_f32)
 SOFTMAX_FWD(softmax_fwd_bf16, uint16_t, load_bf16, store_bf16)
 SOFTMAX_BWD(softmax_bwd_f32, float, load_f32, store_f32)

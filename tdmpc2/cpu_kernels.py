@@ -104,22 +104,17 @@ def _fn(name, dtype):
     return getattr(_state["lib"], f"{name}_{_SUFFIX[dtype]}")
 
 
-def _rows(t, E, D, dtype):
-    """A per-feature tensor (..., D) broadcast over rows -> contiguous (E, D) in the kernel's dtype."""
-    if t.dtype == dtype and t.numel() == E * D and t.is_contiguous():
-        return t  # the usual case, free
-    return t.detach().to(dtype).reshape(-1, D).expand(E, D).contiguous()
-
-
-def _contiguous(x):
-    return x if x.is_contiguous() else x.contiguous()
+def _per_feature(E, D, dtype, *tensors):
+    """Per-feature tensors (..., D) broadcast over rows -> contiguous (E, D) in the kernel's dtype."""
+    return [t if t.dtype == dtype and t.numel() == E * D and t.is_contiguous()  # the usual case, free
+            else t.detach().to(dtype).reshape(-1, D).expand(E, D).contiguous() for t in tensors]
 
 
 def ln_mish_forward(x, c, w, b):
     """x (E, N, D); c, w, b (E, 1, D) or (D,) -> Mish(LayerNorm(x + c) * w + b) (E, N, D), and rstd (E, N) (float32)."""
-    x = _contiguous(x)
+    x = x.contiguous()
     E, N, D = x.shape
-    c, w, b = _rows(c, E, D, x.dtype), _rows(w, E, D, x.dtype), _rows(b, E, D, x.dtype)
+    c, w, b = _per_feature(E, D, x.dtype, c, w, b)
     out, rstd = torch.empty_like(x), torch.empty(E, N)
     _fn("ln_mish_fwd", x.dtype)(x.data_ptr(), c.data_ptr(), w.data_ptr(), b.data_ptr(), out.data_ptr(),
                                 rstd.data_ptr(), E, N, D, torch.get_num_threads())
@@ -129,8 +124,8 @@ def ln_mish_forward(x, c, w, b):
 def ln_mish_backward(g, x, c, w, b, rstd):
     """The gradients of ln_mish_forward for its output's gradient g: gx (E, N, D), and gc, gw, gb (E, 1, D)."""
     E, N, D = x.shape
-    g = _contiguous(g.to(x.dtype).reshape(E, N, D))
-    c, w, b = _rows(c, E, D, x.dtype), _rows(w, E, D, x.dtype), _rows(b, E, D, x.dtype)
+    g = g.to(x.dtype).reshape(E, N, D).contiguous()
+    c, w, b = _per_feature(E, D, x.dtype, c, w, b)
     gx, gc, gw, gb = torch.empty_like(x), x.new_empty(E, 1, D), x.new_empty(E, 1, D), x.new_empty(E, 1, D)
     _fn("ln_mish_bwd", x.dtype)(g.data_ptr(), x.data_ptr(), c.data_ptr(), w.data_ptr(), b.data_ptr(),
                                 rstd.data_ptr(), gx.data_ptr(), gc.data_ptr(), gw.data_ptr(), gb.data_ptr(),
@@ -140,7 +135,7 @@ def ln_mish_backward(g, x, c, w, b, rstd):
 
 def softmax_forward(x):
     """Softmax over the last dim (<= MAX_GROUP) of x (..., K)."""
-    x = _contiguous(x)
+    x = x.contiguous()
     y = torch.empty_like(x)
     K = x.shape[-1]
     _fn("softmax_fwd", x.dtype)(x.data_ptr(), y.data_ptr(), x.numel() // K, K, torch.get_num_threads())
@@ -148,7 +143,7 @@ def softmax_forward(x):
 
 
 def softmax_backward(g, y):
-    g = _contiguous(g.to(y.dtype))
+    g = g.to(y.dtype).contiguous()
     gx = torch.empty_like(y)
     K = y.shape[-1]
     _fn("softmax_bwd", y.dtype)(g.data_ptr(), y.data_ptr(), gx.data_ptr(), y.numel() // K, K, torch.get_num_threads())
