@@ -23,32 +23,6 @@ PLANNERS = ("mppi", "dream", "grad", "hybrid", "policy")
 PLANNING_DTYPES = ("float32", "bfloat16")
 PLANNER_BLOCKS = ("dream", "grad", "hybrid")
 
-DMC_TASKS = (
-    "acrobot-swingup", "cartpole-balance", "cartpole-balance-sparse", "cartpole-swingup", "cartpole-swingup-sparse",
-    "cheetah-run", "cup-catch", "dog-run", "dog-stand", "dog-trot", "dog-walk", "finger-spin", "finger-turn-easy",
-    "finger-turn-hard", "fish-swim", "hopper-hop", "hopper-stand", "humanoid-run", "humanoid-stand", "humanoid-walk",
-    "pendulum-swingup", "quadruped-run", "quadruped-walk", "reacher-easy", "reacher-hard", "walker-run",
-    "walker-stand", "walker-walk")
-_MT30_CUSTOM = ("walker-walk-backwards", "walker-run-backwards", "cheetah-run-backwards", "cheetah-run-front",
-                "cheetah-run-back", "cheetah-jump", "hopper-hop-backwards", "reacher-three-easy", "reacher-three-hard",
-                "cup-spin", "pendulum-spin")
-_MT30_DMC = ("walker-stand", "walker-walk", "walker-run", "cheetah-run", "reacher-easy", "reacher-hard",
-             "acrobot-swingup", "pendulum-swingup", "cartpole-balance", "cartpole-balance-sparse", "cartpole-swingup",
-             "cartpole-swingup-sparse", "cup-catch", "finger-spin", "finger-turn-easy", "finger-turn-hard", "fish-swim",
-             "hopper-stand", "hopper-hop")
-_MW = ("assembly basketball button-press-topdown button-press-topdown-wall button-press button-press-wall "
-       "coffee-button coffee-pull coffee-push dial-turn disassemble door-open door-close drawer-close drawer-open "
-       "faucet-open faucet-close hammer handle-press-side handle-press handle-pull-side handle-pull lever-pull "
-       "peg-insert-side peg-unplug-side pick-out-of-hole pick-place pick-place-wall plate-slide plate-slide-side "
-       "plate-slide-back plate-slide-back-side push-back push push-wall reach reach-wall shelf-place soccer stick-push "
-       "stick-pull sweep-into sweep window-open window-close bin-picking box-close door-lock door-unlock hand-insert")
-# the list index is the task id of the official multi-task models and datasets
-TASK_SET = {"mt30": _MT30_DMC + _MT30_CUSTOM}
-TASK_SET["mt80"] = TASK_SET["mt30"] + tuple("mw-" + t for t in _MW.split())
-# observation and action dims of the mt30/mt80 tasks, needed to rebuild multi-task models without their envs
-MT_ACTION_DIMS = {"walker": 6, "cheetah": 6, "reacher": 2, "acrobot": 1, "pendulum": 1, "cartpole": 1, "cup": 2,
-                  "finger": 2, "fish": 5, "hopper": 4, "mw": 4}
-TASKS = DMC_TASKS + tuple(TASK_SET)
 
 
 class Config(SimpleNamespace):
@@ -123,7 +97,10 @@ def parse_cfg(raw):
     """Validate names and apply presets: a dict from `compose` -> Config (env-dependent keys come later)."""
     raw = dict(raw)
     overridden = set(raw.pop("_overridden", ()))
-    for key, valid in (("agent", AGENTS), ("planner", PLANNERS), ("task", TASKS), ("obs", ("state", "rgb")),
+    from tdmpc2 import envs
+    if envs.task_set(raw["task"]) is None:
+        envs.suite_of(raw["task"])  # an unknown task: the closest names of every suite
+    for key, valid in (("agent", AGENTS), ("planner", PLANNERS), ("obs", ("state", "rgb")),
                        ("planning_dtype", PLANNING_DTYPES)):
         if raw[key] not in valid:
             raise unknown(key, raw[key], valid)
@@ -143,8 +120,9 @@ def parse_cfg(raw):
         raw.update({k: v for k, v in MODEL_SIZE[size].items() if k not in overridden})
         if raw["task"] == "mt30" and size == 19:
             raw["latent_dim"] = 512
-    raw["multitask"] = raw["task"] in TASK_SET
-    raw["tasks"] = list(TASK_SET[raw["task"]]) if raw["multitask"] else [raw["task"]]
+    task_names = envs.task_set(raw["task"])
+    raw["multitask"] = task_names is not None
+    raw["tasks"] = task_names or [raw["task"]]
     if raw["multitask"]:
         raw["task_dim"] = 96 if raw["task"] == "mt80" or raw["model_size"] in (1, 317) else 64
     else:

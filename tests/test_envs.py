@@ -9,6 +9,7 @@ import torch
 from dm_control import suite
 
 from tdmpc2 import config
+from tdmpc2.envs import dmcontrol
 from tdmpc2.envs import make_env
 from tdmpc2.envs.dmcontrol import DMControl, suite_names
 from tdmpc2.errors import UserError
@@ -19,8 +20,8 @@ def test_every_task_name_maps_to_a_suite_task():
     assert suite_names("pointmass-easy") == ("point_mass", "easy")
     assert suite_names("cartpole-swingup-sparse") == ("cartpole", "swingup_sparse")
     assert suite_names("finger-turn-hard") == ("finger", "turn_hard")
-    assert len(config.DMC_TASKS) == 28
-    for task in config.DMC_TASKS:
+    assert len(dmcontrol.TASKS) == 28
+    for task in dmcontrol.TASKS:
         assert suite_names(task) in suite.ALL_TASKS, task
 
 

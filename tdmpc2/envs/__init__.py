@@ -1,19 +1,79 @@
-"""Environments. Every env has the old 4-tuple API of TD-MPC2's wrappers:
-`reset() -> obs`, `step(action) -> (obs, reward, done, info)` with torch tensors, `info["success"]` (float) and
-`info["terminated"]` (tensor), plus `rand_act()`, `render()`, `max_episode_steps`, `observation_space`,
-`action_space`, `has_success`, and `get_rng_state()` / `set_rng_state()` for resuming."""
-from tdmpc2 import config
-from tdmpc2.errors import UserError, unknown
+"""Environment suites. One module a suite; each registers a `Suite` instance with `dream_mpc.registry.suites`.
+
+Every env has the 4-tuple API of TD-MPC2's wrappers: `reset() -> obs`, `step(action) -> (obs, reward, done, info)`
+with torch tensors, `info["success"]` (float) and `info["terminated"]` (tensor), plus `rand_act()`, `render()`,
+`max_episode_steps`, `observation_space`, `action_space`, `has_success`, and `get_rng_state()` /
+`set_rng_state()` for resuming. The trainer and the evaluator see nothing else.
+"""
+from dream_mpc.errors import UserError, by_closeness
+from dream_mpc.registry import suites
+
+
+class Suite:
+    """A benchmark suite: its task names, how to build one task's env, and its scoring conventions."""
+
+    name = ""
+    install = None  # the command that installs the suite's package, shown when it is missing
+
+    def tasks(self):
+        """Every task name of the suite (names are unique across suites)."""
+        raise NotImplementedError
+
+    def make(self, task, cfg):
+        """The env of `task` for the config (cfg.obs, cfg.seed ...)."""
+        raise NotImplementedError
+
+    def dims(self, task):
+        """(observation shape, action dim, episode length) without stepping the env; None if unknown here."""
+        return None
+
+    def normalized_score(self, task, episode_return, success):
+        """The suite's score in [0, 1] (roughly) for aggregate statistics: DMControl return / 1000 by default."""
+        return episode_return / 1000.0
+
+
+def _all():
+    return {task: suite for _, suite in suites.items() for task in suite.tasks()}
+
+
+def all_tasks():
+    """Every single task of every registered suite, then the multi-task sets."""
+    from tdmpc2.envs.task_sets import TASK_SETS
+    return sorted(_all()) + sorted(TASK_SETS)
+
+
+def task_set(name):
+    """The task list of a multi-task set (mt30, mt80), in the order of the official task ids; None otherwise."""
+    from tdmpc2.envs.task_sets import TASK_SETS
+    return list(TASK_SETS[name]) if name in TASK_SETS else None
+
+
+def is_task(name):
+    return name in _all() or task_set(name) is not None
+
+
+def suite_of(task):
+    """The suite that owns `task`, or a UserError listing the closest task names of every suite."""
+    owners = _all()
+    if task not in owners:
+        close = by_closeness(task, all_tasks())[:8]
+        raise UserError(f"unknown task {task!r}. Closest tasks: {', '.join(close)} "
+                        f"(suites: {', '.join(suites.names())}; list all with `dream-mpc-tasks`)")
+    return owners[task]
+
+
+def task_dims(task):
+    """(observation shape, action dim, episode length) of a single task, or None when it cannot be told cheaply."""
+    return suite_of(task).dims(task)
 
 
 def make_env(cfg):
     """The env for cfg.task; fills in cfg's env-dependent keys (obs_shape, action_dim, episode_length ...)."""
-    if cfg.task in config.TASK_SET:
+    from tdmpc2 import config
+    names = task_set(cfg.task)
+    if names is not None:
         raise UserError(f"task={cfg.task} is a multi-task set: it trains offline from data_dir and has no single "
-                        f"online environment; pick one of its tasks, e.g. task={config.TASK_SET[cfg.task][0]}")
-    if cfg.task not in config.DMC_TASKS:
-        raise unknown("task", cfg.task, config.DMC_TASKS)
-    from tdmpc2.envs.dmcontrol import DMControl
-    env = DMControl(cfg.task, seed=cfg.seed, obs=cfg.obs)
+                        f"online environment; pick one of its tasks, e.g. task={names[0]}")
+    env = suite_of(cfg.task).make(cfg.task, cfg)
     config.set_env_dims(cfg, env.observation_space.shape, env.action_space.shape[0], env.max_episode_steps)
     return env

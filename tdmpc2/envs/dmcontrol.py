@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before dm_control loads mujoco
 
+import functools
 from collections import deque
 
 import numpy as np
@@ -11,6 +12,15 @@ import torch
 from dm_control import suite
 from gymnasium.spaces import Box
 
+from dream_mpc.registry import suites
+from tdmpc2.envs import Suite
+
+TASKS = (
+    "acrobot-swingup", "cartpole-balance", "cartpole-balance-sparse", "cartpole-swingup", "cartpole-swingup-sparse",
+    "cheetah-run", "cup-catch", "dog-run", "dog-stand", "dog-trot", "dog-walk", "finger-spin", "finger-turn-easy",
+    "finger-turn-hard", "fish-swim", "hopper-hop", "hopper-stand", "humanoid-run", "humanoid-stand", "humanoid-walk",
+    "pendulum-swingup", "quadruped-run", "quadruped-walk", "reacher-easy", "reacher-hard", "walker-run",
+    "walker-stand", "walker-walk")
 DOMAIN_ALIASES = {"cup": "ball_in_cup", "pointmass": "point_mass"}
 ACTION_REPEAT = 2
 EPISODE_LENGTH = 500  # agent steps, i.e. the suite's 1000 control steps
@@ -96,3 +106,28 @@ class DMControl:
 
     def set_rng_state(self, state):
         self._env.task.random.set_state(state)
+
+
+class DMControlSuite(Suite):
+    """The 28 standard DMControl tasks TD-MPC2 reports, by TD-MPC2's names ('cup-catch', 'dog-run' ...)."""
+
+    name = "dmcontrol"
+
+    def tasks(self):
+        return TASKS
+
+    def make(self, task, cfg):
+        return DMControl(task, seed=cfg.seed, obs=cfg.obs)
+
+    @functools.lru_cache(maxsize=None)
+    def dims(self, task):
+        """Read from dm_control's specs without stepping the task."""
+        env = suite.load(*suite_names(task))
+        try:
+            obs_dim = sum(int(np.prod(s.shape)) for s in env.observation_spec().values())
+            return (obs_dim,), int(env.action_spec().shape[0]), EPISODE_LENGTH
+        finally:
+            env.close()
+
+
+suites.register("dmcontrol", DMControlSuite())
