@@ -5,7 +5,7 @@ with torch tensors, `info["success"]` (float) and `info["terminated"]` (tensor),
 `max_episode_steps`, `observation_space`, `action_space`, `has_success`, and `get_rng_state()` /
 `set_rng_state()` for resuming. The trainer and the evaluator see nothing else.
 """
-from dream_mpc.errors import UserError, by_closeness
+from dream_mpc.errors import UserError, unknown
 from dream_mpc.registry import suites
 
 
@@ -56,9 +56,8 @@ def suite_of(task):
     """The suite that owns `task`, or a UserError listing the closest task names of every suite."""
     owners = _all()
     if task not in owners:
-        close = by_closeness(task, all_tasks())[:8]
-        raise UserError(f"unknown task {task!r}. Closest tasks: {', '.join(close)} "
-                        f"(suites: {', '.join(suites.names())}; list all with `dream-mpc-tasks`)")
+        err = unknown("task", task, all_tasks())
+        raise UserError(f"{err} (suites: {', '.join(suites.names())})")
     return owners[task]
 
 
