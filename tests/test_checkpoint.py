@@ -13,6 +13,7 @@ import torch
 import tdmpc2
 from tdmpc2 import checkpoint, config
 from tdmpc2.agent import TDMPC2
+from tdmpc2.checkpoint.tasks import mt_action_dim
 from tdmpc2.errors import UserError
 from tdmpc2.math import symlog
 from tdmpc2.world_model import WorldModel
@@ -26,7 +27,7 @@ TINY = ("mlp_dim=64", "latent_dim=32", "enc_dim=48", "num_q=3")  # a custom arch
 def make_cfg(task="walker-walk", dims=WALKER, overrides=()):
     cfg = config.load([f"task={task}", "device=cpu", *overrides])
     if cfg.multitask:
-        action_dims = [config.MT_ACTION_DIMS[t.split("-")[0]] for t in cfg.tasks]
+        action_dims = [mt_action_dim(t) for t in cfg.tasks]
         lengths = [100 if t.startswith("mw-") else 500 for t in cfg.tasks]
         return config.set_env_dims(cfg, (dims[0],), max(action_dims), 500, action_dims, lengths)
     return config.set_env_dims(cfg, (dims[0],), dims[1], 500)
@@ -327,7 +328,7 @@ def test_task_dims_mismatch_names_both(tmp_path):
 
 def test_task_dims_from_dm_control(tmp_path):
     pytest.importorskip("dm_control")
-    assert checkpoint.dmc_dims("walker-walk") == WALKER
+    assert checkpoint.env_dims("walker-walk") == WALKER
     torch.save({"model": checkpoint.official_state_dict(small_model())}, tmp_path / "w.pt")
     with pytest.raises(UserError, match="observation dim 5 and action dim 1"):
         checkpoint.load_agent(tmp_path / "w.pt", task="cartpole-swingup")

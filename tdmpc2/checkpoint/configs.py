@@ -1,0 +1,73 @@
+"""The config of a loaded checkpoint: what the file's own config says, what its tensors decide, then what the
+caller asks for, strongest last. Our files carry their config (a plain dict); official ones do not.
+"""
+import re
+
+from tdmpc2 import config
+
+ARCH_KEYS = ("model_size", "latent_dim", "mlp_dim", "enc_dim", "num_enc_layers", "num_channels", "num_q",
+             "num_bins", "log_std_min", "log_std_max")
+# keys of a saved config that the loading call decides, never the file
+SAVED_CONFIG_SKIP = ("task", "device", "task_dim", "checkpoint")
+
+
+def _hydra_value(value):
+    """A Python value as a Hydra override value (strings quoted, so '123' stays a string)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_hydra_value(v) for v in value) + "]"
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def override_key(override):
+    return re.split(r"[=~]", override.lstrip("+~"), maxsplit=1)[0].strip()
+
+
+def _saved_overrides(saved):
+    """The values of our own file's config that differ from the defaults, as {key: value} overrides."""
+    saved = dict(saved)
+    if saved.get("_iterations_adjusted") and saved.get("action_dim", 0) >= 20:
+        saved["iterations"] -= 2  # TDMPC2 added 2 for a large action space and will add them again
+    defaults = config.defaults()  # the root config.yaml as a dict (cheaper than a Hydra compose)
+    out = {}
+    for key, value in saved.items():
+        if key in SAVED_CONFIG_SKIP:
+            continue
+        default = defaults.get(key)
+        if isinstance(default, dict):
+            if key != "bmpc":  # its effective values are at the top level (below)
+                out.update({f"{key}.{k}": v for k, v in value.items() if k in default and v != default[k]})
+        elif key in defaults:
+            if value != default:
+                out[key] = value
+        elif key in defaults["bmpc"] and value != defaults["bmpc"][key]:  # BMPC-only keys, copied up by parse_cfg
+            out[f"bmpc.{key}"] = value
+    return out
+
+
+def _spec_overrides(spec):
+    """The config keys the tensors decide."""
+    out = {"obs": spec["obs"], "agent": spec["agent"], "episodic": spec["episodic"]}
+    out.update({k: spec[k] for k in ARCH_KEYS if spec[k] is not None})
+    return out
+
+
+def build_config(spec, task, device, overrides, saved):
+    """config.load with, from weakest to strongest: the file's own config, the architecture read off the
+    tensors, the task and device asked for, and the user's overrides."""
+    overrides = list(overrides)
+    user_keys = {override_key(o) for o in overrides}
+    ours = _saved_overrides(saved) if saved else {}
+    ours.update(_spec_overrides(spec))
+    if task is not None:
+        ours["task"] = task
+    ours["device"] = device
+    cfg = config.load([f"{k}={_hydra_value(v)}" for k, v in ours.items() if k not in user_keys] + overrides)
+    if cfg.multitask:
+        cfg.task_dim = spec["task_dim"]  # parse_cfg's rule covers the official sizes only
+    return cfg

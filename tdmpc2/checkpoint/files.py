@@ -1,0 +1,169 @@
+"""Checkpoint files on disk: atomic writes and safe reads.
+
+Atomic, because a run killed mid-write (preemption, the OOM killer, a full disk) must leave the previous
+checkpoint loadable: the object goes to a temporary file in the same folder, is fsync'ed, then renamed over the
+old file (a rename within one file system is atomic). A write error becomes a one-line `UserError` naming the
+file and the OS's reason; the temporary file is removed and the old checkpoint stays as it was.
+
+Safe, because checkpoints come from the internet and unpickling can run code: files are read with
+`torch.load(weights_only=True)`, which rebuilds tensors and plain containers only. The OmegaConf containers that
+official multi-task files carry under "metadata" are allowlisted class by class (their `__setstate__` only
+assigns attributes, it calls nothing named in the file), then turned into plain dicts and lists. A file that
+needs anything else is refused, unless the caller says it is trusted (`trust_checkpoint=true`).
+"""
+import errno
+import os
+import pickle
+import re
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from tdmpc2.errors import UserError
+
+TRUST_OPTION = "trust_checkpoint=true"
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+def _tmp_prefix(path):
+    return f".{path.name}.{os.getpid()}."
+
+
+def _remove_stale_temps(path):
+    """Temporary files that a killed writer left next to `path` (its pid, in the name, is gone)."""
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(\d+)\..*\.tmp")
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        m = pattern.fullmatch(tmp.name)
+        if m is None or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # alive, or not ours to ask about
+            pass
+
+
+def _write_error(path, err):
+    reason = "disk full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else "write failed"
+    return UserError(f"cannot write checkpoint {path}: {reason} ({err.strerror or err}); "
+                     f"the previous checkpoint there, if any, is unchanged")
+
+
+def atomic_save(obj, path):
+    """torch.save to a temporary file in the target folder, fsync, rename over `path`, fsync the folder."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path), suffix=".tmp")
+    except OSError as err:
+        raise _write_error(path, err) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
+        os.replace(tmp, path)
+    except BaseException as err:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if isinstance(err, OSError):
+            raise _write_error(path, err) from None
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder):
+    """Make the rename itself durable (a power cut right after it could otherwise bring back the old file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+def _omegaconf_globals():
+    """What a pickled OmegaConf DictConfig/ListConfig names (omegaconf 2.x): the containers, their metadata
+    dataclasses, the value nodes of plain values, and the builtins and typing.Any its metadata refers to. Each only
+    gets attributes assigned when rebuilt; anything else a file names (os.system, a user class) is still refused."""
+    try:
+        import collections
+        import typing
+
+        from omegaconf import DictConfig, ListConfig, base, nodes
+    except ImportError:
+        return []
+    value_nodes = [getattr(nodes, name) for name in ("AnyNode", "StringNode", "IntegerNode", "FloatNode",
+                                                     "BooleanNode", "BytesNode") if hasattr(nodes, name)]
+    return [DictConfig, ListConfig, base.Metadata, base.ContainerMetadata, *value_nodes, collections.defaultdict,
+            typing.Any, dict, list, int, float, str, bool]
+
+
+def _plain(value):
+    """OmegaConf containers -> plain dicts and lists (unresolved: interpolations stay strings)."""
+    try:
+        from omegaconf import Container, OmegaConf
+    except ImportError:
+        return value
+    if isinstance(value, Container):
+        return OmegaConf.to_container(value, resolve=False)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Container) for v in value):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def _refused(path, err):
+    """The weights_only unpickler's complaint: a global it refused (a class or function the file names, which
+    unpickling would import and call), or anything else it could not read (not a torch file, or damaged)."""
+    text = str(err)
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if m is None:
+        reason = next((line.strip() for line in text.splitlines() if line.strip().startswith("Unsupported")),
+                      _first_line(err))
+        return UserError(f"cannot read checkpoint {path}: not a torch file, or damaged ({reason})")
+    return UserError(f"refusing to load {path}: it names {m.group(1)}, beyond the tensors and plain data a "
+                     f"checkpoint needs, and unpickling it could run code. Only if you trust where the file came "
+                     f"from, load it with {TRUST_OPTION}")
+
+
+def read(path, device="cpu", trusted=False):
+    """torch.load with tensors landing on `device` (files written on a GPU open on a CPU-only machine), a plain
+    error for a missing or unreadable file, and weights_only=True unless `trusted` (then with a warning)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    if trusted:
+        warnings.warn(f"loading {path} with weights_only=False ({TRUST_OPTION}): the file can run code",
+                      stacklevel=2)
+    try:
+        if trusted:
+            obj = torch.load(path, map_location=device, weights_only=False)
+        else:
+            with torch.serialization.safe_globals(_omegaconf_globals()):
+                obj = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Weights only load failed" in str(err):
+            raise _refused(path, err) from None
+        raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {_first_line(err)}") from None
+    except Exception as err:
+        raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {_first_line(err)}") from None
+    if isinstance(obj, dict) and "metadata" in obj:
+        obj["metadata"] = _plain(obj["metadata"])
+    return obj
+
+
+def _first_line(err):
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else ""
