@@ -1,32 +1,35 @@
-"""The fused CPU kernels of cpu_kernels.c (LayerNorm+Mish forward/backward, small-group softmax).
+"""The fused CPU kernels of cpu_kernels.cpp as PyTorch operators: `torch.ops.dream_mpc.*`.
 
-Built with the system's C compiler on first use (~0.3 s), cached per machine and source, and called through ctypes
-(a few microseconds a call). `available()` is False where no compiler works; layers.py then uses the plain ops.
+    ln_mish(x, c, w, b) -> Mish(LayerNorm(x + c) * w + b)        x (E, N, D); c, w, b (E, D)
+    ln_mish_backward(grad, x, c, w, b) -> (gx, gc, gw, gb)
+    group_softmax(x) -> softmax over the last dim (1..MAX_GROUP)
+    group_softmax_backward(grad, y) -> gx                          (y: group_softmax's output)
+
+The C++ source is built with torch.utils.cpp_extension on first use (tens of seconds, once per machine: cached
+under $DREAM_MPC_CACHE or torch's extension folder, keyed on the source, the flags, torch's version and the CPU's
+flags, since -march=native code must not run on another CPU) and registers the schemas and the CPU kernels
+(TORCH_LIBRARY). This module then registers what PyTorch needs around them: fake implementations (torch.compile and
+FakeTensor trace through them) and autograd (the forward op's backward calls the backward op). The dispatcher makes
+them visible to torch.profiler by name. `available()` is False where no C++ compiler or ninja works; layers.py then
+uses the plain ops.
 """
-import ctypes
 import hashlib
 import os
 import platform
-import subprocess
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_suffix(".c")
-FLAGS = ["-O3", "-march=native", "-ffast-math", "-shared", "-fPIC"]  # fast-math: vectorised expf (libmvec)
-MAX_GROUP = 64  # the softmax kernel's largest row (SimNorm groups are 8)
-_state = {"lib": None, "error": None}
-
-_P, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-_SIGNATURES = {
-    "ln_mish_fwd": [_P] * 6 + [_I64] * 3 + [_INT],
-    "ln_mish_bwd": [_P] * 10 + [_I64] * 3 + [_INT],
-    "softmax_fwd": [_P] * 2 + [_I64] * 2 + [_INT],
-    "softmax_bwd": [_P] * 3 + [_I64] * 2 + [_INT],
-}
-_SUFFIX = {torch.float32: "f32", torch.bfloat16: "bf16"}
+SOURCE = Path(__file__).with_suffix(".cpp")
+# No -ffast-math: it lets the compiler assume there are no NaN or inf, and a non-finite row must stay non-finite.
+CFLAGS = ["-O3", "-march=native"]
+OPENMP = ["-fopenmp"]  # torch's intra-op threads (at::parallel_for); without it (Apple's clang) one thread
+MAX_GROUP = 64  # group_softmax's longest row (SimNorm groups are 8)
+DTYPES = (torch.float32, torch.bfloat16)
+_state = {"loaded": False, "error": None}
 
 
 def _machine_id():
@@ -39,112 +42,167 @@ def _machine_id():
 
 
 def _cache_dirs():
-    """Where the built library is kept: $DREAM_MPC_CACHE or ~/.cache/dream_mpc, else a per-user temp folder."""
+    """Where the build is kept: $DREAM_MPC_CACHE, else torch's extension folder, else a per-user temp folder."""
+    from torch.utils import cpp_extension
     if "DREAM_MPC_CACHE" in os.environ:
         yield Path(os.environ["DREAM_MPC_CACHE"])
     else:
         try:
-            yield Path.home() / ".cache" / "dream_mpc"
-        except RuntimeError:  # no home directory (some containers)
+            yield Path(cpp_extension.get_default_build_root())
+        except (RuntimeError, KeyError):  # no home directory (some containers)
             pass
     yield Path(tempfile.gettempdir()) / f"dream_mpc-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
-def _compile(cc, target):
+def _find_tools(cxx):
+    """The C++ compiler and ninja that cpp_extension runs, or a RuntimeError that says which is missing."""
+    from torch.utils import cpp_extension
+    if shutil.which(cxx) is None:
+        raise RuntimeError(f"no C++ compiler: {cxx!r} not found (set CXX)")
+    if not cpp_extension.is_ninja_available():
+        try:  # the `ninja` package (requirements.txt) puts its binary beside the interpreter's scripts
+            import ninja
+            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+        except ImportError:
+            pass
+        if not cpp_extension.is_ninja_available():
+            raise RuntimeError("ninja not found (pip install ninja)")
+
+
+def _build():
+    from torch.utils import cpp_extension
+    cxx = os.environ.get("CXX", "c++")
+    _find_tools(cxx)
+    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join([cxx, *CFLAGS, *OPENMP]).encode(),
+                                     torch.__version__.encode(), _machine_id().encode()])).hexdigest()[:12]
+    name = f"dream_mpc_kernels_{key}"
     errors = []
-    for extra in (["-fopenmp"], []):  # without OpenMP (e.g. Apple's clang) the kernels run on one thread
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        run = subprocess.run([cc, *FLAGS, *extra, str(SOURCE), "-o", str(tmp), "-lm"], capture_output=True, text=True)
-        if run.returncode == 0:
-            os.replace(tmp, target)  # atomic: a concurrent first use never loads a half-written library
-            return
-        errors.append(run.stderr.strip())
-    raise RuntimeError(f"{cc} failed: {errors[-1][:500]}")
-
-
-def _load():
-    cc = os.environ.get("CC", "cc")
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cc, *FLAGS, _machine_id()]).encode()).hexdigest()[:16]
-    last = None
     for folder in _cache_dirs():
-        target = folder / f"cpu_kernels-{key}.so"
-        try:
-            if not target.exists():
-                folder.mkdir(parents=True, exist_ok=True)
-                _compile(cc, target)
-            lib = ctypes.CDLL(str(target))
-            break
-        except (OSError, RuntimeError) as err:
-            last = err
-    else:
-        raise RuntimeError(last)
-    for name, argtypes in _SIGNATURES.items():
-        for suffix in _SUFFIX.values():
-            fn = getattr(lib, f"{name}_{suffix}")
-            fn.argtypes, fn.restype = argtypes, None
-    return lib
+        for openmp in (OPENMP, []):
+            build = folder / (name if openmp else f"{name}_serial")
+            try:
+                build.mkdir(parents=True, exist_ok=True)
+                cpp_extension.load(name=build.name, sources=[str(SOURCE)], extra_cflags=CFLAGS + openmp,
+                                   extra_ldflags=openmp, build_directory=str(build), is_python_module=False,
+                                   verbose=False)
+                return
+            except Exception as err:  # a compiler without OpenMP, or a folder we may not write: try the next
+                errors.append(f"{type(err).__name__}: {str(err).strip()[-600:]}")
+    raise RuntimeError(f"building {SOURCE.name} with {cxx} failed: {errors[-1]}")
+
+
+# ---------------------------------------------------------------- checks and fake implementations (shapes only)
+
+def _check_storage(t, name, like):
+    if t.dtype not in DTYPES:
+        raise TypeError(f"dream_mpc: {name} must be float32 or bfloat16, got {t.dtype}")
+    if t.dtype != like.dtype:
+        raise TypeError(f"dream_mpc: {name} has dtype {t.dtype}, expected {like.dtype} (all inputs share one dtype)")
+    if not t.is_contiguous():
+        raise ValueError(f"dream_mpc: {name} must be contiguous")
+
+
+def check_ln_mish(x, c, w, b):
+    """The inputs ln_mish accepts: x (E, N, D); c, w, b (E, D); one dtype (float32 or bfloat16); contiguous."""
+    if x.dim() != 3:
+        raise ValueError(f"dream_mpc::ln_mish: x must be (E, N, D), got {tuple(x.shape)}")
+    _check_storage(x, "x", x)
+    E, _, D = x.shape
+    for name, t in (("c", c), ("w", w), ("b", b)):
+        if tuple(t.shape) != (E, D):
+            raise ValueError(f"dream_mpc::ln_mish: {name} must be (E, D) = {(E, D)}, got {tuple(t.shape)}")
+        _check_storage(t, name, x)
+
+
+def check_group(x, name="x"):
+    if x.dim() < 1 or not 1 <= x.shape[-1] <= MAX_GROUP:
+        raise ValueError(f"dream_mpc::group_softmax: the last dim (the group) must be 1..{MAX_GROUP}, "
+                         f"got shape {tuple(x.shape)}")
+    _check_storage(x, name, x)
+
+
+def _ln_mish_fake(x, c, w, b):
+    check_ln_mish(x, c, w, b)
+    return torch.empty_like(x)
+
+
+def _ln_mish_backward_fake(grad, x, c, w, b):
+    check_ln_mish(x, c, w, b)
+    if grad.shape != x.shape:
+        raise ValueError(f"dream_mpc::ln_mish_backward: grad must have x's shape {tuple(x.shape)}")
+    return torch.empty_like(x), torch.empty_like(c), torch.empty_like(w), torch.empty_like(b)
+
+
+def _group_softmax_fake(x):
+    check_group(x)
+    return torch.empty_like(x)
+
+
+def _group_softmax_backward_fake(grad, y):
+    check_group(y, "y")
+    if grad.shape != y.shape:
+        raise ValueError(f"dream_mpc::group_softmax_backward: grad must have y's shape {tuple(y.shape)}")
+    return torch.empty_like(y)
+
+
+# ---------------------------------------------------------------- autograd (the backward ops)
+
+def _ln_mish_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _ln_mish_grad(ctx, grad):
+    x, c, w, b = ctx.saved_tensors
+    return tuple(torch.ops.dream_mpc.ln_mish_backward(grad.to(x.dtype).contiguous(), x, c, w, b))
+
+
+def _group_softmax_setup(ctx, inputs, output):
+    ctx.save_for_backward(output)
+
+
+def _group_softmax_grad(ctx, grad):
+    (y,) = ctx.saved_tensors
+    return torch.ops.dream_mpc.group_softmax_backward(grad.to(y.dtype).contiguous(), y)
+
+
+def _register():
+    lib = torch.library
+    lib.register_fake("dream_mpc::ln_mish", _ln_mish_fake)
+    lib.register_fake("dream_mpc::ln_mish_backward", _ln_mish_backward_fake)
+    lib.register_fake("dream_mpc::group_softmax", _group_softmax_fake)
+    lib.register_fake("dream_mpc::group_softmax_backward", _group_softmax_backward_fake)
+    lib.register_autograd("dream_mpc::ln_mish", _ln_mish_grad, setup_context=_ln_mish_setup)
+    lib.register_autograd("dream_mpc::group_softmax", _group_softmax_grad, setup_context=_group_softmax_setup)
 
 
 def available():
-    """True once the kernels are built and loaded (tried once per process; a failure warns and is remembered)."""
-    if _state["lib"] is None and _state["error"] is None:
+    """True once the operators are built, loaded and registered (tried once per process; a failure warns once
+    and is remembered)."""
+    if not _state["loaded"] and _state["error"] is None:
         try:
-            _state["lib"] = _load()
-        except Exception as err:  # no working C compiler: the plain PyTorch ops do the work
+            _build()
+            _register()
+            _state["loaded"] = True
+        except Exception as err:  # no working C++ compiler or ninja: the plain PyTorch ops do the work
             _state["error"] = err
             warnings.warn(f"fused CPU kernels unavailable ({err}); using plain PyTorch ops")
-    return _state["lib"] is not None
+    return _state["loaded"]
 
 
 def supports(x):
-    return x.device.type == "cpu" and x.dtype in _SUFFIX and available()
+    return x.device.type == "cpu" and x.dtype in DTYPES and available()
 
 
-def _fn(name, dtype):
-    return getattr(_state["lib"], f"{name}_{_SUFFIX[dtype]}")
+def ln_mish(x, c, w, b):
+    """torch.ops.dream_mpc.ln_mish with Python's checks first (clear errors); layers.py calls the op directly."""
+    check_ln_mish(x, c, w, b)
+    if not available():
+        raise RuntimeError(f"fused CPU kernels unavailable: {_state['error']}")
+    return torch.ops.dream_mpc.ln_mish(x, c, w, b)
 
 
-def _per_feature(E, D, dtype, *tensors):
-    """Per-feature tensors (..., D) broadcast over rows -> contiguous (E, D) in the kernel's dtype."""
-    return [t if t.dtype == dtype and t.numel() == E * D and t.is_contiguous()  # the usual case, free
-            else t.detach().to(dtype).reshape(-1, D).expand(E, D).contiguous() for t in tensors]
-
-
-def ln_mish_forward(x, c, w, b):
-    """x (E, N, D); c, w, b (E, 1, D) or (D,) -> Mish(LayerNorm(x + c) * w + b) (E, N, D), and rstd (E, N) (float32)."""
-    x = x.contiguous()
-    E, N, D = x.shape
-    c, w, b = _per_feature(E, D, x.dtype, c, w, b)
-    out, rstd = torch.empty_like(x), torch.empty(E, N)
-    _fn("ln_mish_fwd", x.dtype)(x.data_ptr(), c.data_ptr(), w.data_ptr(), b.data_ptr(), out.data_ptr(),
-                                rstd.data_ptr(), E, N, D, torch.get_num_threads())
-    return out, rstd
-
-
-def ln_mish_backward(g, x, c, w, b, rstd):
-    """The gradients of ln_mish_forward for its output's gradient g: gx (E, N, D), and gc, gw, gb (E, 1, D)."""
-    E, N, D = x.shape
-    g = g.to(x.dtype).reshape(E, N, D).contiguous()
-    c, w, b = _per_feature(E, D, x.dtype, c, w, b)
-    gx, gc, gw, gb = torch.empty_like(x), x.new_empty(E, 1, D), x.new_empty(E, 1, D), x.new_empty(E, 1, D)
-    _fn("ln_mish_bwd", x.dtype)(g.data_ptr(), x.data_ptr(), c.data_ptr(), w.data_ptr(), b.data_ptr(),
-                                rstd.data_ptr(), gx.data_ptr(), gc.data_ptr(), gw.data_ptr(), gb.data_ptr(),
-                                E, N, D, torch.get_num_threads())
-    return gx, gc, gw, gb
-
-
-def softmax_forward(x):
-    """Softmax over the last dim (<= MAX_GROUP) of x (..., K)."""
-    x = x.contiguous()
-    y = torch.empty_like(x)
-    K = x.shape[-1]
-    _fn("softmax_fwd", x.dtype)(x.data_ptr(), y.data_ptr(), x.numel() // K, K, torch.get_num_threads())
-    return y
-
-
-def softmax_backward(g, y):
-    g = g.to(y.dtype).contiguous()
-    gx = torch.empty_like(y)
-    K = y.shape[-1]
-    _fn("softmax_bwd", y.dtype)(g.data_ptr(), y.data_ptr(), gx.data_ptr(), y.numel() // K, K, torch.get_num_threads())
-    return gx
+def group_softmax(x):
+    check_group(x)
+    if not available():
+        raise RuntimeError(f"fused CPU kernels unavailable: {_state['error']}")
+    return torch.ops.dream_mpc.group_softmax(x)

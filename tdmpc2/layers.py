@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from tdmpc2 import cpu_kernels
 
 # LayerNorm + Mish is a third of the work of a planning step or an update on a CPU, most of it in Mish's
-# tanh/softplus. On a CPU it runs as one fused C kernel per direction (tdmpc2/cpu_kernels.c); the plain PyTorch ops
-# are the fallback (no C compiler, `fused=false`, GPUs, and inside torch.compile, which fuses them itself).
-# Below KERNEL_MIN_NUMEL elements the plain ops are as fast (the call itself costs a few microseconds).
+# tanh/softplus. On a CPU it runs as one fused operator per direction (torch.ops.dream_mpc.ln_mish and its
+# backward, tdmpc2/cpu_kernels.cpp); the plain PyTorch ops are the fallback (no C++ compiler, `fused=false`, GPUs,
+# and inside torch.compile, which fuses them itself). Below KERNEL_MIN_NUMEL elements the plain ops are as fast.
 KERNEL_MIN_NUMEL = 2048
 _fused = {"enabled": True}
 
@@ -23,24 +23,11 @@ def _use_kernels(x):
             and cpu_kernels.supports(x))
 
 
-def _as_3d(x, w):
-    """x (..., D) -> (E, N, D), where E is the ensemble size of the per-feature tensors (1 outside an ensemble)."""
-    return x.reshape(w.shape[0] if w.ndim == 3 else 1, -1, x.shape[-1])
-
-
-class _LNMish(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, c, w, b):
-        x3 = _as_3d(x, w).contiguous()
-        out, rstd = cpu_kernels.ln_mish_forward(x3, c, w, b)
-        ctx.save_for_backward(x3, c, w, b, rstd)
-        return out.view(x.shape)
-
-    @staticmethod
-    def backward(ctx, g):
-        x3, c, w, b, rstd = ctx.saved_tensors
-        gx, gc, gw, gb = cpu_kernels.ln_mish_backward(g, x3, c, w, b, rstd)
-        return gx.view(g.shape), gc.view(c.shape), gw.view(w.shape), gb.view(b.shape)
+def _per_feature(t, E, D, dtype):
+    """A per-feature tensor (D,), (E, 1, D) or (E, D) -> contiguous (E, D) in the op's dtype (a view when it can)."""
+    t = t.to(dtype)
+    t = t.reshape(E, D) if t.numel() == E * D else t.reshape(-1, D).expand(E, D)
+    return t.contiguous()
 
 
 def ln_mish_reference(x, weight, bias):
@@ -54,11 +41,11 @@ def ln_mish(x, weight, bias, pre_bias=None):
     """Mish(LayerNorm(x + pre_bias) * weight + bias); x (..., D) with weight/bias/pre_bias (D,), or x (E, N, D)
     with (E, 1, D). pre_bias is the bias of the linear layer that produced x (None: already added)."""
     if _use_kernels(x) and x.dtype == weight.dtype:
-        c = torch.zeros_like(weight) if pre_bias is None else pre_bias
-        if torch.is_grad_enabled() and any(t.requires_grad for t in (x, c, weight, bias)):
-            return _LNMish.apply(x, c, weight, bias)
-        # planning (no gradient): the kernel alone, without autograd's bookkeeping
-        return cpu_kernels.ln_mish_forward(_as_3d(x, weight), c, weight, bias)[0].view(x.shape)
+        E, D = weight.shape[0] if weight.ndim == 3 else 1, x.shape[-1]
+        c = x.new_zeros(E, D) if pre_bias is None else _per_feature(pre_bias, E, D, x.dtype)
+        x3 = x.reshape(E, -1, D).contiguous()
+        out = torch.ops.dream_mpc.ln_mish(x3, c, _per_feature(weight, E, D, x.dtype), _per_feature(bias, E, D, x.dtype))
+        return out.view(x.shape)
     return ln_mish_reference(x if pre_bias is None else x + pre_bias, weight, bias)
 
 
@@ -85,22 +72,6 @@ def sparse_dropout(x, p, extra_draws=16):
     return out.index_fill_(0, pos[pos < n].long(), 0.0).view(x.shape)
 
 
-class _GroupSoftmax(torch.autograd.Function):
-    """Softmax over the last dim of (N, G, 8): PyTorch's kernel is slow for a last dim of 8 (a sixth of an MPPI
-    step at model size 5), the fused one is several times faster."""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = cpu_kernels.softmax_forward(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        return cpu_kernels.softmax_backward(g, y)
-
-
 class SimNorm(nn.Module):
     """Softmax over groups of `dim` latent units: the latent becomes a concatenation of simplices."""
 
@@ -111,10 +82,8 @@ class SimNorm(nn.Module):
     def forward(self, x):
         shp = x.shape
         x = x.reshape(-1, shp[-1] // self.dim, self.dim)
-        if _use_kernels(x) and self.dim <= cpu_kernels.MAX_GROUP:
-            if torch.is_grad_enabled() and x.requires_grad:
-                return _GroupSoftmax.apply(x).view(shp)
-            return cpu_kernels.softmax_forward(x).view(shp)  # planning: no autograd
+        if _use_kernels(x) and self.dim <= cpu_kernels.MAX_GROUP:  # PyTorch's softmax is slow for a last dim of 8
+            return torch.ops.dream_mpc.group_softmax(x.contiguous()).view(shp)
         return F.softmax(x, dim=-1).view(shp)
 
     def __repr__(self):

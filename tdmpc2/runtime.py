@@ -39,7 +39,8 @@ def keep_freed_memory():
 
     With glibc's adaptive defaults, an update's large intermediates (MiBs each) went back to the OS after every
     update and came back as fresh pages: ~8,600 page faults per model-size-1 update, ~15 % of its time. Kept, the
-    faults are gone (~50 per update); the price is that the resident memory stays at its peak. No-op off glibc."""
+    faults are gone (~50 per update); the price is that the resident memory stays at its peak. No-op off glibc.
+    Opt-in: `setup(cfg)` calls it when the config says `keep_freed_memory: true` (constructing an agent never does)."""
     if _malloc["tuned"]:
         return True
     try:
@@ -51,8 +52,10 @@ def keep_freed_memory():
 
 
 def setup(cfg):
-    """Seed, threads and kernels as the config asks."""
+    """Seed, threads, kernels and (opt-in, `keep_freed_memory=true`) the allocator as the config asks."""
     set_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     layers.set_fused_activation(cfg.fused)
+    if cfg.get("keep_freed_memory", False):
+        keep_freed_memory()

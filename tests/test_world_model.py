@@ -79,13 +79,14 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     y = layers.ln_mish(x, w, b)
 torch.testing.assert_close(y, layers.ln_mish_reference(x, w, b))
-print(cpu_kernels.available(), "|", caught[0].message)
+print(cpu_kernels.available(), "|", " / ".join(str(w.message) for w in caught))
 """
 
 
 def test_without_a_c_compiler_the_plain_ops_run_with_a_warning(tmp_path):
-    env = {**os.environ, "CC": str(tmp_path / "no-such-cc"), "DREAM_MPC_CACHE": str(tmp_path / "cache"),
-           "TMPDIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-cc"), "CC": str(tmp_path / "no-such-cc"),
+           "DREAM_MPC_CACHE": str(tmp_path / "cache"), "TMPDIR": str(tmp_path),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     result = subprocess.run([sys.executable, "-c", NO_COMPILER], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     available, message = result.stdout.strip().split(" | ")
@@ -269,3 +270,129 @@ def test_sparse_dropout_falls_back_to_f_dropout_for_large_p():
     y = layers.sparse_dropout(x, 0.5)
     torch.manual_seed(0)
     torch.testing.assert_close(y, torch.nn.functional.dropout(x, 0.5, training=True))
+
+
+# ------------------------------------------------------------------ the dream_mpc:: operators themselves
+
+def _ln_mish_inputs(E=2, N=40, D=48, dtype=torch.float32, requires_grad=False):
+    torch.manual_seed(0)
+    x, c, b = torch.randn(E, N, D), torch.randn(E, D), 0.1 * torch.randn(E, D)
+    w = torch.rand(E, D) + 0.5
+    return [t.to(dtype).requires_grad_(requires_grad) for t in (x, c, w, b)]
+
+
+def _ln_mish_plain(x, c, w, b):
+    return layers.ln_mish_reference(x + c.unsqueeze(1), w.unsqueeze(1), b.unsqueeze(1))
+
+
+@pytest.fixture
+def kernels():
+    assert cpu_kernels.available(), cpu_kernels._state["error"]  # CI has a C++ compiler: the kernels are tested
+    return torch.ops.dream_mpc
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_dream_mpc_operators_pass_opcheck(kernels, dtype):
+    """torch.library.opcheck: schema, fake (meta) implementation, autograd registration and AOT dispatch of each
+    registered operator, with and without gradients."""
+    for requires_grad in (True, False):
+        torch.library.opcheck(kernels.ln_mish, _ln_mish_inputs(dtype=dtype, requires_grad=requires_grad))
+        x = torch.randn(30, 16, 8, dtype=dtype, requires_grad=requires_grad)
+        torch.library.opcheck(kernels.group_softmax, (x,))
+    x, c, w, b = _ln_mish_inputs(dtype=dtype)
+    torch.library.opcheck(kernels.ln_mish_backward, (torch.randn_like(x), x, c, w, b))
+    y = kernels.group_softmax(torch.randn(30, 16, 8, dtype=dtype))
+    torch.library.opcheck(kernels.group_softmax_backward, (torch.randn_like(y), y))
+
+
+def test_dream_mpc_ln_mish_values_and_gradients_equal_the_plain_ops(kernels):
+    x, c, w, b = _ln_mish_inputs(E=3, N=700, D=64, requires_grad=True)  # past the multi-threaded size
+    y, ref = kernels.ln_mish(x, c, w, b), _ln_mish_plain(x, c, w, b)
+    torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(y)
+    for a, r in zip(torch.autograd.grad(y, (x, c, w, b), g), torch.autograd.grad(ref, (x, c, w, b), g)):
+        torch.testing.assert_close(a, r, atol=1e-4, rtol=1e-4)
+    # bfloat16 storage: float32 arithmetic, one rounding; as the plain float32 ops within bfloat16's precision
+    x16, c16, w16, b16 = (t.detach().bfloat16().requires_grad_() for t in (x, c, w, b))
+    y16 = kernels.ln_mish(x16, c16, w16, b16)
+    assert y16.dtype == torch.bfloat16
+    torch.testing.assert_close(y16.float(), _ln_mish_plain(*(t.detach().bfloat16().float() for t in (x, c, w, b))),
+                               atol=0.02, rtol=0.02)
+    gx16 = torch.autograd.grad(y16, x16, g.bfloat16())[0]
+    gx_ref = torch.autograd.grad(_ln_mish_plain(x16.float(), c16.float(), w16.float(), b16.float()), x16, g)[0]
+    torch.testing.assert_close(gx16.float(), gx_ref.float(), atol=0.05, rtol=0.05)
+
+
+def test_dream_mpc_group_softmax_values_gradients_and_non_finite_rows(kernels):
+    x = torch.randn(500, 16, 8, requires_grad=True)
+    y, ref = kernels.group_softmax(x), torch.softmax(x, -1)
+    torch.testing.assert_close(y, ref)
+    g = torch.randn_like(y)
+    torch.testing.assert_close(torch.autograd.grad(y, x, g)[0], torch.autograd.grad(ref, x, g)[0])
+    with torch.no_grad():
+        z = x.detach().clone()
+        z[3, 2, 0], z[4, 5, 7], z[6, 1, 2], z[7, 0, 1] = float("nan"), float("nan"), float("inf"), -float("inf")
+        out = kernels.group_softmax(z)
+    for row in ((3, 2), (4, 5), (6, 1)):  # NaN anywhere in a group, or +inf: the group is non-finite
+        assert not torch.isfinite(out[row]).all(), row
+    torch.testing.assert_close(out[7, 0], torch.softmax(z[7, 0], -1))  # -inf is a zero weight, as in torch
+    keep = torch.isfinite(z).all(-1)
+    torch.testing.assert_close(out[keep], torch.softmax(z, -1)[keep])
+
+
+def test_dream_mpc_ln_mish_keeps_non_finite_rows_non_finite(kernels):
+    """Built without fast-math: a NaN or +-inf in a row makes that row's output non-finite (the planners'
+    fallback relies on it), in both dtypes and both directions."""
+    for dtype in (torch.float32, torch.bfloat16):
+        x, c, w, b = _ln_mish_inputs(N=100, dtype=dtype)
+        x[0, 3, 5], x[1, 7, 0], x[1, 9, 2] = float("nan"), float("inf"), -float("inf")
+        y = kernels.ln_mish(x, c, w, b)
+        gx = kernels.ln_mish_backward(torch.ones_like(x), x, c, w, b)[0]
+        for out in (y, gx):
+            for e, n in ((0, 3), (1, 7), (1, 9)):
+                assert not torch.isfinite(out[e, n]).any(), (dtype, e, n)
+        ok = torch.isfinite(x).all(-1)
+        assert torch.isfinite(y[ok]).all() and ok.sum() == 2 * 100 - 3
+
+
+def test_dream_mpc_operators_check_their_inputs(kernels):
+    x, c, w, b = _ln_mish_inputs()
+    with pytest.raises(RuntimeError, match="must be \\(E, D\\)"):
+        kernels.ln_mish(x, c[:1], w, b)
+    with pytest.raises(RuntimeError, match="dtype"):
+        kernels.ln_mish(x, c.bfloat16(), w, b)
+    with pytest.raises(RuntimeError, match="contiguous"):
+        kernels.ln_mish(x.transpose(1, 2).contiguous().transpose(1, 2), c, w, b)
+    with pytest.raises(RuntimeError, match="float32 or bfloat16"):
+        kernels.ln_mish(*(t.double() for t in (x, c, w, b)))
+    with pytest.raises(RuntimeError, match="the last dim"):
+        kernels.group_softmax(torch.randn(4, 65))
+    with pytest.raises(ValueError, match="must be \\(E, D\\)"):  # the Python wrapper and the fake implementation
+        cpu_kernels.ln_mish(x, c[:1], w, b)
+    with pytest.raises(ValueError, match="contiguous"):
+        cpu_kernels.group_softmax(torch.randn(8, 4).t())
+
+
+def test_dream_mpc_operators_are_visible_to_the_profiler(kernels):
+    x, c, w, b = _ln_mish_inputs(requires_grad=True)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        kernels.ln_mish(x, c, w, b).sum().backward()
+        layers.SimNorm(8)(torch.randn(300, 64))
+    names = {e.key for e in prof.key_averages()}
+    assert {"dream_mpc::ln_mish", "dream_mpc::ln_mish_backward", "dream_mpc::group_softmax"} <= names, names
+
+
+def test_dream_mpc_operators_compile_with_fullgraph(kernels):
+    """torch.compile traces through the operators (fake implementations, no graph break), forward and backward."""
+    torch._dynamo.reset()
+
+    def f(x, c, w, b):
+        return kernels.group_softmax(kernels.ln_mish(x, c, w, b).view(2, 40, 6, 8)).sum()
+
+    x, c, w, b = _ln_mish_inputs(requires_grad=True)
+    compiled = torch.compile(f, fullgraph=True)
+    out = compiled(x, c, w, b)
+    torch.testing.assert_close(out, f(x, c, w, b))
+    grads = torch.autograd.grad(out, (x, w))
+    for a, r in zip(grads, torch.autograd.grad(f(x, c, w, b), (x, w))):
+        torch.testing.assert_close(a, r, atol=1e-5, rtol=1e-5)
