@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from tdmpc2 import config as config_
 from tdmpc2.planner import make_planner
 from tdmpc2.precision import PlanningModel, as_float32
-from tdmpc2.runtime import keep_freed_memory, resolve_device
+from tdmpc2.runtime import resolve_device
 from tdmpc2.scale import RunningScale
 from tdmpc2.world_model import WorldModel
 
@@ -14,8 +14,6 @@ class TDMPC2:
     def __init__(self, cfg):
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
-        if self.device.type == "cpu" and cfg.get("keep_freed_memory", True):
-            keep_freed_memory()
         if not cfg.get("_iterations_adjusted"):  # official heuristic: more MPPI iterations for large action spaces
             cfg.iterations += 2 * (cfg.action_dim >= 20)
             cfg._iterations_adjusted = True
