@@ -14,6 +14,14 @@ export MUJOCO_GL ?= egl
 
 install: .venv/ready
 
+# HumanoidBench is not on PyPI and its own pins clash with ours: a .pth file puts the vendored, unmodified copy
+# (../shared/vendor/humanoid-bench, read-only in CI) on the venv's sys.path; without it its tests are skipped
+HB_VENDOR := $(abspath ../shared/vendor/humanoid-bench)
+.venv/humanoid_bench: .venv/ready
+	@if [ -d "$(HB_VENDOR)/humanoid_bench" ]; then echo "$(HB_VENDOR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/humanoid_bench_vendor.pth" && touch $@ && echo "HumanoidBench: $(HB_VENDOR) on sys.path"; else echo "HumanoidBench: $(HB_VENDOR) not found, its tests will be skipped (install: git clone https://github.com/carlosferrazza/humanoid-bench.git && .venv/bin/pip install --no-deps -e humanoid-bench)"; fi
+install: .venv/humanoid_bench
+test: .venv/humanoid_bench
+
 demo: .venv/ready
 	$(PY) scripts/demo.py
 

@@ -103,8 +103,8 @@ class OnlineTrainer:
         return row
 
     def _end_episode(self, episode, info):
-        if info["terminated"] and not self.cfg.episodic:
-            raise UserError("the env reported a termination but episodic=false; set episodic=true for this task")
+        if info["terminated"] and not self.cfg.episodic:  # the episode ends; only episodic=true makes it terminal
+            episode[-1]["terminated"] = torch.zeros_like(episode[-1]["terminated"])
         self._episode += 1
         metrics = self.common_metrics()
         metrics.update(episode_reward=float(torch.stack([r["reward"] for r in episode[1:]]).sum()),

@@ -100,7 +100,7 @@ class MetaWorld:
         self._renderers = {}
         self._warn_ids = _instability_warnings()
         self._frames = deque(maxlen=NUM_FRAMES)
-        self._t, self._success_any, self._last_obs = 0, 0.0, None
+        self._t, self._success_any, self._last_obs, self._ended = 0, 0.0, None, False
 
     # ------------------------------------------------------------------ rendering
     def _render(self, size):
@@ -121,6 +121,7 @@ class MetaWorld:
 
     # ------------------------------------------------------------------ API
     def reset(self):
+        self._ended = False
         self._t, self._success_any = 0, 0.0
         state, _ = self._env.reset()
         self._last_obs = np.asarray(state, dtype=np.float32)
@@ -142,7 +143,7 @@ class MetaWorld:
             raise ValueError(f"non-finite action {action.tolist()}: the simulator only takes finite actions")
         info = {"success": 0.0, "success_any": self._success_any, "terminated": torch.tensor(0.0),
                 "instability": 0.0, "past_limit": 0.0}
-        if self._t >= self.max_episode_steps:  # stepped past the limit: end cleanly, leave the simulator alone
+        if self._ended or self._t >= self.max_episode_steps:  # past the episode's end: leave the simulator alone
             info["past_limit"] = 1.0
             return self._stale_obs(), torch.tensor(0.0), True, info
         action = np.clip(action, -1.0, 1.0)
@@ -163,12 +164,14 @@ class MetaWorld:
         self._t += 1
         if unstable or state is None:
             info["instability"] = float(unstable)
+            self._ended = True
             return self._stale_obs(), torch.tensor(0.0), True, info
         self._last_obs = np.asarray(state, dtype=np.float32)
         success = float(raw.get("success", 0.0))
         self._success_any = max(self._success_any, success)
         info.update(success=success, success_any=self._success_any)
         done = self._t >= self.max_episode_steps or bool(info["past_limit"])
+        self._ended = done
         return self._obs(state), torch.tensor(reward, dtype=torch.float32), done, info
 
     def _stale_obs(self):
