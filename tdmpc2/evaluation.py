@@ -5,8 +5,9 @@ import numpy as np
 import torch
 
 
-def run_episode(agent, env, eval_mode=True, render=False, task=None):
-    """One episode; returns its return, success, length, mean planning ms per step and (optionally) frames."""
+def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=None):
+    """One episode; returns its return, success, length, mean planning ms per step and (optionally) frames.
+    `on_step()` is called after every env step (a progress bar)."""
     obs, done, ep_return, t, plan_seconds = env.reset(), False, 0.0, 0, 0.0
     frames = [env.render()] if render else None
     info = {"success": 0.0}
@@ -19,6 +20,8 @@ def run_episode(agent, env, eval_mode=True, render=False, task=None):
         t += 1
         if frames is not None:
             frames.append(env.render())
+        if on_step is not None:
+            on_step()
     return {"return": ep_return, "success": float(info["success"]), "length": t,
             "ms_per_step": 1000 * plan_seconds / max(t, 1), "frames": frames}
 
@@ -28,3 +31,52 @@ def seed_everything(seed, env=None):
     torch.manual_seed(seed)
     if env is not None and hasattr(env, "set_rng_state"):
         env.set_rng_state(np.random.RandomState(seed).get_state())
+
+
+def evaluate_checkpoint(cfg):
+    """evaluate.py: cfg.checkpoint on cfg.task (the file's own task unless task= was given) with cfg.planner;
+    prints one line per episode and a summary; returns the episodes."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from dream_mpc.errors import UserError
+    from tdmpc2 import runtime
+    from tdmpc2.checkpoint import load_agent
+    from tdmpc2.envs import make_env
+    from tdmpc2.logger import save_video
+
+    if cfg.checkpoint is None:
+        raise UserError("no checkpoint given: python evaluate.py task=<task> checkpoint=<path.pt> planner=mppi")
+    runtime.setup(cfg)
+    overrides = cfg._overrides
+    task_given = any(o.split("=", 1)[0].lstrip("+") == "task" for o in overrides)
+    agent = load_agent(cfg.checkpoint, task=cfg.task if task_given else None, device=cfg.device,
+                       overrides=overrides, trusted=cfg.trust_checkpoint)
+    cfg.task = agent.cfg.task  # the file's own task unless task= was given
+    video_dir = Path(cfg.work_dir).parents[2] / cfg.task / str(cfg.seed) / cfg.exp_name / "videos"
+    env = make_env(cfg)
+    runtime.set_seed(cfg.seed)
+    planner = agent.cfg.planner
+    tqdm.write(f"evaluating {cfg.checkpoint} on {cfg.task} with planner={planner} "
+               f"({'with' if cfg.eval_noise else 'no'} exploration noise)")
+    episodes = []
+    for i in range(cfg.eval_episodes):
+        with tqdm(total=env.max_episode_steps, desc=f"episode {i + 1}/{cfg.eval_episodes}", unit="step",
+                  leave=False, dynamic_ncols=True) as bar:
+            ep = run_episode(agent, env, eval_mode=not cfg.eval_noise, render=cfg.save_video, on_step=bar.update)
+        episodes.append(ep)
+        line = f"episode {i + 1}/{cfg.eval_episodes}: return {ep['return']:.1f}"
+        tqdm.write(line + (f", success {ep['success']:.0f}" if env.has_success else "")
+                   + f" ({ep['ms_per_step']:.1f} ms/step)")
+        if ep["frames"] is not None:
+            tqdm.write(f"  video: {save_video(ep['frames'], video_dir / f'{cfg.task}-{i}.mp4')}")
+    returns = [ep["return"] for ep in episodes]
+    summary = f"{cfg.task} planner={planner}: return {np.mean(returns):.1f} ± {np.std(returns):.1f}"
+    if env.has_success:
+        summary += f", success {np.mean([ep['success'] for ep in episodes]):.2f}"
+    ms = sum(ep["ms_per_step"] * ep["length"] for ep in episodes) / sum(ep["length"] for ep in episodes)
+    nonfinite = agent.nonfinite_actions + agent.planner.nonfinite_count
+    print(summary + f" over {len(returns)} episodes; planning {ms:.2f} ms/step"
+          + (f"; {nonfinite} non-finite plans replaced by the policy mean" if nonfinite else ""))
+    return episodes

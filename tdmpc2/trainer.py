@@ -1,12 +1,27 @@
 """TD-MPC2's online trainer: seed with random actions, pretrain on the seed data, then one update per env step;
 evaluate every eval_freq steps and checkpoint every save_freq steps (both at the next episode end).
 
-Checkpoints (`models/last.pt`) hold the weights, optimizers, step, episode count, buffer, RNG states and CSV row
-counts, so a killed run resumes from its last one and loses only the steps since. An agent that stores plan
-targets in the buffer (BMPC) defines `buffer_extras(planned) -> dict` of per-step tensors (NaN when not planned).
+Checkpoints (`models/last.pt`) hold the weights, optimizers, running scale, step, episode count, buffer, every RNG
+state (torch, numpy, python, env; as tensors and plain tuples, so they read back with weights_only=True) and CSV
+row counts, so a killed run resumes from its last one and loses only the steps since. A finished run writes one
+too, so a rerun with a larger `steps` continues where it ended.
+
+Stopping: SIGTERM or SIGUSR1 (cluster preemption, `scancel --signal`) only sets a flag; the loop saves
+`models/last.pt` at the next step boundary (after an update or evaluation in progress), says what it saved and how
+to resume, and exits with 128 + the signal number (143 for SIGTERM), as a process killed by that signal would.
+The checkpoint includes the episode in progress (its rows, the env's random state at its reset, and the planner's
+warm start): on resume the env is reset from that state and replays the episode's actions, so the resumed run is
+the uninterrupted one, bit for bit (on CPU with a fixed thread count). SIGUSR2 is left alone (submitit's own
+requeue signal). Ctrl-C stops at once and says which checkpoint a rerun resumes from, if any.
+
+An agent that stores plan targets in the buffer (BMPC) defines `buffer_extras(planned) -> dict` of per-step
+tensors (NaN when not planned).
 """
 import inspect
 import random
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +34,14 @@ from tdmpc2.errors import UserError
 from tdmpc2.evaluation import run_episode
 
 BUFFER_SAVE_LIMIT = 1 << 30  # bytes: a larger buffer is left out of checkpoints (a resumed run refills it)
+STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
+# config keys that may change between a run and its resumption without a warning
+RUN_CONTROL_KEYS = {"steps", "resume", "trust_checkpoint", "checkpoint", "threads", "device", "wandb_project",
+                    "wandb_entity", "wandb_silent", "enable_wandb", "save_video", "work_dir", "_overridden"}
+
+
+class Stopped(SystemExit):
+    """Training stopped by a signal after saving a checkpoint; exits with 128 + the signal number."""
 
 
 class OnlineTrainer:
@@ -32,6 +55,11 @@ class OnlineTrainer:
         self._eval_next = True  # official: evaluate before training starts
         self._start_time, self._start_step = time.time(), 0
         self._update_metrics = []  # metrics of the updates since the last episode end
+        self._stop_signal = None  # set by the signal handler, acted on at the next step boundary
+        self._saved = None  # (path, step) of the last checkpoint this run wrote or resumed from
+        # the loop's state between steps: what a checkpoint in the middle of an episode must hold
+        self._episode_rows, self._obs, self._done, self._info, self._save_next = None, None, True, None, False
+        self._episode_env_rng = None  # the env's random state right before the current episode's reset
 
     # ------------------------------------------------------------------ metrics
     def common_metrics(self):
@@ -43,9 +71,17 @@ class OnlineTrainer:
 
     # ------------------------------------------------------------------ evaluation
     def eval(self):
-        """eval_episodes episodes with eval_mode=True; a video of the first when save_video."""
-        episodes = [run_episode(self.agent, self.env, eval_mode=True, render=self.cfg.save_video and i == 0)
-                    for i in range(self.cfg.eval_episodes)]
+        """eval_episodes episodes with eval_mode=True; a video of the first when save_video. A progress bar counts
+        the evaluation's env steps (the training bar stands still meanwhile)."""
+        n, length = self.cfg.eval_episodes, self.env.max_episode_steps
+        episodes = []
+        with tqdm(total=n * length, desc=f"eval at step {self._step:,}", unit="step", position=1, leave=False,
+                  dynamic_ncols=True) as bar:
+            for i in range(n):
+                bar.set_postfix(episode=f"{i + 1}/{n}")
+                episodes.append(run_episode(self.agent, self.env, eval_mode=True,
+                                            render=self.cfg.save_video and i == 0, on_step=lambda: bar.update(1)))
+                bar.update((i + 1) * length - bar.n)  # an episode that ended early
         if episodes[0]["frames"] is not None:
             self.logger.video(episodes[0]["frames"], self._step)
         metrics = {"episode_reward": float(np.mean([ep["return"] for ep in episodes]))}
@@ -57,14 +93,46 @@ class OnlineTrainer:
     def save(self, name, resumable=True):
         extra = {"step": self._step, "episode": self._episode}
         if resumable:
-            extra.update(pretrained=self._pretrained, eval_next=self._eval_next, log_rows=self.logger.rows(),
+            extra.update(pretrained=self._pretrained, eval_next=self._eval_next, save_next=self._save_next,
+                         log_rows=self.logger.rows(), update_metrics=list(self._update_metrics),
                          nonfinite=(self.agent.nonfinite_actions, self.agent.planner.nonfinite_count),
-                         rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                              "python": random.getstate(), "env": self.env.get_rng_state(),
-                              "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None})
+                         rng={"torch": torch.get_rng_state(), "numpy": _plain_rng(np.random.get_state()),
+                              "python": random.getstate(), "env": _plain_rng(self.env.get_rng_state()),
+                              "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+                         current_episode=self._episode_state())
             if self.buffer.nbytes < BUFFER_SAVE_LIMIT:
                 extra["buffer"] = self.buffer.state_dict()
-        checkpoint.save(self.models_dir / f"{name}.pt", self.agent, **extra)
+        path = self.models_dir / f"{name}.pt"
+        checkpoint.save(path, self.agent, **extra)
+        if resumable:
+            self._saved = (path, self._step)
+        return path
+
+    def _episode_state(self):
+        """The episode in progress (None between episodes): its rows, whether it just ended, the env's random
+        state at its reset, and the planner's carried-over warm start."""
+        if self._episode_rows is None:
+            return None
+        return {"rows": self._episode_rows, "done": self._done, "info": self._info,
+                "env_rng": _plain_rng(self._episode_env_rng), "planner": _planner_state(self.agent.planner)}
+
+    def _restore_episode(self, state):
+        """Back into the episode a checkpoint was written in: reset the env from its saved random state and
+        replay the stored actions (simulators are deterministic), then restore the planner's warm start."""
+        self._episode_rows, self._done, self._info = state["rows"], state["done"], state["info"]
+        self._episode_env_rng = _numpy_rng(state["env_rng"])
+        self._obs = self._episode_rows[-1]["obs"]
+        _load_planner_state(self.agent.planner, state["planner"])
+        if self._done:  # it ended at the checkpoint: the loop ends it and resets the env
+            return
+        self.env.set_rng_state(self._episode_env_rng)
+        obs = self.env.reset()
+        for row in self._episode_rows[1:]:
+            obs, *_ = self.env.step(row["action"])
+        if not torch.equal(torch.as_tensor(obs), torch.as_tensor(self._obs)):
+            tqdm.write("warning: replaying the interrupted episode did not reproduce its last observation (a "
+                       "different simulator version?); training goes on from the replayed state")
+            self._obs = obs
 
     def resume(self):
         """Continue from models/last.pt when resume=true and it exists; otherwise start the logs afresh."""
@@ -72,25 +140,89 @@ class OnlineTrainer:
         if not (self.cfg.resume and path.is_file()):
             self.logger.restart()
             return
-        ckpt = checkpoint.read(path)
-        checkpoint.load_weights(self.agent.model, ckpt["model"])
-        self.agent.load_state_dict(ckpt["agent"])
+        ckpt = checkpoint.read(path, trusted=self.cfg.get("trust_checkpoint", False))
+        self._warn_config_changes(path, ckpt.get("config"))
+        try:
+            checkpoint.load_weights(self.agent.model, ckpt["model"])
+            self.agent.load_state_dict(ckpt["agent"])
+        except (UserError, KeyError, ValueError, RuntimeError) as err:
+            raise UserError(f"tried to resume {path}, but it holds a different model than this run builds "
+                            f"({_first_line(err)}). To start fresh instead: resume=false (overwrites that run) or a "
+                            f"new exp_name=...") from None
         self._step = self._start_step = ckpt["step"]
         self._episode, self._pretrained, self._eval_next = ckpt["episode"], ckpt["pretrained"], ckpt["eval_next"]
+        self._save_next = ckpt.get("save_next", False)
+        self._update_metrics = list(ckpt.get("update_metrics", []))
         self.agent.nonfinite_actions, self.agent.planner.nonfinite_count = ckpt["nonfinite"]
         if "buffer" in ckpt:
-            self.buffer.load_state_dict(ckpt["buffer"])
+            saved_horizon = (ckpt.get("config") or {}).get("horizon", self.cfg.horizon)
+            self.buffer.load_state_dict(_revalidate(ckpt["buffer"], saved_horizon, self.cfg.horizon))
         else:
             tqdm.write("warning: the checkpoint holds no buffer (too large to save); updates resume as it refills")
         rng = ckpt["rng"]
+        if ckpt.get("current_episode") is not None:
+            self._restore_episode(ckpt["current_episode"])
         torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
-        self.env.set_rng_state(rng["env"])
+        np.random.set_state(_numpy_rng(rng["numpy"]))
+        random.setstate(_python_rng(rng["python"]))
+        self.env.set_rng_state(_numpy_rng(rng["env"]))
         if rng["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.logger.restart(ckpt["log_rows"])
+        self._saved = (path, self._step)
         tqdm.write(f"resumed from {path} at step {self._step:,} (episode {self._episode})")
+
+    def _warn_config_changes(self, path, saved):
+        """A resume with another config is allowed (e.g. more steps), but never silent."""
+        if not isinstance(saved, dict):
+            return
+        current = self.cfg.to_dict()
+        changed = [f"{k} ({saved.get(k)!r} -> {current.get(k)!r})" for k in sorted(set(saved) | set(current))
+                   if k not in RUN_CONTROL_KEYS and not k.startswith("_") and saved.get(k) != current.get(k)]
+        if changed:
+            tqdm.write(f"warning: resuming {path}, whose config differs from this run's in {', '.join(changed)}. "
+                       f"To start fresh instead: resume=false (overwrites that run) or a new exp_name=...")
+
+    # ------------------------------------------------------------------ stopping
+    def _install_signal_handlers(self):
+        """SIGTERM/SIGUSR1 set a flag (saving inside a handler could interrupt a write of the same state)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for name in STOP_SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is not None:
+                previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
+    def _on_signal(self, signum, _frame):
+        if self._stop_signal is None:
+            self._stop_signal = signum
+
+    def _stop(self, bar):
+        """Save at this step boundary, say so, and exit with 128 + the signal number."""
+        bar.close()
+        name = signal.Signals(self._stop_signal).name
+        path = self.save("last")
+        if self._episode_rows is not None and not self._done:
+            what = f"with the episode in progress, {len(self._episode_rows) - 1} steps in"
+        else:
+            what = "between episodes"
+        tqdm.write(f"{name} received: saved {path} at step {self._step:,} ({what}). To resume, run the same "
+                   f"command again (with resume=true, the default).")
+        sys.stdout.flush()
+        self.logger.finish()
+        raise Stopped(128 + self._stop_signal)
+
+    def _interrupted(self):
+        if self._saved is None:
+            msg = (f"interrupted at step {self._step:,}: nothing saved yet (checkpoints are written every save_freq="
+                   f"{self.cfg.save_freq} steps, at an episode's end); running the same command again starts afresh")
+        else:
+            path, step = self._saved
+            msg = (f"interrupted at step {self._step:,}: the last checkpoint is {path} at step {step:,}; run the same "
+                   f"command again to resume from it")
+        print(msg, file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------------ training
     def _row(self, obs, action=None, reward=None, terminated=None, planned=False):
@@ -129,38 +261,134 @@ class OnlineTrainer:
         for _ in tqdm(range(self.cfg.seed_steps), desc="pretraining", position=1, leave=False, dynamic_ncols=True):
             self._update_metrics.append(self.agent.update(self.buffer, **kwargs))
 
+    def _warn_no_updates(self):
+        """Updates start once seed_steps random steps are done and the buffer holds a whole episode."""
+        first = max(self.cfg.seed_steps, self.env.max_episode_steps)
+        if self.cfg.steps < first:
+            tqdm.write(f"warning: no update will happen: updates start at step {first:,} (after seed_steps="
+                       f"{self.cfg.seed_steps} random steps and the first episode's end at step "
+                       f"{self.env.max_episode_steps}), but steps={self.cfg.steps}; the agent only acts randomly")
+
     def train(self):
+        previous = self._install_signal_handlers()
+        try:
+            self._train()
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _train(self):
         cfg = self.cfg
         self.resume()
+        self._warn_no_updates()
+        if self._step > cfg.steps:
+            tqdm.write(f"nothing to train: {self._saved[0]} is at step {self._step:,}, past steps={cfg.steps:,}. "
+                       f"Raise steps= to train further, or start fresh with resume=false or a new exp_name=...")
+            self.logger.finish()
+            return
         bar = tqdm(total=cfg.steps, initial=self._step, unit="step", dynamic_ncols=True)
-        done, episode, info, save_next = True, None, None, False
         while self._step <= cfg.steps:
-            if done:
-                if episode is not None:
-                    bar.set_postfix(reward=f"{self._end_episode(episode, info)['episode_reward']:.1f}")
-                    if save_next:
+            if self._stop_signal is not None:
+                self._stop(bar)
+            if self._done:
+                if self._episode_rows is not None:
+                    bar.set_postfix(reward=f"{self._end_episode(self._episode_rows, self._info)['episode_reward']:.1f}")
+                    self._episode_rows = None
+                    if self._save_next:
+                        self._save_next = False
                         self.save("last")
-                        save_next = False
                 if self._eval_next:
                     eval_metrics = self.eval()
                     self.logger.log({**self.common_metrics(), **eval_metrics}, "eval")
                     self._eval_next = False
-                obs = self.env.reset()
-                episode = [self._row(obs)]
+                self._episode_env_rng = self.env.get_rng_state()
+                self._obs = self.env.reset()
+                self._episode_rows = [self._row(self._obs)]
+                self._done = False
             planned = self._step > cfg.seed_steps
-            action = self.agent.act(obs, t0=len(episode) == 1) if planned else self.env.rand_act()
-            obs, reward, done, info = self.env.step(action)
-            episode.append(self._row(obs, action, reward, info["terminated"], planned))
+            if planned:
+                action = self.agent.act(self._obs, t0=len(self._episode_rows) == 1)
+            else:
+                action = self.env.rand_act()
+            self._obs, reward, self._done, self._info = self.env.step(action)
+            self._episode_rows.append(self._row(self._obs, action, reward, self._info["terminated"], planned))
             if self._step >= cfg.seed_steps and self.buffer.num_episodes:
                 self._update()
             self._step += 1
             bar.update(1)
             self._eval_next |= cfg.eval_freq > 0 and self._step % cfg.eval_freq == 0
-            save_next |= cfg.save_freq > 0 and self._step % cfg.save_freq == 0
+            self._save_next |= cfg.save_freq > 0 and self._step % cfg.save_freq == 0
         bar.close()
+        self.save("last")  # a rerun with a larger `steps` continues from here
         if cfg.save_agent:
             self.save("final", resumable=False)
         self.logger.finish()
+
+
+# ---------------------------------------------------------------------------------------------------- state
+def _revalidate(buffer_state, old_horizon, new_horizon):
+    """A saved buffer's sub-trajectory starts for another horizon. Each episode's valid starts are its rows
+    0 .. L-1-H, one run of True: a longer horizon ends each run earlier, a shorter one later."""
+    valid = buffer_state["valid"]
+    shift = new_horizon - old_horizon
+    if shift == 0 or not len(valid):
+        return buffer_state
+    out = valid.clone()
+    if shift > 0:  # t stays valid iff rows t .. t+shift were all valid (the same episode, far enough from its end)
+        for d in range(1, shift + 1):
+            out[:-d] &= valid[d:]
+            out[-d:] = False
+    else:  # each run of valid rows extends by -shift rows (into its own episode's tail)
+        ends = (valid & ~torch.cat([valid[1:], torch.tensor([False])])).nonzero().squeeze(1)
+        for end in ends.tolist():
+            out[end + 1:end + 1 - shift] = True
+    return {**buffer_state, "valid": out}
+
+
+def _plain_rng(state):
+    """A numpy RandomState state (or None) as plain data: the key array as an int64 tensor (weights_only-safe)."""
+    if state is None:
+        return None
+    kind, keys, pos, has_gauss, cached = state
+    return (str(kind), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached))
+
+
+def _numpy_rng(state):
+    """The inverse of `_plain_rng`."""
+    if state is None:
+        return None
+    kind, keys, pos, has_gauss, cached = state
+    return kind, np.asarray(torch.as_tensor(keys).numpy(), dtype=np.uint32), pos, has_gauss, cached
+
+
+def _python_rng(state):
+    """random.setstate needs tuples (a checkpoint may hold lists)."""
+    version, internal, gauss = state
+    return version, tuple(internal), gauss
+
+
+def _planner_state(planner):
+    """What a planner carries from one step to the next (MPPI's shifted mean, Dream-MPC's reused candidates):
+    its `state_dict()` if it has one, else its `_prev*` attributes (tensors or None)."""
+    if hasattr(planner, "state_dict"):
+        return planner.state_dict()
+    return {k: v for k, v in vars(planner).items() if k.startswith("_prev") and (v is None or torch.is_tensor(v))}
+
+
+def _load_planner_state(planner, state):
+    if hasattr(planner, "load_state_dict"):
+        planner.load_state_dict(state)
+        return
+    for key, value in state.items():
+        setattr(planner, key, value)
+
+
+def _first_line(err):
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 def _accepts(fn, name):

@@ -71,10 +71,23 @@ def atomic_save(obj, path):
     except BaseException as err:
         if os.path.exists(tmp):
             os.remove(tmp)
-        if isinstance(err, OSError):
-            raise _write_error(path, err) from None
+        os_error = _os_error_in(err)
+        if os_error is not None:
+            raise _write_error(path, os_error) from None
         raise
     _fsync_dir(path.parent)
+
+
+def _os_error_in(err):
+    """The OSError behind `err`: torch.save's zip writer reports a failed write as a RuntimeError ("unexpected
+    pos") raised while it handles the OSError, which is then only the exception's context."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def _fsync_dir(folder):

@@ -1,0 +1,285 @@
+"""Faults survived, each one really done: a process killed while writing a checkpoint, a full disk during a save,
+SIGTERM / SIGUSR1 / Ctrl-C to a real training run, and a stopped run that resumes to the same bits as an
+uninterrupted one.
+
+In-process runs use cartpole-swingup with episodes cut to EPISODE steps (the env's time limit and the config's
+episode length both), so a run crosses several episodes, evaluations and checkpoints in a few seconds.
+"""
+import errno
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tdmpc2 import checkpoint, config, runtime
+from tdmpc2.agent import TDMPC2
+from tdmpc2.buffer import Buffer
+from tdmpc2.envs import make_env
+from tdmpc2.errors import UserError
+from tdmpc2.logger import Logger
+from tdmpc2.trainer import OnlineTrainer, Stopped
+
+ROOT = Path(__file__).resolve().parents[1]
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl", "WANDB_MODE": "offline"}
+TINY = ["task=cartpole-swingup", "device=cpu", "threads=1", "model_size=1", "mlp_dim=64", "latent_dim=32",
+        "enc_dim=64", "num_samples=32", "num_elites=8", "num_pi_trajs=2", "iterations=1", "batch_size=16",
+        "horizon=3", "eval_episodes=1"]
+EPISODE = 40
+WORK_DIR = Path("logs/cartpole-swingup/1/default")
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def short_trainer(cwd, overrides=(), stop_at=()):
+    """An in-process trainer in `cwd` on EPISODE-step episodes; SIGTERM is sent to this process during the env
+    step that makes `_step` reach each value of `stop_at` (as a cluster would, at any moment)."""
+    old = os.getcwd()
+    os.chdir(cwd)  # work_dir is <cwd>/logs/...
+    try:
+        cfg = config.load([*TINY, *overrides])
+    finally:
+        os.chdir(old)
+    runtime.setup(cfg)
+    env = make_env(cfg)
+    env.max_episode_steps = EPISODE
+    config.set_env_dims(cfg, env.observation_space.shape, env.action_space.shape[0], EPISODE)
+    trainer = OnlineTrainer(cfg, env, TDMPC2(cfg), Buffer(cfg), Logger(cfg))
+    step = env.step
+
+    def step_and_signal(action):
+        if trainer._step + 1 in stop_at and not trainer.evaluating:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(action)
+
+    env.step = step_and_signal
+    trainer.evaluating = False
+    evaluate = trainer.eval
+
+    def eval_flagged():
+        trainer.evaluating = True
+        try:
+            return evaluate()
+        finally:
+            trainer.evaluating = False
+
+    trainer.eval = eval_flagged
+    return trainer
+
+
+def assert_same_state(a, b, where=""):
+    """Every tensor (and every plain value) of two nested checkpoint objects is equal, bit for bit."""
+    if torch.is_tensor(a):
+        assert torch.is_tensor(b) and a.dtype == b.dtype and a.shape == b.shape, where
+        assert torch.equal(a, b) or (a.is_floating_point() and torch.equal(a.isnan(), b.isnan())
+                                     and torch.equal(a.nan_to_num(), b.nan_to_num())), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), (where, sorted(set(a) ^ set(b)))
+        for k in a:
+            assert_same_state(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, (where, a, b)
+
+
+def wait_for(predicate, proc, timeout=120, what=""):
+    deadline = time.time() + timeout
+    while not predicate():
+        assert proc.poll() is None, f"the process ended (code {proc.returncode}) before {what}"
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------------------------------- writes
+KILLED_MID_WRITE = """
+import os, signal, sys, torch
+from tdmpc2.checkpoint import atomic_save
+real_save = torch.save
+def save_half_then_die(obj, f):  # the bytes of a real save, cut in the middle, then SIGKILL
+    import io
+    buf = io.BytesIO()
+    real_save(obj, buf)
+    f.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+torch.save = save_half_then_die
+atomic_save({"step": 2, "weights": torch.ones(1000, 1000)}, sys.argv[1])
+"""
+
+SAVE_LOOP = """
+import sys, torch
+from tdmpc2.checkpoint import atomic_save
+weights = torch.randn(4_000_000)  # 16 MB: a write takes a while
+for step in range(1, 10_000):
+    weights.fill_(step)
+    atomic_save({"step": step, "weights": weights}, sys.argv[1])
+    print(step, flush=True)
+"""
+
+
+def test_killed_mid_write_leaves_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "last.pt"
+    checkpoint.atomic_save({"step": 1, "weights": torch.zeros(3)}, path)
+    result = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(path)], env=CHILD_ENV, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert checkpoint.read(path)["step"] == 1  # the old file, whole
+    leftovers = list(tmp_path.glob(".last.pt.*.tmp"))
+    assert len(leftovers) == 1 and 0 < leftovers[0].stat().st_size  # the dead writer's half file
+    checkpoint.atomic_save({"step": 3, "weights": torch.zeros(3)}, path)  # the next writer clears it
+    assert checkpoint.read(path)["step"] == 3 and not list(tmp_path.glob("*.tmp"))
+
+
+def test_killed_during_a_loop_of_big_saves_leaves_a_whole_checkpoint(tmp_path):
+    path = tmp_path / "last.pt"
+    log = tmp_path / "steps.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", SAVE_LOOP, str(path)], env=CHILD_ENV, stdout=out,
+                                stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: len(log.read_text().split()) >= 3, proc, what="three saves")
+            time.sleep(0.13)  # somewhere inside a later write
+        finally:
+            proc.kill()
+            proc.wait()
+    done = int(log.read_text().split()[-1])
+    obj = checkpoint.read(path)
+    assert obj["step"] >= done and torch.all(obj["weights"] == obj["step"])  # a complete file, never a torn one
+
+
+def test_disk_full_during_a_save(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    checkpoint.atomic_save({"step": 1, "weights": torch.zeros(3)}, path)
+
+    class FullDisk(io.FileIO):
+        """A file on a disk with 1000 bytes left."""
+
+        def write(self, data):
+            if self.tell() + len(data) > 1000:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return super().write(data)
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode="r", *a, **k: FullDisk(fd, "wb"))
+    with pytest.raises(UserError) as err:
+        checkpoint.atomic_save({"step": 2, "weights": torch.ones(10_000)}, path)
+    monkeypatch.undo()
+    msg = str(err.value)
+    assert str(path) in msg and "disk full" in msg and "No space left on device" in msg and "\n" not in msg
+    assert checkpoint.read(path)["step"] == 1  # the previous checkpoint, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # no temporary file left behind
+
+
+# ---------------------------------------------------------------------------------------------------- signals
+def train_cmd(*args):
+    return [sys.executable, str(ROOT / "train.py"), *TINY, "planner=policy", "save_freq=0", *args]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+def test_signal_saves_the_current_step_and_the_rerun_resumes(tmp_path, sig):
+    """A real run, stopped in the middle of an episode (random seeding steps: no periodic checkpoint yet)."""
+    out = tmp_path / "out.log"
+    train_csv = tmp_path / WORK_DIR / "train.csv"
+    with open(out, "w") as log:
+        proc = subprocess.Popen(train_cmd("steps=100000", "seed_steps=100000"), cwd=tmp_path, env=CHILD_ENV,
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:  # after the first episode (500 steps): the buffer holds it, the second is under way
+            wait_for(lambda: train_csv.is_file() and len(train_csv.read_text().splitlines()) >= 2, proc,
+                     what="the first episode's end")
+            time.sleep(0.3)
+            proc.send_signal(sig)
+            code = proc.wait(timeout=120)
+        finally:
+            proc.kill()
+    text = out.read_text()
+    assert code == 128 + sig, text[-2000:]
+    last = tmp_path / WORK_DIR / "models" / "last.pt"
+    obj = checkpoint.read(last)
+    step = obj["step"]
+    assert f"{signal.Signals(sig).name} received: saved {last} at step {step:,}" in text
+    assert "To resume, run the same command again" in text
+    assert 500 < step and obj["episode"] == (step - 1) // 500 and obj["buffer"]["num_episodes"] == obj["episode"]
+    assert len(obj["current_episode"]["rows"]) == (step - 1) % 500 + 2  # the episode in progress, up to now
+    torch.load(last, weights_only=True)  # our own files: tensors and plain data only
+    again = subprocess.run(train_cmd(f"steps={step + 20}", "seed_steps=100000"), cwd=tmp_path, env=CHILD_ENV,
+                           capture_output=True, text=True, timeout=240)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resumed from {last} at step {step:,}" in again.stdout + again.stderr
+    assert checkpoint.read(last)["step"] == step + 21  # the finished run's own checkpoint
+
+
+def test_ctrl_c_says_what_was_saved(tmp_path):
+    out = tmp_path / "out.log"
+    train_csv = tmp_path / WORK_DIR / "train.csv"
+
+    def interrupt(*args):
+        with open(out, "w") as log:
+            proc = subprocess.Popen(train_cmd(*args), cwd=tmp_path, env=CHILD_ENV, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_for(lambda: "work dir:" in out.read_text() and "step/s" in out.read_text(), proc,
+                         what="the training loop")
+                proc.send_signal(signal.SIGINT)
+                code = proc.wait(timeout=60)
+            finally:
+                proc.kill()
+        return code, out.read_text()
+
+    code, text = interrupt("steps=100000", "seed_steps=100000")
+    assert code != 0 and "nothing saved yet" in text and "starts afresh" in text, text[-2000:]
+    assert "resume from" not in text and not (tmp_path / WORK_DIR / "models").exists()
+    # a run with a checkpoint: stopped by SIGTERM (saving), then resumed and interrupted
+    with open(out, "w") as log:
+        proc = subprocess.Popen(train_cmd("steps=100000", "seed_steps=100000"), cwd=tmp_path, env=CHILD_ENV,
+                                stdout=log, stderr=subprocess.STDOUT)
+        wait_for(lambda: train_csv.is_file() and len(train_csv.read_text().splitlines()) >= 2, proc, what="an episode")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+    last = tmp_path / WORK_DIR / "models" / "last.pt"
+    step = checkpoint.read(last)["step"]
+    code, text = interrupt("steps=100000", "seed_steps=100000")
+    assert code != 0 and f"the last checkpoint is {last} at step {step:,}" in text, text[-2000:]
+    assert "run the same command again to resume from it" in text
+
+
+# ---------------------------------------------------------------------------------------------------- exactness
+def test_stopped_and_resumed_run_is_bitwise_the_uninterrupted_one(tmp_path):
+    """Stopped twice by SIGTERM (once in the middle of a planned episode, once right at an episode's end, with an
+    evaluation and a periodic checkpoint due), then resumed to the end: the model, optimizers, running scale,
+    buffer, step, every RNG state and the logs equal those of the same run never stopped."""
+    args = ["steps=200", "seed_steps=60", "eval_freq=100", f"save_freq={EPISODE}"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    whole = short_trainer(tmp_path / "a", args)
+    whole.train()
+    stopped_at = []
+    for stop in ((130,), (160,), ()):  # 130: mid-episode (120..160); 160: the step that ends an episode
+        run = short_trainer(tmp_path / "b", args, stop_at=stop)
+        try:
+            run.train()
+        except Stopped as stopped:
+            assert stopped.code == 143
+            stopped_at.append(checkpoint.read(tmp_path / "b" / WORK_DIR / "models" / "last.pt")["step"])
+    assert stopped_at == [130, 160]
+    a, b = (checkpoint.read(tmp_path / d / WORK_DIR / "models" / "last.pt") for d in "ab")
+    assert a["step"] == 201 and a["current_episode"] is not None
+    assert_same_state(a["model"], b["model"], "model")
+    assert_same_state(a["agent"], b["agent"], "agent")  # both optimizers and the running scale
+    assert_same_state(a["buffer"], b["buffer"], "buffer")
+    assert_same_state(a["rng"], b["rng"], "rng")
+    assert_same_state(a["current_episode"], b["current_episode"], "current_episode")
+    for key in ("step", "episode", "pretrained", "eval_next", "log_rows", "update_metrics", "nonfinite"):
+        assert_same_state(a[key], b[key], key)
+    assert_same_state(whole.agent.model.state_dict(), run.agent.model.state_dict(), "live model")
+    for name in ("train.csv", "eval.csv"):  # the same rows, but for the clocks
+        rows = [[line.split(",") for line in (tmp_path / d / WORK_DIR / name).read_text().splitlines()] for d in "ab"]
+        header = rows[0][0]
+        clock = {header.index(k) for k in ("elapsed_time", "steps_per_second") if k in header}
+        strip = [[[v for i, v in enumerate(r) if i not in clock] for r in rs] for rs in rows]
+        assert strip[0] == strip[1], name
