@@ -51,9 +51,9 @@ def env_dims(task):
 
 
 def mt_action_dim(task):
-    """The action dim of a task of mt30/mt80, by its domain (the official multi-task models mask the rest)."""
-    from tdmpc2.envs.task_sets import MT_ACTION_DIMS
-    return MT_ACTION_DIMS[task.split("-")[0]]
+    """The action dim of a task of mt30/mt80 (the official multi-task models mask the rest)."""
+    from tdmpc2.envs.task_sets import action_dims
+    return action_dims(task)[0]
 
 
 def episode_length(task):

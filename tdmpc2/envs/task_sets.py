@@ -15,6 +15,31 @@ _MW = ("assembly basketball button-press-topdown button-press-topdown-wall butto
 # the list index is the task id of the official multi-task models and datasets
 TASK_SETS = {"mt30": _MT30_DMC + _MT30_CUSTOM}
 TASK_SETS["mt80"] = TASK_SETS["mt30"] + tuple("mw-" + t for t in _MW.split())
-# action dims of the mt30/mt80 tasks by domain, needed to rebuild multi-task models without their envs
-MT_ACTION_DIMS = {"walker": 6, "cheetah": 6, "reacher": 2, "acrobot": 1, "pendulum": 1, "cartpole": 1, "cup": 2,
-                  "finger": 2, "fish": 5, "hopper": 4, "mw": 4}
+# (observation dim, action dim) of every mt30/mt80 task, as the official multi-task models and datasets have them
+# (tests/test_multitask.py builds each env and checks); the list order above is what the task ids index
+_DMC_DIMS = {"walker": (24, 6), "cheetah": (17, 6), "reacher": (6, 2), "acrobot": (6, 1), "pendulum": (3, 1),
+             "cartpole": (5, 1), "cup": (8, 2), "fish": (24, 5), "hopper": (15, 4)}
+TASK_DIMS = {task: _DMC_DIMS[task.split("-")[0]] for task in TASK_SETS["mt30"] if not task.startswith("finger")}
+TASK_DIMS.update({"finger-spin": (9, 2), "finger-turn-easy": (12, 2), "finger-turn-hard": (12, 2),
+                  "reacher-three-easy": (8, 3), "reacher-three-hard": (8, 3)})  # the 3-link reacher has 3 motors
+TASK_DIMS.update({task: (39, 4) for task in TASK_SETS["mt80"] if task.startswith("mw-")})
+# agent steps per episode: DMControl 500 (action repeat 2), Meta-World 100 (action repeat 2)
+TASK_EPISODE_LENGTHS = {task: 100 if task.startswith("mw-") else 500 for task in TASK_SETS["mt80"]}
+
+
+def action_dims(name):
+    """The action dim of every task of a multi-task set (mt30, mt80) in task-id order, or [dim] of one of its tasks;
+    the official multi-task models pad actions to the largest and mask the rest."""
+    tasks = TASK_SETS.get(name, (name,))
+    return [TASK_DIMS[task][1] for task in tasks]
+
+
+def obs_dims(name):
+    """The observation dim of every task of a multi-task set (zero-padded to the largest), or [dim] of one task."""
+    tasks = TASK_SETS.get(name, (name,))
+    return [TASK_DIMS[task][0] for task in tasks]
+
+
+def episode_lengths(name):
+    tasks = TASK_SETS.get(name, (name,))
+    return [TASK_EPISODE_LENGTHS[task] for task in tasks]
