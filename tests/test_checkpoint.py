@@ -6,6 +6,7 @@ be compared with the weights it came from.
 """
 import importlib.util
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -373,3 +374,62 @@ def test_mismatched_weights_are_a_user_error():
                                              ("mt80", (39, 6), 5_389_930)])
 def test_parameter_counts(task, dims, count):
     assert WorldModel(make_cfg(task, dims, ["model_size=5"])).total_params == count
+
+
+# ---------------------------------------------------------------------------------------------------- safety
+class RunsCode:
+    """A pickle that runs code when loaded: unpickling calls `fn(*args)`, which creates `target`."""
+
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+@pytest.mark.parametrize("how", ["os.system", "open"])
+def test_a_pickle_that_runs_code_is_refused(tmp_path, how):
+    import os
+    target = tmp_path / "pwned"
+    payload = RunsCode(os.system, (f"touch {target}",)) if how == "os.system" else RunsCode(open, (str(target), "w"))
+    torch.save({"model": checkpoint.official_state_dict(small_model()), "payload": payload}, tmp_path / "evil.pt")
+    for load in (checkpoint.read, lambda p: checkpoint.load_agent(p, task="walker-walk", env_dims=WALKER,
+                                                                   device="cpu")):
+        with pytest.raises(UserError) as err:
+            load(tmp_path / "evil.pt")
+        msg = str(err.value)
+        assert re.search(r"refusing to load .*evil.pt: it names (posix\.system|io\.open)", msg), msg
+        assert "trust_checkpoint=true" in msg and "\n" not in msg
+        assert not target.exists()  # the code never ran
+
+
+def test_trusted_files_load_with_a_warning(tmp_path):
+    import fractions
+    torch.save({"model": checkpoint.official_state_dict(small_model()), "ratio": fractions.Fraction(1, 3)},
+               tmp_path / "old.pt")  # a harmless Python object that weights_only does not know
+    with pytest.raises(UserError, match="it names fractions.Fraction"):
+        checkpoint.read(tmp_path / "old.pt")
+    with pytest.warns(UserWarning, match="weights_only=False"):
+        agent = checkpoint.load_agent(tmp_path / "old.pt", task="walker-walk", env_dims=WALKER, device="cpu",
+                                      trusted=True)
+    assert agent.checkpoint_info["layout"] == "current"
+
+
+def test_official_multitask_metadata_loads_without_trust(tmp_path):
+    """Official multi-task files carry OmegaConf containers under "metadata" (reference 3.1): the OmegaConf
+    classes are allowlisted, everything else stays refused, and the metadata comes back as plain data."""
+    from omegaconf import OmegaConf
+    agent = small_agent(("model_size=1",), task="mt30", dims=(24, 6))
+    release = to_release(checkpoint.official_state_dict(agent.model))
+    metadata = OmegaConf.create({"tasks": list(agent.cfg.tasks), "cfg": {"lr": 3e-4, "steps": 10, "mpc": True,
+                                                                         "note": None, "alias": "${cfg.lr}"}})
+    torch.save({"model": release, "metadata": metadata}, tmp_path / "mt30-1M.pt")
+    loaded = checkpoint.load_agent(tmp_path / "mt30-1M.pt", device="cpu")
+    meta = loaded.checkpoint_info["metadata"]
+    assert type(meta) is dict and meta["tasks"] == list(agent.cfg.tasks) and meta["cfg"]["alias"] == "${cfg.lr}"
+    assert loaded.cfg.task == "mt30"
+    assert_same_weights(loaded.model, agent.model)
+    # an OmegaConf container holding another class (here a path) names it and needs trust
+    torch.save({"model": release, "metadata": OmegaConf.create({"dir": Path("/tmp")})}, tmp_path / "path.pt")
+    with pytest.raises(UserError, match="refusing to load .*pathlib"):
+        checkpoint.read(tmp_path / "path.pt")

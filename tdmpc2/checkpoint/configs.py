@@ -8,7 +8,7 @@ from tdmpc2 import config
 ARCH_KEYS = ("model_size", "latent_dim", "mlp_dim", "enc_dim", "num_enc_layers", "num_channels", "num_q",
              "num_bins", "log_std_min", "log_std_max")
 # keys of a saved config that the loading call decides, never the file
-SAVED_CONFIG_SKIP = ("task", "device", "task_dim", "checkpoint")
+SAVED_CONFIG_SKIP = ("task", "device", "task_dim", "checkpoint", "trust_checkpoint")
 
 
 def _hydra_value(value):

@@ -139,16 +139,17 @@ def _plain(value):
 
 def _refused(path, err):
     """The weights_only unpickler's complaint: a global it refused (a class or function the file names, which
-    unpickling would import and call), or anything else it could not read (not a torch file, or damaged)."""
+    unpickling would import and call), an opcode no pickle of plain data has (not a torch file, or damaged), or
+    some other object it cannot rebuild."""
     text = str(err)
-    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-    if m is None:
-        reason = next((line.strip() for line in text.splitlines() if line.strip().startswith("Unsupported")),
-                      _first_line(err))
+    m = re.search(r"GLOBAL ([\w.]+)", text)  # "Unsupported global: GLOBAL x.y", "unsupported GLOBAL x.y whose.."
+    if m is None and re.search(r"unsupported operand", text, re.IGNORECASE):
+        reason = next(line.strip() for line in text.splitlines() if "nsupported operand" in line)
         return UserError(f"cannot read checkpoint {path}: not a torch file, or damaged ({reason})")
-    return UserError(f"refusing to load {path}: it names {m.group(1)}, beyond the tensors and plain data a "
-                     f"checkpoint needs, and unpickling it could run code. Only if you trust where the file came "
-                     f"from, load it with {TRUST_OPTION}")
+    what = f"it names {m.group(1)}" if m else "it holds Python objects"
+    return UserError(f"refusing to load {path}: {what}, beyond the tensors and plain data a checkpoint needs, and "
+                     f"unpickling it could run code. Only if you trust where the file came from, load it with "
+                     f"{TRUST_OPTION}")
 
 
 def read(path, device="cpu", trusted=False):
