@@ -1,41 +1,48 @@
-"""The planner interface every planner implements, the policy-only planner, and the `planner=` registry.
+"""The planner interface every planner implements, and how a planner is built from its registered name.
 
-A planner gets the world model and reads it, never changes it: `reset()` at an episode's start, then
-`plan(z, t0, eval_mode, task) -> (action (B, A), info)` for a batch of latents z (B, latent_dim).
-`info` holds at least `value` (B, 1), and `mean`, `std` (B, A) of the first action (what BMPC imitates).
+A planner reads a world model through the planning protocol (dream_mpc/world_model.py) and never changes it:
+`reset()` at an episode's start, then `plan(z, t0, eval_mode, task, reanalyze, horizon) -> (action (B, A), info)`
+for a batch of latents z. `info` holds at least `value` (B, 1), and `mean`, `std` (B, A) of the first action (what
+BMPC imitates). `reanalyze=True` plans for a batch of stored latents (BMPC's reanalysis): the policy prior uses
+the model's exploration bounds and the planner's carried-over state (warm starts) is left as it was.
 
-What a planner may call on the model (the planning interface): `bmpc` (V-heads or Q-heads), `twohot.decode`,
-`next(z, a, task)`, `reward(z, a, task)`, `next_and_reward_shared(z, a, task)` (both, for N actions per latent),
-`pi(z, task)`, `sample_action(z, task, expl)`, `value_ensemble(z, a, task)` (decoded values of every member,
-(M, ..., 1)), `terminal_value(z, task)`, and `cfg.episodic`/`termination` for episodic tasks.
+A planner's options are a dataclass `Options` (dream_mpc/options.py) read from the config block `option_block`
+(`dream.lr=0.5`); `option_block = None` reads them from the root (MPPI keeps TD-MPC2's key names).
 """
-import importlib
+import dataclasses
 
 import torch
 
-from tdmpc2.errors import unknown
+from dream_mpc import options as options_
+from dream_mpc.registry import planners
 
-# names resolve to classes only when an agent is built, so tdmpc2/ never imports dream_mpc/ at import time
-REGISTRY = {
-    "mppi": "tdmpc2.mppi:MPPIPlanner",
-    "policy": "tdmpc2.planner:PolicyPlanner",
-    "dream": "dream_mpc.dream:DreamMPCPlanner",
-    "grad": "dream_mpc.grad:GradMPCPlanner",
-    "hybrid": "dream_mpc.grad:HybridGradMPCPlanner",
-}
+
+@dataclasses.dataclass
+class NoOptions:
+    pass
 
 
 class Planner:
-    """Base class: holds the model, the config and the discount(s); subclasses implement `plan`."""
+    """Base class: holds the model, the config, its options and the discount(s); subclasses implement `plan`."""
+
+    Options = NoOptions
+    option_block = None
 
     def __init__(self, model, cfg, discount):
         self.model, self.cfg, self.discount = model, cfg, discount
+        self.opt = self.read_options(cfg)
         self.nonfinite_count = 0  # plans that produced a non-finite value or action and fell back to the policy mean
+
+    @classmethod
+    def read_options(cls, cfg):
+        """This planner's options from the config (already validated when the config was built)."""
+        block = cfg if cls.option_block is None else getattr(cfg, cls.option_block)
+        return cls.Options(**{f.name: getattr(block, f.name) for f in dataclasses.fields(cls.Options)})
 
     def reset(self):
         """Forget anything carried over from the previous step (called at an episode's start)."""
 
-    def plan(self, z, t0=False, eval_mode=False, task=None):
+    def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
         raise NotImplementedError
 
     def discount_for(self, task, rows_per_task=1):
@@ -44,16 +51,13 @@ class Planner:
             return self.discount
         return self.discount[task.long()].repeat_interleave(rows_per_task).unsqueeze(-1)
 
-    def action_mask(self, task):
-        return self.model._action_masks[task.long()] if self.cfg.multitask else None
-
     def policy_fallback(self, z, task, action, info, bad):
         """Replace the plans of rows flagged `bad` by the policy mean, and count them."""
         n_bad = int(bad.sum())
         if n_bad:
             self.nonfinite_count += n_bad
             with torch.no_grad():
-                mean = self.model.pi(z, task)[1]["mean"]
+                mean = self.model.policy(z, task)[1]
             rows = bad.unsqueeze(-1)
             action = torch.where(rows, mean, action)
             info["mean"] = torch.where(rows, mean, info["mean"])
@@ -61,22 +65,21 @@ class Planner:
         return action, info
 
 
-class PolicyPlanner(Planner):
-    """Acts with the policy prior alone: its mean in eval mode, a sample otherwise. The value estimate (what BMPC
-    stores during training) is skipped in eval mode, where it would double the cost of acting: it is NaN there."""
-
-    @torch.no_grad()
-    def plan(self, z, t0=False, eval_mode=False, task=None):
-        action, pi_info = self.model.pi(z, task)
-        mean = pi_info["mean"]
-        if eval_mode:
-            return mean, {"value": torch.full_like(mean[:, :1], float("nan")), "mean": mean,
-                          "std": pi_info["log_std"].exp()}
-        return action, {"value": self.model.terminal_value(z, task), "mean": mean, "std": pi_info["log_std"].exp()}
-
-
 def make_planner(name, model, cfg, discount):
-    if name not in REGISTRY:
-        raise unknown("planner", name, list(REGISTRY))
-    module, cls = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), cls)(model, cfg, discount)
+    """The planner registered as `name` (an unknown name lists the valid ones)."""
+    return planners.get(name)(model, cfg, discount)
+
+
+def option_blocks():
+    """{block name: Options class} of every registered planner that has its own config block."""
+    return {cls.option_block: cls.Options for _, cls in planners.items() if cls.option_block}
+
+
+def validate_options(name, cfg_dict):
+    """Validate the options of planner `name` in a config dict (in place); returns the dict."""
+    cls = planners.get(name)
+    if cls.option_block is None:
+        cfg_dict.update(options_.validate(cls.Options, cfg_dict))
+    else:
+        cfg_dict[cls.option_block] = options_.validate(cls.Options, cfg_dict[cls.option_block], cls.option_block + ".")
+    return cfg_dict

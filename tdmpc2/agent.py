@@ -3,13 +3,15 @@ import torch
 import torch.nn.functional as F
 
 from tdmpc2 import config as config_
-from tdmpc2.planner import make_planner
-from tdmpc2.precision import PlanningModel, as_float32
+from dream_mpc.planner import make_planner
+from dream_mpc.registry import agents
+from tdmpc2.planning import TDMPC2Planning, as_float32
 from tdmpc2.runtime import resolve_device
 from tdmpc2.scale import RunningScale
 from tdmpc2.world_model import WorldModel
 
 
+@agents.register("tdmpc2")
 class TDMPC2:
     def __init__(self, cfg):
         self.cfg = cfg
@@ -35,8 +37,8 @@ class TDMPC2:
         else:
             self.discount = config_.discount(cfg.episode_length, cfg)
         self.rho_weights = cfg.rho ** torch.arange(cfg.horizon + 1, device=self.device, dtype=torch.float32)
-        self.planning = PlanningModel(self.model, cfg.get("planning_dtype", "float32"))
-        self.planner = make_planner(cfg.planner if cfg.mpc else "policy", self.planning.model, cfg, self.discount)
+        self.planning = TDMPC2Planning(self.model, cfg.get("planning_dtype", "float32"))
+        self.planner = make_planner(cfg.planner if cfg.mpc else "policy", self.planning, cfg, self.discount)
         self.nonfinite_actions = 0  # actions that came out non-finite and were replaced before reaching the env
         self.last_plan_info = None
         if cfg.compile:
@@ -59,9 +61,9 @@ class TDMPC2:
 
     # ------------------------------------------------------------------ acting
     def set_planner(self, name):
-        """Swap the planner (any name in tdmpc2.planner.REGISTRY) without touching the model."""
+        """Swap the planner (any registered name) without touching the model."""
         self.cfg.planner = name
-        self.planner = make_planner(name, self.planning.model, self.cfg, self.discount)
+        self.planner = make_planner(name, self.planning, self.cfg, self.discount)
         if self.cfg.compile:
             self._compile(what=("plan",))
 
@@ -70,9 +72,8 @@ class TDMPC2:
 
     def plan(self, z, **kwargs):
         """The planner on float32 latents z, through the planning model (refreshed if the model changed)."""
-        planning_model = self.planning.get()
-        out = self.planner.plan(self.planning.cast(z), **kwargs)
-        return out if planning_model is self.model else as_float32(*out)
+        out = self.planner.plan(self.planning.prepare().cast(z), **kwargs)
+        return out if self.planning.dtype == torch.float32 else as_float32(*out)
 
     @torch.no_grad()
     def act(self, obs, t0=False, eval_mode=False, task=None):
@@ -183,8 +184,5 @@ class TDMPC2:
 
 
 def agent_class(name):
-    """The agent class for `agent=` (tdmpc2 or bmpc)."""
-    if name == "bmpc":
-        from tdmpc2.bmpc import BMPC  # bmpc.py subclasses TDMPC2: imported here to avoid a cycle
-        return BMPC
-    return TDMPC2
+    """The agent class registered as `agent=` (tdmpc2, bmpc, or a plug-in's)."""
+    return agents.get(name)

@@ -20,10 +20,9 @@ Planners: any `planner=`. With MPPI the target is the Gumbel-selected elite's fi
 (as BMPC); with planner=dream the mean/std of the optimised candidates' first actions (as Dream-MPC's BMPC
 variant); with planner=policy the policy's own mean/std.
 """
-import inspect
-
 import torch
 
+from dream_mpc.registry import agents
 from tdmpc2.agent import TDMPC2
 from tdmpc2.errors import UserError
 
@@ -44,17 +43,7 @@ def expert_targets(expert_action_dist):
     return torch.cat([mean, std], dim=-1)
 
 
-def _accepted_kwargs(fn, kwargs):
-    """The entries of kwargs that fn's signature accepts (planners differ in their optional arguments)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return dict(kwargs)
-    return {k: v for k, v in kwargs.items() if k in params}
-
-
+@agents.register("bmpc")
 class BMPC(TDMPC2):
     def __init__(self, cfg):
         if cfg.agent != "bmpc":
@@ -82,19 +71,9 @@ class BMPC(TDMPC2):
 
     # ------------------------------------------------------------------ lazy reanalysis
     def _replan(self, z, task):
-        """One batched plan of latents z for new targets, leaving the acting planner's state (warm starts) as it
-        was. Returns the planner's info."""
-        planner = self.planner
-        saved = dict(vars(planner))
-        kwargs = _accepted_kwargs(planner.plan, {"reanalyze": True, "horizon": self.cfg.reanalyze_horizon,
-                                                 "update_prev_mean": False})
-        try:
-            _, info = self.plan(z, t0=True, eval_mode=False, task=task, **kwargs)
-        finally:
-            count = planner.nonfinite_count
-            vars(planner).clear()
-            vars(planner).update(saved)
-            planner.nonfinite_count = count  # plans that fell back still count
+        """One batched plan of latents z for new targets; `reanalyze=True` leaves the acting planner's state (warm
+        starts) as it was. Returns the planner's info."""
+        _, info = self.plan(z, t0=True, eval_mode=False, task=task, reanalyze=True, horizon=self.cfg.reanalyze_horizon)
         return info
 
     @torch.no_grad()

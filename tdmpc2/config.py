@@ -1,14 +1,22 @@
-"""Config: the root config.yaml composed with Hydra overrides, validated, and completed with TD-MPC2's heuristics."""
+"""Config: the root config.yaml with every registered planner's option block, composed with Hydra overrides,
+validated (type and range of every key), and completed with TD-MPC2's heuristics.
+
+The root config is registered in Hydra's ConfigStore as `dream_mpc` (`register()`), so `train.py` and
+`evaluate.py` are ordinary `@hydra.main` applications (multirun, launcher plugins, --cfg, --help) and work from
+any directory after `pip install`. `compose()` builds the same config in-process (tests, load_agent, scripts).
+"""
 import re
 from pathlib import Path
 from types import SimpleNamespace
 
-import yaml
+from dream_mpc import options as opts
+from dream_mpc.errors import UserError, unknown
+from dream_mpc.options import Spec
+from dream_mpc.registry import agents, planners
 
-from tdmpc2.errors import UserError, unknown
-
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_PATH = ROOT / "config.yaml"
+CONFIG_DIR = Path(__file__).with_name("conf")  # Hydra's search path: config.yaml alone (no config groups)
+CONFIG_PATH = CONFIG_DIR / "config.yaml"
+CONFIG_NAME = "dream_mpc"
 
 # arch presets (official common/__init__.py MODEL_SIZE)
 MODEL_SIZE = {
@@ -18,11 +26,40 @@ MODEL_SIZE = {
     48: dict(enc_dim=1792, mlp_dim=1792, latent_dim=768, num_enc_layers=4),
     317: dict(enc_dim=4096, mlp_dim=4096, latent_dim=1376, num_enc_layers=5, num_q=8),
 }
-AGENTS = ("tdmpc2", "bmpc")
-PLANNERS = ("mppi", "dream", "grad", "hybrid", "policy")
 PLANNING_DTYPES = ("float32", "bfloat16")
-PLANNER_BLOCKS = ("dream", "grad", "hybrid")
 
+_pos_int, _nonneg_int = dict(type=int, low=1), dict(type=int, low=0)
+_pos, _nonneg = dict(type=float, low=0, low_open=True), dict(type=float, low=0)
+_fraction = dict(type=float, low=0, high=1)
+# type and range of every root key; the planners' options are declared with each planner (MPPI's are root keys)
+ROOT = {
+    "task": Spec(str), "obs": Spec(str, choices=("state", "rgb")), "episodic": Spec(bool),
+    "agent": Spec(str), "planner": Spec(str), "device": Spec(str),
+    "checkpoint": Spec(str, nullable=True), "eval_episodes": Spec(**_pos_int), "eval_freq": Spec(**_nonneg_int),
+    "eval_noise": Spec(bool), "steps": Spec(**_pos_int), "batch_size": Spec(**_pos_int),
+    "reward_coef": Spec(**_nonneg), "value_coef": Spec(**_nonneg), "termination_coef": Spec(**_nonneg),
+    "consistency_coef": Spec(**_nonneg), "rho": Spec(type=float, low=0, low_open=True, high=1),
+    "lr": Spec(**_pos), "enc_lr_scale": Spec(**_nonneg), "grad_clip_norm": Spec(**_pos), "tau": Spec(**_fraction),
+    "discount_denom": Spec(**_pos), "discount_min": Spec(**_fraction), "discount_max": Spec(**_fraction),
+    "buffer_size": Spec(**_pos_int), "seed_steps": Spec(int, low=0, nullable=True), "exp_name": Spec(str),
+    "data_dir": Spec(str, nullable=True), "mpc": Spec(bool),
+    "log_std_min": Spec(float), "log_std_max": Spec(float), "entropy_coef": Spec(**_nonneg),
+    "num_bins": Spec(**_pos_int), "vmin": Spec(float), "vmax": Spec(float),
+    "model_size": Spec(int, nullable=True, choices=tuple(MODEL_SIZE)), "num_enc_layers": Spec(**_pos_int),
+    "enc_dim": Spec(**_pos_int), "num_channels": Spec(**_pos_int), "mlp_dim": Spec(**_pos_int),
+    "latent_dim": Spec(**_pos_int), "task_dim": Spec(**_nonneg_int), "num_q": Spec(**_pos_int),
+    "dropout": Spec(type=float, low=0, high=1), "simnorm_dim": Spec(**_pos_int),
+    "wandb_project": Spec(str, nullable=True), "wandb_entity": Spec(str, nullable=True), "wandb_silent": Spec(bool),
+    "enable_wandb": Spec(bool), "save_csv": Spec(bool), "compile": Spec(bool), "fused": Spec(bool),
+    "keep_freed_memory": Spec(bool), "planning_dtype": Spec(str, choices=PLANNING_DTYPES),
+    "threads": Spec(**_nonneg_int), "save_video": Spec(bool), "save_agent": Spec(bool),
+    "save_freq": Spec(**_nonneg_int), "resume": Spec(bool), "seed": Spec(**_nonneg_int),
+    "trust_checkpoint": Spec(bool),
+}
+BMPC = {"log_std_min": Spec(float), "log_std_max": Spec(float), "num_q": Spec(**_pos_int),
+        "td_horizon": Spec(**_pos_int), "reanalyze_interval": Spec(**_pos_int),
+        "reanalyze_batch_size": Spec(**_nonneg_int), "reanalyze_horizon": Spec(**_pos_int),
+        "expl_log_std_min": Spec(float), "expl_log_std_max": Spec(float)}
 
 
 class Config(SimpleNamespace):
@@ -35,88 +72,144 @@ class Config(SimpleNamespace):
         return {k: (v.to_dict() if isinstance(v, Config) else v) for k, v in vars(self).items()}
 
 
+def root_node():
+    """The root config as an OmegaConf node: config.yaml plus the option block of every registered planner."""
+    from omegaconf import OmegaConf
+    node = OmegaConf.load(CONFIG_PATH)
+    for _, cls in planners.items():
+        if cls.option_block and cls.option_block not in node:
+            node[cls.option_block] = opts.defaults(cls.Options)
+    return node
+
+
 def defaults():
-    """The root config.yaml as a dict (without the hydra block)."""
-    with open(CONFIG_PATH) as f:
-        raw = yaml.safe_load(f)
+    """The root config as a plain dict (without the hydra block)."""
+    from omegaconf import OmegaConf
+    raw = OmegaConf.to_container(root_node())
     raw.pop("hydra", None)
     return raw
 
 
-def _check_overrides(overrides, defaults):
-    """Unknown keys get an error naming the valid ones (Hydra would only say 'not in struct')."""
+def register():
+    """Store the root config in Hydra's ConfigStore as `dream_mpc` (before @hydra.main composes it)."""
+    from hydra.core.config_store import ConfigStore
+    node = root_node()
+    node["defaults"] = ["_self_", {"override hydra/job_logging": "stdout"}]
+    ConfigStore.instance().store(name=CONFIG_NAME, node=node)
+
+
+def _key(override):
+    return re.split(r"[=~]", override.lstrip("+~"), maxsplit=1)[0].strip()
+
+
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp", "--config-name", "-cn",
+                     "--config-dir", "-cd", "--shell-completion", "-sc", "--experimental-rerun"}
+
+
+def check_overrides(overrides):
+    """Rewrite and check command-line overrides before Hydra sees them: BMPC-only keys may be given at the top level
+    (reanalyze_interval=5 means bmpc.reanalyze_interval=5), and an unknown key gets an error naming the closest
+    valid ones (Hydra would only say 'not in struct'). Flags (--cfg, -m ...) and hydra/ keys pass through."""
+    base = defaults()
+    bmpc_only = {k for k in base["bmpc"] if k not in base}
+    out, flag_value = [], False
     for ov in overrides:
-        key = re.split(r"[=~]", ov.lstrip("+~"), maxsplit=1)[0].strip()
+        if ov.startswith("-") or flag_value:  # Hydra's own flags, and the value after --cfg, --info, -cn ...
+            flag_value = ov in _FLAGS_WITH_VALUE
+            out.append(ov)
+            continue
         if "=" not in ov and not ov.startswith("~"):
             raise UserError(f"cannot read {ov!r}: overrides look like key=value, e.g. task=cartpole-swingup")
-        parts = key.split(".")
-        if parts[0].startswith("hydra"):
+        key = _key(ov)
+        if key.startswith("hydra"):
+            out.append(ov)
             continue
-        if parts[0] not in defaults:
-            raise unknown("config key", parts[0], list(defaults))
+        if key in bmpc_only:
+            ov, key = ov.replace(key, f"bmpc.{key}", 1), f"bmpc.{key}"
+        parts = key.split(".")
+        if parts[0] not in base:
+            raise unknown("config key", parts[0], list(base))
         if len(parts) > 1:
-            block = defaults[parts[0]]
+            block = base[parts[0]]
             if not isinstance(block, dict) or parts[1] not in block:
-                raise unknown(f"{parts[0]} key", parts[1], list(block) if isinstance(block, dict) else [])
-
-
-def _bmpc_aliases(overrides, block):
-    """BMPC-only keys may be given at the top level (reanalyze_interval=5 means bmpc.reanalyze_interval=5)."""
-    out = []
-    for ov in overrides:
-        key = re.split(r"[=~]", ov.lstrip("+~"), maxsplit=1)[0].strip()
-        out.append(ov.replace(key, f"bmpc.{key}", 1) if key in block and key not in ("log_std_min", "log_std_max",
-                                                                                      "num_q") else ov)
+                raise unknown(f"{parts[0]} option", parts[1], list(block) if isinstance(block, dict) else [])
+        out.append(ov)
     return out
 
 
 def compose(overrides=()):
-    """The root config with Hydra-syntax overrides applied, as a plain dict."""
-    base = defaults()
-    overrides = _bmpc_aliases(list(overrides), {k for k in base["bmpc"] if k not in base})
-    _check_overrides(overrides, base)
-    from hydra import compose as hydra_compose, initialize_config_dir
+    """The root config with Hydra-syntax overrides applied, as a plain dict (in-process, without @hydra.main)."""
+    from hydra import compose as hydra_compose, initialize
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
+    overrides = check_overrides(list(overrides))
+    register()
     try:
-        with initialize_config_dir(config_dir=str(ROOT), version_base=None):
-            cfg = hydra_compose(config_name="config", overrides=overrides)
+        if GlobalHydra.instance().is_initialized():  # inside a Hydra app: compose with its own instance
+            cfg = hydra_compose(config_name=CONFIG_NAME, overrides=overrides)
+        else:
+            with initialize(config_path=None, version_base=None):
+                cfg = hydra_compose(config_name=CONFIG_NAME, overrides=overrides)
     except HydraException as err:
-        raise UserError(f"cannot apply overrides {overrides}: {err}") from None
-    cfg = OmegaConf.to_container(cfg, resolve=True)
-    cfg.pop("hydra", None)
-    cfg["_overridden"] = sorted({re.split(r"[=~]", o.lstrip("+~"), maxsplit=1)[0] for o in overrides})
-    return cfg
+        raise UserError(f"cannot apply overrides {overrides}: {err}".replace("\n", " ")) from None
+    return from_hydra(cfg, overrides)
+
+
+def from_hydra(cfg, overrides):
+    """A composed DictConfig -> the plain dict parse_cfg takes (which keys the user set is kept for presets)."""
+    from omegaconf import OmegaConf
+    raw = OmegaConf.to_container(cfg, resolve=True)
+    raw.pop("hydra", None)
+    raw["_overridden"] = sorted({_key(o) for o in overrides if not o.startswith("-")})
+    return raw
 
 
 def _to_config(d):
     return Config(**{k: _to_config(v) if isinstance(v, dict) else v for k, v in d.items()})
 
 
-def parse_cfg(raw):
-    """Validate names and apply presets: a dict from `compose` -> Config (env-dependent keys come later)."""
-    raw = dict(raw)
-    overridden = set(raw.pop("_overridden", ()))
+def validate(raw):
+    """Type and range of every root key, the BMPC block and every planner's options; names against the registries.
+    A mistake is a one-line UserError naming the key, the value and what is allowed."""
+    from dream_mpc.planner import validate_options
     from tdmpc2 import envs
-    if envs.task_set(raw["task"]) is None:
-        envs.suite_of(raw["task"])  # an unknown task: the closest names of every suite
-    for key, valid in (("agent", AGENTS), ("planner", PLANNERS), ("obs", ("state", "rgb")),
-                       ("planning_dtype", PLANNING_DTYPES)):
-        if raw[key] not in valid:
-            raise unknown(key, raw[key], valid)
-    if not (raw["device"] in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", str(raw["device"]))):
-        raise unknown("device", raw["device"], ["auto", "cpu", "cuda", "cuda:0"])
     for key, value in list(raw.items()):  # official: strings like "5*2" are arithmetic
         if isinstance(value, str) and re.fullmatch(r"\d+\s*[+\-*/]\s*\d+", value):
             raw[key] = eval(value, {"__builtins__": {}})
+    for key, spec in ROOT.items():
+        if key in raw:
+            raw[key] = spec.check(key, raw[key])
+    for key, spec in BMPC.items():
+        raw["bmpc"][key] = spec.check(f"bmpc.{key}", raw["bmpc"][key])
+    for name in planners.names():
+        validate_options(name, raw)
+    if raw["agent"] not in agents:
+        raise unknown("agent", raw["agent"], agents.names())
+    if raw["planner"] not in planners:
+        raise unknown("planner", raw["planner"], planners.names())
+    if envs.task_set(raw["task"]) is None:
+        envs.suite_of(raw["task"])  # an unknown task: the closest names of every suite
+    if not (raw["device"] in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", raw["device"])):
+        raise unknown("device", raw["device"], ["auto", "cpu", "cuda", "cuda:0"])
+    for lo, hi in (("vmin", "vmax"), ("log_std_min", "log_std_max"), ("discount_min", "discount_max")):
+        if raw[lo] > raw[hi]:
+            raise UserError(f"{lo}={raw[lo]} is above {hi}={raw[hi]}: {lo} must be <= {hi}")
+    return raw
+
+
+def parse_cfg(raw):
+    """Validate and apply presets: a dict from `compose` -> Config (env-dependent keys come later)."""
+    from tdmpc2 import envs
+    raw = dict(raw)
+    overridden = set(raw.pop("_overridden", ()))
+    raw = validate(raw)
     if raw["agent"] == "bmpc":
         for key, value in raw["bmpc"].items():
             if key not in overridden:  # a top-level override wins over the BMPC block
                 raw[key] = value
     if raw["model_size"] is not None:
         size = raw["model_size"]
-        if size not in MODEL_SIZE:
-            raise unknown("model_size", size, list(MODEL_SIZE))
         raw.update({k: v for k, v in MODEL_SIZE[size].items() if k not in overridden})
         if raw["task"] == "mt30" and size == 19:
             raw["latent_dim"] = 512
@@ -127,8 +220,6 @@ def parse_cfg(raw):
         raw["task_dim"] = 96 if raw["task"] == "mt80" or raw["model_size"] in (1, 317) else 64
     else:
         raw["task_dim"] = 0
-    if raw["steps"] <= 0:
-        raise UserError(f"steps must be positive, got {raw['steps']}")
     raw["bin_size"] = (raw["vmax"] - raw["vmin"]) / (raw["num_bins"] - 1) if raw["num_bins"] > 1 else 0.0
     raw["work_dir"] = str(Path.cwd() / "logs" / raw["task"] / str(raw["seed"]) / raw["exp_name"])
     raw["task_title"] = raw["task"].replace("-", " ").title()

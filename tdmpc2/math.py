@@ -76,8 +76,3 @@ def squash(mu, pi, log_pi):
     log_pi = log_pi - torch.log(F.relu(1 - pi.pow(2)) + 1e-6).sum(-1, keepdim=True)
     return mu, pi, log_pi
 
-
-def gumbel_softmax_sample(p, dim=0):
-    """Index drawn from the categorical distribution p (Gumbel-max trick, graph-friendly)."""
-    gumbels = -torch.empty_like(p).exponential_().log()
-    return torch.argmax(p.clamp_min(1e-30).log() + gumbels, dim=dim)

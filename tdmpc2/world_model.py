@@ -104,13 +104,6 @@ class WorldModel(nn.Module):
             z = self.task_emb(z, task)
         return self._reward(torch.cat([z, a], dim=-1))
 
-    def next_and_reward_shared(self, z, a, task=None):
-        """next() and reward() for N actions per latent, z (B, L) and a (B, N, A) -> (B*N, L), (B*N, bins): the
-        same numbers as on z repeated N times, with each first-layer product on z computed once."""
-        if self.cfg.multitask:
-            z = self.task_emb(z, task)
-        return layers.mlp_shared_first_input(self._dynamics, z, a), layers.mlp_shared_first_input(self._reward, z, a)
-
     def termination(self, z, task=None, unnormalized=False):
         if self.cfg.multitask:
             z = self.task_emb(z, task)
@@ -188,15 +181,3 @@ class WorldModel(nn.Module):
         if self.cfg.multitask:
             z = self.task_emb(z, task)
         return self._values(z, return_type, target, detach)
-
-    # ------------------------------------------------------------------ what planners use
-    def value_ensemble(self, z, a, task=None):
-        """Decoded values of every ensemble member, (num_q, ..., 1): Q(z, a) or, for BMPC, V(z)."""
-        logits = self.V(z, task, "all") if self.bmpc else self.Q(z, a, task, "all")
-        return self.twohot.decode(logits)
-
-    def terminal_value(self, z, task=None):
-        """The agent's value of a latent at the planning horizon: Q(z, pi(z)) averaged (TD-MPC2) or V(z) (BMPC)."""
-        if self.bmpc:
-            return self.V(z, task, "avg")
-        return self.Q(z, self.sample_action(z, task), task, "avg")

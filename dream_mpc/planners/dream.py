@@ -1,43 +1,59 @@
-"""DreamMPCPlanner: gradient-based MPC from a few policy-prior candidates (the paper's algorithm 1).
+"""DreamMPCPlanner (`planner=dream`): gradient-based MPC from a few policy-prior candidates (the paper's algorithm 1).
 
 Per step, from the latent z of the current observation:
  1. N candidate sequences from rolling out the stochastic policy through the latent dynamics (eq. 2);
  2. mixed with the previous step's optimised candidates, shifted one step with the last repeated (eq. 3);
  3. I gradient-ascent steps of size alpha on J (eq. 6) for all candidates at once (one forward, one backward);
  4. the first action of the candidate with the highest J on the optimised actions.
-Differences from the official code are options (see config.yaml `dream:` and the README).
+Differences from the official code are options (`DreamOptions`, docs/planners.md).
 """
+from dataclasses import dataclass
+
 import torch
 
 from dream_mpc.objective import Objective
-from tdmpc2.planner import Planner
+from dream_mpc.options import option
+from dream_mpc.planner import Planner
+from dream_mpc.registry import planners
+from dream_mpc.rollout import policy_rollout
 
 
+@dataclass
+class DreamOptions:
+    num_candidates: int = option(5, "candidate sequences rolled out from the policy (N)", low=1)
+    iterations: int = option(1, "gradient-ascent steps per plan (I); 0 picks among the policy's candidates", low=0)
+    lr: float = option(0.1, "gradient-ascent step size (alpha)", low=0, low_open=True)
+    reuse: float = option(0.1, "weight of last step's shifted candidates (rho, eq. 3); 0 disables reuse", low=0, high=1)
+    uncertainty_coef: float = option(0.01, "ensemble-uncertainty penalty (lambda, eq. 6); 0 disables it", low=0)
+    horizon: int = option(3, "planning horizon (H)", low=1)
+    large_action_iterations: bool = option(False, "official: +2 iterations when action_dim >= 20")
+    uncertainty_sign: str = option("abs", "abs: |mean| x std (the paper's magnitude); signed: mean x std (official)",
+                                   choices=("abs", "signed"))
+    uncertainty_grad: bool = option(True, "gradients flow through the penalty (official: false, it only ranks)")
+    score_after_step: bool = option(True, "rank candidates after the last gradient step (official: before)")
+    clip: str = option("per_candidate", "gradient-norm clipping per candidate, or one norm over all (official)",
+                       choices=("per_candidate", "global"))
+    clamp_each_step: bool = option(True, "clamp actions to [-1, 1] after every step (official: only at the end)")
+    expl_noise: float = option(0.0, "std of Gaussian noise on the executed action outside eval mode", low=0)
+
+
+@planners.register("dream")
 class DreamMPCPlanner(Planner):
+    """Reads the root keys `grad_clip_norm` (the gradient-norm clip) and `min_std`/`max_std` (bounds of the
+    first-action std reported in `info`, which BMPC imitates) besides its own options."""
+
+    Options = DreamOptions
     option_block = "dream"
 
-    def __init__(self, model, cfg, discount, **overrides):
+    def __init__(self, model, cfg, discount):
         super().__init__(model, cfg, discount)
-        opt = dict(vars(getattr(cfg, self.option_block)))
-        opt.update(overrides)
-        self.num_candidates = int(opt["num_candidates"])
-        self.horizon = int(opt["horizon"])
-        self.iterations = int(opt["iterations"])
-        if opt.get("large_action_iterations") and cfg.action_dim >= 20:
-            self.iterations += 2
-        self.lr = float(opt["lr"])
-        self.reuse = float(opt.get("reuse", 0.0))
-        self.score_after_step = bool(opt.get("score_after_step", True))
-        self.clip = opt.get("clip", "per_candidate")
-        if self.clip not in ("per_candidate", "global"):
-            raise ValueError(f"{self.option_block}.clip must be 'per_candidate' or 'global', got {self.clip!r}")
-        self.clamp_each_step = bool(opt.get("clamp_each_step", True))
-        self.expl_noise = float(opt.get("expl_noise", 0.0))
+        o = self.opt
+        self.num_candidates, self.horizon, self.lr, self.reuse = o.num_candidates, o.horizon, o.lr, o.reuse
+        self.iterations = o.iterations + 2 * (o.large_action_iterations and model.action_dim >= 20)
         self.grad_clip_norm = float(cfg.grad_clip_norm)
-        self.objective = Objective(self.horizon, float(opt.get("uncertainty_coef", 0.0)),
-                                   opt.get("uncertainty_sign", "abs"), bool(opt.get("uncertainty_grad", True)))
+        self.objective = Objective(self.horizon, o.uncertainty_coef, o.uncertainty_sign, o.uncertainty_grad)
         # a Q-model's terminal value Q(z_H, a_H) needs an action at the horizon too; a V-model's does not
-        self.seq_len = self.horizon + (0 if model.bmpc else 1)
+        self.seq_len = self.horizon + int(model.terminal_needs_action)
         self._prev = None  # (B, N, S, A): last step's optimised candidates
 
     def reset(self):
@@ -45,19 +61,12 @@ class DreamMPCPlanner(Planner):
 
     # ------------------------------------------------------------------ candidates
     @torch.no_grad()
-    def policy_candidates(self, z, task, expl=False):
+    def policy_candidates(self, z, task, explore=False):
         """Eq. 2: N sequences (B*N, S, A) sampled from the policy prior through the latent dynamics."""
-        z = z.repeat_interleave(self.num_candidates, 0)
-        actions = []
-        for h in range(self.seq_len):
-            a = self.model.sample_action(z, task, expl=expl and self.model.bmpc)
-            actions.append(a)
-            if h < self.seq_len - 1:
-                z = self.model.next(z, a, task)
-        return torch.stack(actions, 1)
+        return policy_rollout(self.model, z, task, self.num_candidates, self.seq_len, explore)
 
     def initial_candidates(self, z, task, t0, reanalyze):
-        a = self.policy_candidates(z, task, expl=reanalyze).float()  # optimised in float32 whatever the model's dtype
+        a = self.policy_candidates(z, task, explore=reanalyze).float()  # optimised in float32 whatever the model's
         B, N = z.shape[0], self.num_candidates
         prev = self._prev
         if self.reuse and not t0 and not reanalyze and prev is not None and prev.shape[0] == B:
@@ -68,7 +77,7 @@ class DreamMPCPlanner(Planner):
     # ------------------------------------------------------------------ optimisation
     def clip_gradient(self, g, B):
         """Per-candidate norm clipping (candidates are independent problems), or one norm per batch element."""
-        flat = g.reshape(g.shape[0], -1) if self.clip == "per_candidate" else g.reshape(B, -1)
+        flat = g.reshape(g.shape[0], -1) if self.opt.clip == "per_candidate" else g.reshape(B, -1)
         scale = (self.grad_clip_norm / (flat.norm(dim=1, keepdim=True) + 1e-6)).clamp(max=1.0)
         return (flat * scale).view_as(g)
 
@@ -82,21 +91,22 @@ class DreamMPCPlanner(Planner):
                 (grad,) = torch.autograd.grad(J.sum(), actions)
             with torch.no_grad():
                 actions = actions + self.lr * self.clip_gradient(grad, B)
-                if self.clamp_each_step:
+                if self.opt.clamp_each_step:
                     actions = actions.clamp(-1, 1)
         actions = actions.detach()
-        if J is None or self.score_after_step:
+        if J is None or self.opt.score_after_step:
             with torch.no_grad():
                 J = self.objective(self.model, z_rows, actions, task_rows, discount)
         return actions, J.detach()
 
     # ------------------------------------------------------------------ the planner interface
     @torch.no_grad()
-    def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False):
-        B, N, A = z.shape[0], self.num_candidates, self.cfg.action_dim
+    def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
+        """`horizon` is ignored: gradient planners keep their own (`dream.horizon`)."""
+        B, N, A = z.shape[0], self.num_candidates, self.model.action_dim
         task_rows = None if task is None else task.repeat_interleave(N)
-        mask = self.action_mask(task)
-        actions = self.initial_candidates(z, task_rows, t0, reanalyze)
+        mask = self.model.action_mask(task)
+        actions = self.initial_candidates(z, task, t0, reanalyze)
         if mask is not None:
             actions = actions * mask.repeat_interleave(N, 0).unsqueeze(1)
         z_rows = z.repeat_interleave(N, 0)
@@ -105,13 +115,13 @@ class DreamMPCPlanner(Planner):
         J = J.view(B, N)
         if not reanalyze:
             self._prev = actions
-        rows = torch.arange(B, device=z.device)
+        rows = torch.arange(B, device=actions.device)
         best = torch.argmax(J.nan_to_num(float("-inf")), dim=1)
         action = actions[rows, best, 0]
         first = actions[:, :, 0]
         std = first.std(1, correction=1 if N > 1 else 0).clamp(self.cfg.min_std, self.cfg.max_std)
         info = {"value": J[rows, best].unsqueeze(-1), "mean": first.mean(1), "std": std, "action": action}
-        if not eval_mode and self.expl_noise:
-            action = (action + self.expl_noise * torch.randn_like(action)).clamp(-1, 1)
+        if not eval_mode and self.opt.expl_noise:
+            action = (action + self.opt.expl_noise * torch.randn_like(action)).clamp(-1, 1)
         bad = ~(torch.isfinite(J).all(1) & torch.isfinite(actions).flatten(1).all(1))
         return self.policy_fallback(z, task, action, info, bad)

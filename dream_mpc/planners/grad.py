@@ -1,29 +1,59 @@
-"""The paper's gradient-based baselines on the same planner interface.
+"""The paper's gradient-based baselines, on Dream-MPC's optimiser:
 
 - GradMPCPlanner (`planner=grad`, Grad-MPC): many Gaussian candidates, many gradient-ascent iterations on the
   predicted return, the best one executed; no policy prior, no reuse, no uncertainty penalty.
 - HybridGradMPCPlanner (`planner=hybrid`, hybrid Grad-MPC): one candidate from the policy, horizon 1, which the
   paper notes is Dream-MPC with a single candidate and a horizon of one.
 """
+from dataclasses import dataclass
+
 import torch
 
-from dream_mpc.dream import DreamMPCPlanner
+from dream_mpc.options import option
+from dream_mpc.planners.dream import DreamMPCPlanner, DreamOptions
+from dream_mpc.registry import planners
 
 
-class GradMPCPlanner(DreamMPCPlanner):
+@dataclass
+class GradOptions:
+    num_candidates: int = option(64, "Gaussian candidate sequences", low=1)
+    iterations: int = option(10, "gradient-ascent steps per plan", low=0)
+    lr: float = option(0.1, "gradient-ascent step size", low=0, low_open=True)
+    horizon: int = option(3, "planning horizon", low=1)
+    init_std: float = option(0.5, "std of the zero-mean Gaussian candidates (clamped to [-1, 1])", low=0)
+
+
+@dataclass
+class HybridOptions:
+    num_candidates: int = option(1, "candidates rolled out from the policy", low=1)
+    iterations: int = option(1, "gradient-ascent steps per plan", low=0)
+    lr: float = option(0.1, "gradient-ascent step size", low=0, low_open=True)
+    horizon: int = option(1, "planning horizon", low=1)
+
+
+class _BaselineOnDream(DreamMPCPlanner):
+    """Dream-MPC's optimiser with the baseline's options, no reuse and no uncertainty penalty."""
+
+    @classmethod
+    def read_options(cls, cfg):
+        own = super().read_options(cfg)
+        shared = {k: getattr(own, k) for k in ("num_candidates", "iterations", "lr", "horizon")}
+        cls_opt = DreamOptions(**shared, reuse=0.0, uncertainty_coef=0.0)
+        cls_opt.own = own
+        return cls_opt
+
+
+@planners.register("grad")
+class GradMPCPlanner(_BaselineOnDream):
+    Options = GradOptions
     option_block = "grad"
 
-    def __init__(self, model, cfg, discount):
-        super().__init__(model, cfg, discount, reuse=0.0, uncertainty_coef=0.0)
-        self.init_std = float(cfg.grad.init_std)
-
     def initial_candidates(self, z, task, t0, reanalyze):
-        shape = (z.shape[0] * self.num_candidates, self.seq_len, self.cfg.action_dim)
-        return (self.init_std * torch.randn(shape, device=z.device)).clamp(-1, 1)
+        shape = (z.shape[0] * self.num_candidates, self.seq_len, self.model.action_dim)
+        return (self.opt.own.init_std * torch.randn(shape, device=z.device)).clamp(-1, 1)
 
 
-class HybridGradMPCPlanner(DreamMPCPlanner):
+@planners.register("hybrid")
+class HybridGradMPCPlanner(_BaselineOnDream):
+    Options = HybridOptions
     option_block = "hybrid"
-
-    def __init__(self, model, cfg, discount):
-        super().__init__(model, cfg, discount, reuse=0.0, uncertainty_coef=0.0)

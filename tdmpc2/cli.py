@@ -1,0 +1,84 @@
+"""The command-line applications (`train.py`, `evaluate.py`, and the console scripts `dream-mpc-train`,
+`dream-mpc-evaluate`): Hydra applications on the root config that tdmpc2/config.py registers.
+
+Before Hydra parses the command line, the overrides are checked against the config (an unknown key names the
+closest valid ones); inside each job the config is validated and completed (a bad value names the key, the value
+and what is allowed). A user's mistake prints `error: ...` without a traceback: a single run exits with code 2; in a
+multirun the job is reported as failed and the other jobs go on.
+"""
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; before anything imports mujoco
+
+import sys
+
+from dream_mpc.errors import UserError
+
+
+def _fail(message, code=2):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def hydra_app(job):
+    """Run `job(cfg)` (cfg: our validated Config) as a Hydra application on sys.argv."""
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from tdmpc2 import config
+
+    def task_function(dict_cfg):
+        hydra_cfg = HydraConfig.get()
+        multirun = hydra_cfg.mode == RunMode.MULTIRUN
+        overrides = list(hydra_cfg.overrides.task)
+        try:
+            cfg = config.parse_cfg(config.from_hydra(dict_cfg, overrides))
+            cfg._overrides = overrides  # what the user set for this job (evaluate: the checkpoint's config yields)
+            return job(cfg)
+        except UserError as err:
+            if not multirun:
+                _fail(err)
+            print(f"error in job {hydra_cfg.job.num} ({' '.join(overrides)}): {err}", file=sys.stderr)
+            return {"error": str(err)}
+
+    try:
+        from dream_mpc.registry import load_plugins
+        load_plugins()
+        sys.argv[1:] = config.check_overrides(sys.argv[1:])
+        config.register()
+    except UserError as err:
+        _fail(err)
+    try:
+        hydra.main(config_path=str(config.CONFIG_DIR), config_name=config.CONFIG_NAME, version_base=None)(task_function)()
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+
+
+def train_job(cfg):
+    from dream_mpc.registry import agents
+    from tdmpc2 import runtime
+    from tdmpc2.buffer import Buffer
+    from tdmpc2.envs import make_env
+    from tdmpc2.logger import Logger
+    from tdmpc2.trainer import OnlineTrainer
+
+    runtime.setup(cfg)
+    env = make_env(cfg)
+    agent = agents.get(cfg.agent)(cfg)
+    return OnlineTrainer(cfg, env, agent, Buffer(cfg), Logger(cfg)).train()
+
+
+def evaluate_job(cfg):
+    from tdmpc2.evaluation import evaluate_checkpoint
+    return evaluate_checkpoint(cfg)
+
+
+def train():
+    """python train.py task=dog-run planner=dream steps=1000000 (any config key=value; -m for sweeps)."""
+    hydra_app(train_job)
+
+
+def evaluate():
+    """python evaluate.py task=dog-run checkpoint=dog-run-1.pt planner=mppi|policy|dream (-m for sweeps)."""
+    hydra_app(evaluate_job)
