@@ -19,6 +19,7 @@ from tdmpc2 import checkpoint, config, runtime
 from tdmpc2.agent import TDMPC2
 from tdmpc2.buffer import Buffer
 from tdmpc2.envs import make_env
+from tdmpc2.errors import UserError
 from tdmpc2.logger import Logger
 from tdmpc2.trainer import OnlineTrainer
 
@@ -79,7 +80,9 @@ def test_training_losses_are_finite_and_fall(trained):
     eval_rows = read_csv(work_dir / "eval.csv")
     assert list(eval_rows[0]) == ["step", "episode_reward"] and eval_rows[0]["step"] == "0"
     last_ckpt = checkpoint.read(work_dir / "models" / "last.pt")
-    assert last_ckpt["step"] == 1000 and last_ckpt["episode"] == 2 and last_ckpt["buffer"]["num_episodes"] == 2
+    # the finished run's own checkpoint: a rerun with a larger `steps` continues from it
+    assert last_ckpt["step"] == 1001 and last_ckpt["episode"] == 2 and last_ckpt["buffer"]["num_episodes"] == 2
+    assert len(last_ckpt["current_episode"]["rows"]) == 2  # the third episode, one step in
     assert checkpoint.read(work_dir / "models" / "final.pt")["step"] == 1001
 
 
@@ -108,7 +111,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert steps == list(range(500, saved + 501, 500))  # nothing lost before the checkpoint, nothing twice
     evals = [int(r["step"]) for r in read_csv(tmp_path / WORK_DIR / "eval.csv")]
     assert evals == list(range(0, saved + 501, 1000))  # an eval due at the checkpoint runs once
-    assert checkpoint.read(last)["step"] == saved + 500
+    assert checkpoint.read(last)["step"] == saved + 501
     assert checkpoint.read(tmp_path / WORK_DIR / "models" / "final.pt")["step"] == saved + 501
     assert list((tmp_path / WORK_DIR / "wandb").glob("offline-run-*"))
 
@@ -281,3 +284,47 @@ def test_demo_compares_the_planners_on_the_bundled_agent(tmp_path):
     rows = {line.split("|")[3].strip(): line for line in result.stdout.splitlines() if line.startswith("| cartpole")}
     assert set(rows) == {"policy", "mppi", "dream"}, result.stdout
     assert (tmp_path / "demo" / "returns.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------------- resuming
+def test_resume_warns_of_config_changes_and_continues_to_more_steps(tmp_path, capsys):
+    from test_faults import short_trainer
+    short_trainer(tmp_path, ["steps=50", "seed_steps=100"]).train()
+    out, err = capsys.readouterr()
+    assert "warning: no update will happen" in out and "steps=50" in out  # steps <= seed_steps
+    assert "eval at step 0" in err  # the evaluation's own progress bar
+    last = tmp_path / WORK_DIR / "models" / "last.pt"
+    assert checkpoint.read(last)["step"] == 51
+    short_trainer(tmp_path, ["steps=90", "seed_steps=100", "horizon=4", "discount_max=0.99"]).train()
+    out, _ = capsys.readouterr()
+    warning = next(line for line in out.splitlines() if line.startswith("warning: resuming"))
+    assert f"resuming {last}" in warning and "horizon (3 -> 4)" in warning and "discount_max (0.995 -> 0.99)" in warning
+    assert "steps (" not in warning  # a new total is what a rerun is for: not a difference to warn about
+    assert "resume=false" in warning and "exp_name=" in warning
+    assert f"resumed from {last} at step 51" in out
+    assert checkpoint.read(last)["step"] == 91  # continued to the new total
+    steps = [int(r["step"]) for r in read_csv(tmp_path / WORK_DIR / "train.csv")]
+    assert steps == [40, 80]
+
+
+def test_rerun_of_a_finished_run_with_fewer_steps_says_so(tmp_path, capsys):
+    from test_faults import short_trainer
+    short_trainer(tmp_path, ["steps=30", "seed_steps=100"]).train()
+    final = tmp_path / WORK_DIR / "models" / "final.pt"
+    before = final.stat().st_mtime_ns
+    capsys.readouterr()
+    short_trainer(tmp_path, ["steps=20", "seed_steps=100"]).train()
+    out, _ = capsys.readouterr()
+    assert "nothing to train" in out and "at step 31, past steps=20" in out and "Raise steps=" in out
+    assert final.stat().st_mtime_ns == before  # the finished run's files are left as they were
+
+
+def test_resume_with_another_model_is_one_line(tmp_path):
+    from test_faults import short_trainer
+    short_trainer(tmp_path, ["steps=10", "seed_steps=100"]).train()
+    with pytest.raises(UserError) as err:
+        short_trainer(tmp_path, ["steps=20", "seed_steps=100", "mlp_dim=96"]).train()
+    msg = str(err.value)
+    last = tmp_path / WORK_DIR / "models" / "last.pt"
+    assert msg.startswith(f"tried to resume {last}, but it holds a different model") and "\n" not in msg
+    assert "resume=false" in msg and "exp_name=" in msg and len(msg) < 600
