@@ -5,7 +5,7 @@ A chunk is a torch-saved TensorDict of whole episodes with batch [episodes, step
 the reset observation, its action and reward NaN). The chunks are read with weights_only=True (no code runs from
 them), the episodes of the set's tasks (task id < len(cfg.tasks)) go into the replay buffer, and the agent takes
 cfg.steps gradient steps; every eval_freq steps and at the end (eval_freq > 0) every task is evaluated with
-`evaluate_task_set` and the agent saved to models/<step>.pt.
+`evaluate_task_set`; the agent is saved to models/<step>.pt then and at the end (save_agent).
 """
 import time
 from pathlib import Path
@@ -30,6 +30,7 @@ def chunk_files(data_dir):
 
 def read_chunk(path):
     """One chunk as a dict of (episodes, steps, ...) tensors (weights_only: no code runs from the file)."""
+    import tensordict  # noqa: F401 - importing it allowlists its TensorDict reductions for weights_only loading
     try:
         td = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
@@ -92,12 +93,14 @@ def setup(cfg):
 
 def train(cfg):
     """train.py's branch for task=mt30|mt80: dims from the tables, the agent, the dataset, the updates."""
-    from tdmpc2.agent import agent_class
+    from dream_mpc.registry import agents
+    from tdmpc2 import runtime
     from tdmpc2.logger import Logger
     if cfg.obs != "state":
         raise UserError("offline multi-task training is state-based (as TD-MPC2's); use obs=state")
+    runtime.setup(cfg)
     setup(cfg)
-    agent = agent_class(cfg.agent)(cfg)
+    agent = agents.get(cfg.agent)(cfg)
     OfflineTrainer(cfg, agent, load_dataset(cfg), Logger(cfg)).train()
 
 
@@ -140,8 +143,12 @@ class OfflineTrainer:
                 summary.update(step=step, elapsed_time=time.time() - start)
                 self.logger.log(summary, "train")
                 metrics = []
-            if cfg.eval_freq > 0 and (step % cfg.eval_freq == 0 or step == cfg.steps):
+            if cfg.eval_freq > 0 and step % cfg.eval_freq == 0 and step < cfg.steps:
                 self.eval(step)
                 if cfg.save_agent:
                     self.save(step)
+        if cfg.eval_freq > 0:
+            self.eval(cfg.steps)
+        if cfg.save_agent:
+            self.save(cfg.steps)
         self.logger.finish()

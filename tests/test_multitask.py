@@ -155,7 +155,7 @@ def test_offline_training_from_chunks(tmp_path):
 def test_every_registered_task_builds_and_steps():
     """Every task of every suite: reset and 2 steps with finite observations of the declared shape."""
     names = [t for t in all_tasks() if task_sets.TASK_SETS.get(t) is None]
-    seen = set()
+    seen, failures = set(), []
     for task in names:
         suite = suite_of(task)
         if suite.name == "humanoid_bench":
@@ -167,13 +167,21 @@ def test_every_registered_task_builds_and_steps():
             seen.add(gym_id(task))
         if suite.name == "metaworld" and not HAVE_MW:
             continue
-        env = suite.make(task, _Cfg)
-        obs = env.reset()
-        dims = suite.dims(task)
-        assert obs.shape == env.observation_space.shape == tuple(dims[0]), task
-        assert env.action_space.shape == (dims[1],) and env.max_episode_steps == dims[2], task
-        for _ in range(2):
-            obs, reward, done, info = env.step(env.rand_act())
-            assert torch.isfinite(obs).all() and np.isfinite(float(reward)) and "success" in info, task
-        if hasattr(env, "close"):
-            env.close()
+        try:
+            _build_and_step(suite, task)
+        except Exception as err:  # noqa: BLE001 - collect every failing task
+            failures.append(f"{task}: {type(err).__name__}: {err}")
+    assert not failures, "\n".join(failures)
+
+
+def _build_and_step(suite, task):
+    env = suite.make(task, _Cfg)
+    obs = env.reset()
+    dims = suite.dims(task)
+    assert obs.shape == env.observation_space.shape == tuple(dims[0]), task
+    assert env.action_space.shape == (dims[1],) and env.max_episode_steps == dims[2], task
+    for _ in range(2):
+        obs, reward, done, info = env.step(env.rand_act())
+        assert torch.isfinite(obs).all() and np.isfinite(float(reward)) and "success" in info, task
+    if hasattr(env, "close"):
+        env.close()

@@ -141,3 +141,24 @@ def evaluate_task_set(agent, cfg, tasks=None, episodes=None, eval_mode=True, log
             log(f"{task}: return {results[task]['return']:.1f}, success {results[task]['success']:.2f}, "
                 f"score {score:.1f}")
     return {"tasks": results, "score": float(np.mean([r["score"] for r in results.values()]))}
+
+
+def evaluate_checkpoint_set(cfg):
+    """evaluate.py with task=mt30|mt80: the multi-task checkpoint on every task of the set (or on `eval_tasks`, when
+    the config has that key), cfg.eval_episodes episodes each; prints per-task lines and the official score."""
+    from tdmpc2 import runtime
+    from tdmpc2.checkpoint import load_agent
+
+    if cfg.checkpoint is None:
+        raise UserError(f"no checkpoint given: python evaluate.py task={cfg.task} checkpoint=<path.pt> planner=mppi")
+    runtime.setup(cfg)
+    agent = load_agent(cfg.checkpoint, task=cfg.task, device=cfg.device, overrides=cfg._overrides,
+                       trusted=cfg.trust_checkpoint)
+    runtime.set_seed(cfg.seed)
+    tasks = cfg.get("eval_tasks") or None
+    print(f"evaluating {cfg.checkpoint} on {cfg.task} ({len(tasks or agent.cfg.tasks)} tasks) with "
+          f"planner={agent.cfg.planner}, {cfg.eval_episodes} episodes each")
+    result = evaluate_task_set(agent, agent.cfg, tasks, episodes=cfg.eval_episodes, eval_mode=not cfg.eval_noise)
+    print(f"{cfg.task} planner={agent.cfg.planner}: normalized score {result['score']:.1f} over "
+          f"{len(result['tasks'])} tasks (DMControl return / 10, Meta-World success x 100)")
+    return result
