@@ -4,7 +4,13 @@ save_video=false eval_noise=false]
 
 A Hydra application (tdmpc2/cli.py): `python evaluate.py -m planner=mppi,dream seed=1,2,3` runs a sweep.
 """
-from tdmpc2.cli import evaluate
+from tdmpc2 import cli
+
+
+def main(argv):
+    """In-process, on a list of overrides (tests, notebooks)."""
+    return cli.run(cli.evaluate_job, argv)
+
 
 if __name__ == "__main__":
-    evaluate()
+    cli.evaluate()

@@ -2,7 +2,13 @@
 
 A Hydra application (tdmpc2/cli.py): `python train.py -m seed=1,2,3` runs a sweep, `--cfg job` prints the config.
 """
-from tdmpc2.cli import train
+from tdmpc2 import cli
+
+
+def main(argv):
+    """In-process, on a list of overrides (tests, notebooks)."""
+    return cli.run(cli.train_job, argv)
+
 
 if __name__ == "__main__":
-    train()
+    cli.train()

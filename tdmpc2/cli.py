@@ -134,6 +134,14 @@ def evaluate_job(cfg):
     return evaluate_checkpoint(cfg)
 
 
+def run(job, argv):
+    """Run a job in-process on a list of overrides (tests, notebooks): the same config and checks as the app."""
+    from tdmpc2 import config
+    cfg = config.load(argv)
+    cfg._overrides = list(argv)
+    return job(cfg)
+
+
 def train():
     """python train.py task=dog-run planner=dream steps=1000000 (any config key=value; -m for sweeps)."""
     hydra_app(train_job)

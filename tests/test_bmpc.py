@@ -232,10 +232,9 @@ def test_reanalyze_writes_exactly_the_aligned_rows_in_one_batched_plan():
     before = snapshot(buf)
     calls = []
 
-    def plan(z, t0=False, eval_mode=False, task=None, horizon=None, update_prev_mean=True, reanalyze=False):
+    def plan(z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
         """A fake planner whose targets are a function of the latent, so every row says where it came from."""
-        calls.append(dict(z=z.clone(), t0=t0, horizon=horizon, update_prev_mean=update_prev_mean,
-                          reanalyze=reanalyze))
+        calls.append(dict(z=z.clone(), t0=t0, horizon=horizon, reanalyze=reanalyze))
         return z[:, :A].clone(), {"mean": z[:, :A], "std": z[:, A:2 * A] + 1, "value": z.sum(-1, keepdim=True)}
 
     agent.planner.plan = plan
@@ -243,7 +242,7 @@ def test_reanalyze_writes_exactly_the_aligned_rows_in_one_batched_plan():
     assert len(calls) == 1
     call = calls[0]
     assert call["z"].shape == (H * b, agent.cfg.latent_dim)
-    assert (call["t0"], call["horizon"], call["update_prev_mean"], call["reanalyze"]) == (True, 3, False, True)
+    assert (call["t0"], call["horizon"], call["reanalyze"]) == (True, 3, True)
     with torch.no_grad():
         torch.testing.assert_close(call["z"], agent.model.encode(batch["obs"][:H, :b].reshape(H * b, OBS)))
     after = snapshot(buf)
@@ -289,7 +288,7 @@ def test_reanalyze_leaves_the_acting_planner_alone(planner, dtype):
     agent.reanalyze(buf, batch, index)
     assert len(calls) == 1 and calls[0]["reanalyze"] and calls[0]["t0"]
     if planner == "mppi":
-        assert calls[0]["horizon"] == 3 and calls[0]["update_prev_mean"] is False
+        assert calls[0]["horizon"] == 3
     for k, v in state.items():
         assert torch.equal(getattr(agent.planner, k), v), k
     after = snapshot(buf)
@@ -474,3 +473,4 @@ def test_tdmpc2_files_asked_for_as_bmpc_load_as_tdmpc2(tmp_path):
         warnings.simplefilter("error")
         assert type(checkpoint.load_agent(tmp_path / "q.pt", task="walker-walk", env_dims=(24, 6),
                                           device="cpu")) is TDMPC2
+

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from dream_mpc.dream import DreamMPCPlanner
-from dream_mpc.grad import GradMPCPlanner, HybridGradMPCPlanner
+from dream_mpc.planners.dream import DreamMPCPlanner
+from dream_mpc.planners.grad import GradMPCPlanner, HybridGradMPCPlanner
 from dream_mpc.objective import Objective
 from tdmpc2 import config
 from tests.toy_models import LinearQuadraticModel
@@ -13,7 +13,6 @@ GAMMA = 0.9
 
 def make_cfg(action_dim=2, **dream):
     cfg = config.load(["task=cartpole-swingup", "threads=1"])
-    cfg.action_dim = action_dim
     for k, v in dream.items():
         setattr(cfg.dream, k, v)
     return cfg

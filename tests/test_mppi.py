@@ -2,13 +2,12 @@
 import torch
 
 from tdmpc2 import config
-from tdmpc2.mppi import MPPIPlanner
+from dream_mpc.planners.mppi import MPPIPlanner
 from tests.toy_models import LinearQuadraticModel
 
 
 def make_planner(model, **overrides):
     cfg = config.load(["task=cartpole-swingup", "threads=1"] + [f"{k}={v}" for k, v in overrides.items()])
-    cfg.action_dim = model.cfg.action_dim
     return MPPIPlanner(model, cfg, 0.9)
 
 
@@ -49,18 +48,19 @@ def test_mppi_with_nan_values_never_returns_nan():
 def test_shared_first_step_equals_the_repeated_latent():
     """MPPI's first step computes the first-layer products on z once per latent: the same numbers as repeating it,
     for a single-task and a multi-task model (whose task embedding joins z)."""
+    from tdmpc2.planning import TDMPC2Planning
     from tdmpc2.world_model import WorldModel
     for overrides in (["task=walker-walk"], ["task=mt30", "model_size=19"]):
         cfg = config.load([*overrides, "threads=1", "mlp_dim=32", "latent_dim=16", "enc_dim=16", "task_dim=8"])
         n_tasks = len(cfg.tasks) if cfg.multitask else 1
         config.set_env_dims(cfg, (24,), 6, 500, *(([6] * n_tasks, [500] * n_tasks) if cfg.multitask else ()))
-        model = WorldModel(cfg).eval()
+        model = TDMPC2Planning(WorldModel(cfg).eval())
         torch.manual_seed(0)
         z, a = torch.randn(3, cfg.latent_dim), torch.rand(3, 7, cfg.action_dim) * 2 - 1
         task = torch.tensor([0, 1, 2]) if cfg.multitask else None
         rows = None if task is None else task.repeat_interleave(7)
         with torch.no_grad():
-            nxt, rew = model.next_and_reward_shared(z, a, task)
+            nxt, rew = model.step_and_reward_shared(z, a, task)
             zr, ar = z.repeat_interleave(7, 0), a.reshape(21, -1)
-            torch.testing.assert_close(nxt, model.next(zr, ar, rows), rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(nxt, model.step(zr, ar, rows), rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(rew, model.reward(zr, ar, rows), rtol=1e-5, atol=1e-6)

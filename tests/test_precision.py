@@ -8,7 +8,7 @@ import torch
 from dream_mpc.objective import Objective
 from tdmpc2 import checkpoint, config
 from tdmpc2.errors import UserError
-from tdmpc2.precision import PlanningModel
+from tdmpc2.planning import TDMPC2Planning
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"
@@ -24,21 +24,21 @@ def agents():
 
 
 def test_unknown_planning_dtype_lists_the_valid_ones():
-    with pytest.raises(UserError, match="unknown planning_dtype 'float16'") as err:
+    with pytest.raises(UserError, match="planning_dtype='float16' is not allowed") as err:
         config.load(["task=cartpole-swingup", "planning_dtype=float16"])
     assert "float32" in str(err.value) and "bfloat16" in str(err.value)
 
 
 def test_float32_planning_uses_the_model_itself(agents):
     a32, _ = agents
-    assert a32.planning.get() is a32.model and a32.planner.model is a32.model
+    assert a32.planning.prepare().model is a32.model and a32.planner.model is a32.planning
 
 
 def test_the_copy_is_loaded_refreshed_on_change_and_only_then(agents):
     _, a16 = agents
     model, copy = a16.model, a16.planning.model
-    assert a16.planner.model is copy and copy is not model
-    a16.planning.get()
+    assert a16.planner.model is a16.planning and copy is not model
+    a16.planning.prepare()
     for (name, src), dst in zip(model.state_dict().items(), copy.state_dict().values()):
         assert dst.dtype == (torch.bfloat16 if src.is_floating_point() else src.dtype), name
         torch.testing.assert_close(dst.float(), src.to(dst.device).float(), atol=0, rtol=2 ** -8, msg=name)
@@ -78,8 +78,8 @@ def test_bfloat16_objective_and_policy_match_float32_on_a_trained_agent(agents):
         actions = torch.rand(64, 4, 1) * 2 - 1
     objective = Objective(horizon=3, uncertainty_coef=0.01)
     with torch.no_grad():
-        j32 = objective(a32.model, z, actions, discount=a32.discount)
-        j16 = objective(a16.planning.get(), a16.planning.cast(z), actions, discount=a16.discount)
+        j32 = objective(a32.planning, z, actions, discount=a32.discount)
+        j16 = objective(a16.planning.prepare(), a16.planning.cast(z), actions, discount=a16.discount)
     assert j16.dtype == torch.float32
     # returns of 3 steps plus a terminal value of a few hundred: bf16 weights move them by well under 1 %
     rel = ((j16 - j32).abs() / j32.abs().clamp_min(1.0))
@@ -90,7 +90,7 @@ def test_bfloat16_objective_and_policy_match_float32_on_a_trained_agent(agents):
     a32.set_planner("dream"), a16.set_planner("dream")
 
 
-def test_planning_model_copies_nothing_for_float32():
-    m = torch.nn.Linear(2, 2)
-    pm = PlanningModel(m)
-    assert pm.get() is m and pm.cast(torch.ones(1)).dtype == torch.float32
+def test_planning_model_copies_nothing_for_float32(agents):
+    a32, _ = agents
+    pm = TDMPC2Planning(a32.model)
+    assert pm.prepare().model is a32.model and pm.cast(torch.ones(1)).dtype == torch.float32
