@@ -172,6 +172,21 @@ class TDMPC2:
         return self._update(batch["obs"], batch["action"], batch["reward"], batch["terminated"], batch.get("task"))
 
     # ------------------------------------------------------------------ persistence
+    def weights_state(self):
+        """The weights as checkpoints hold them: the official TD-MPC2 layout, so the official code loads ours."""
+        from tdmpc2.checkpoint import official_state_dict
+        return official_state_dict(self.model)
+
+    def load_weights_state(self, sd):
+        from tdmpc2.checkpoint import load_weights
+        load_weights(self.model, sd)
+
+    @classmethod
+    def from_checkpoint(cls, obj, path, **kwargs):
+        """A ready agent from a read checkpoint (every official layout; see tdmpc2.checkpoint.load_agent)."""
+        from tdmpc2.checkpoint.agents import load_official
+        return load_official(obj, path, **kwargs)
+
     def state_dict(self):
         """Everything training needs to resume (the weights in the official layout come from checkpoint.py)."""
         return {"optim": self.optim.state_dict(), "pi_optim": self.pi_optim.state_dict(),

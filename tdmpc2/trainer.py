@@ -143,7 +143,7 @@ class OnlineTrainer:
         ckpt = checkpoint.read(path, trusted=self.cfg.get("trust_checkpoint", False))
         self._warn_config_changes(path, ckpt.get("config"))
         try:
-            checkpoint.load_weights(self.agent.model, ckpt["model"])
+            self.agent.load_weights_state(ckpt["model"])
             self.agent.load_state_dict(ckpt["agent"])
         except (UserError, KeyError, ValueError, RuntimeError) as err:
             raise UserError(f"tried to resume {path}, but it holds a different model than this run builds "

@@ -18,7 +18,7 @@ def save(path, agent, **extra):
     """Write the agent: weights in the official layout under "model"; optimizers, running scale, config, the
     input transform of a converted pre-release model and any `extra` (step, RNG states ...) under other keys.
     Everything is tensors and plain data, so the file reads back with weights_only=True."""
-    obj = {"model": official_state_dict(agent.model), "agent": agent.state_dict(), "config": agent.cfg.to_dict()}
+    obj = {"model": agent.weights_state(), "agent": agent.state_dict(), "config": agent.cfg.to_dict()}
     transform = getattr(agent.model, "input_transform", None)
     if transform is not None:  # the official layout cannot say it, so a reload would silently lose it
         obj["input_transform"] = transform
@@ -90,9 +90,21 @@ def load_agent(path, task=None, device="auto", overrides=(), prerelease_input="s
     pre-release files ('symlog' or 'identity'); `trusted` reads the file with weights_only=False (only for files
     from a trusted source: unpickling can run code). `agent.checkpoint_info` says what was loaded.
     """
+    obj = read(path, device=resolve_device(device), trusted=trusted)
+    saved = obj.get("config") if isinstance(obj, dict) and isinstance(obj.get("config"), dict) else None
+    from dream_mpc.registry import agents
+    name = saved.get("agent", "tdmpc2") if saved else "tdmpc2"  # official files: the TD-MPC2 family
+    if name not in agents:
+        raise UserError(f"{path} was written by agent={name}, which is not registered here; install or name its "
+                        f"plug-in (DREAM_MPC_PLUGINS=<module>). Registered agents: {', '.join(agents.names())}")
+    return agents.get(name).from_checkpoint(obj, path, task=task, device=device, overrides=overrides,
+                                            prerelease_input=prerelease_input, env_dims=env_dims)
+
+
+def load_official(obj, path, task=None, device="auto", overrides=(), prerelease_input="symlog", env_dims=None):
+    """The TD-MPC2 family's `from_checkpoint`: a file in any official layout, or ours (see load_agent)."""
     if prerelease_input not in INPUT_TRANSFORMS:
         raise unknown("prerelease_input", prerelease_input, list(INPUT_TRANSFORMS))
-    obj = read(path, device=resolve_device(device), trusted=trusted)
     raw = unwrap(obj)
     layout = detect_layout(raw)
     sd = convert(raw)
@@ -105,6 +117,10 @@ def load_agent(path, task=None, device="auto", overrides=(), prerelease_input="s
     _check_agent(cfg, spec, path)
     if task is not None and not cfg.multitask:
         tasks.check_task_dims(path, spec, cfg.task, task_source, env_dims)
+        own = (saved or {}).get("task") or tasks.task_from_filename(path)  # same dims, another task: say so
+        if task_source == "argument" and own and own != cfg.task:
+            warnings.warn(f"{path} was trained on {own}, not on task={cfg.task}: the dims match, so it loads, but "
+                          f"its model and policy never saw {cfg.task}", stacklevel=2)
     tasks.set_env_dims(cfg, spec)
     from tdmpc2.agent import agent_class
     agent = agent_class(cfg.agent)(cfg)
