@@ -42,6 +42,13 @@ class Planner:
     def reset(self):
         """Forget anything carried over from the previous step (called at an episode's start)."""
 
+    def state_dict(self):
+        """What the planner carries from one step to the next (tensors or None), for exact resumes."""
+        return {}
+
+    def load_state_dict(self, state):
+        """Restore what `state_dict` returned."""
+
     def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
         raise NotImplementedError
 

@@ -125,7 +125,7 @@ class Buffer:
         order = torch.arange(self._size).roll(-self._ptr)  # the identity until the ring wraps
         valid = self._valid[order] if self._valid is not None else torch.zeros(0, dtype=torch.bool)
         return {"fields": {k: v[order.to(v.device)].cpu() for k, v in self._fields.items()},
-                "valid": valid, "num_episodes": self.num_episodes}
+                "valid": valid, "num_episodes": self.num_episodes, "ptr": self._ptr, "capacity": self.capacity}
 
     def load_state_dict(self, state):
         size = min(len(state["valid"]), self.capacity)
@@ -138,6 +138,12 @@ class Buffer:
             for key, value in fields.items():
                 self._fields[key][:] = value.to(self._storage_device)
             self._valid[:] = state["valid"][len(state["valid"]) - size:]
+            if state.get("capacity") == self.capacity == size and state.get("ptr", 0):
+                # the same wrapped ring: put the rows back where they were, so a resumed run samples the same rows
+                ptr = state["ptr"]
+                for key in self._fields:
+                    self._fields[key] = self._fields[key].roll(ptr, 0)
+                self._valid, self._ptr = self._valid.roll(ptr, 0), ptr
             self._starts = self._valid.nonzero().squeeze(1)
 
 

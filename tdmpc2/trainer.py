@@ -114,7 +114,7 @@ class OnlineTrainer:
         if self._episode_rows is None:
             return None
         return {"rows": self._episode_rows, "done": self._done, "info": self._info,
-                "env_rng": _plain_rng(self._episode_env_rng), "planner": _planner_state(self.agent.planner)}
+                "env_rng": _plain_rng(self._episode_env_rng), "planner": self.agent.planner.state_dict()}
 
     def _restore_episode(self, state):
         """Back into the episode a checkpoint was written in: reset the env from its saved random state and
@@ -122,7 +122,7 @@ class OnlineTrainer:
         self._episode_rows, self._done, self._info = state["rows"], state["done"], state["info"]
         self._episode_env_rng = _numpy_rng(state["env_rng"])
         self._obs = self._episode_rows[-1]["obs"]
-        _load_planner_state(self.agent.planner, state["planner"])
+        self.agent.planner.load_state_dict(state["planner"])
         if self._done:  # it ended at the checkpoint: the loop ends it and resets the env
             return
         self.env.set_rng_state(self._episode_env_rng)
@@ -368,22 +368,6 @@ def _python_rng(state):
     """random.setstate needs tuples (a checkpoint may hold lists)."""
     version, internal, gauss = state
     return version, tuple(internal), gauss
-
-
-def _planner_state(planner):
-    """What a planner carries from one step to the next (MPPI's shifted mean, Dream-MPC's reused candidates):
-    its `state_dict()` if it has one, else its `_prev*` attributes (tensors or None)."""
-    if hasattr(planner, "state_dict"):
-        return planner.state_dict()
-    return {k: v for k, v in vars(planner).items() if k.startswith("_prev") and (v is None or torch.is_tensor(v))}
-
-
-def _load_planner_state(planner, state):
-    if hasattr(planner, "load_state_dict"):
-        planner.load_state_dict(state)
-        return
-    for key, value in state.items():
-        setattr(planner, key, value)
 
 
 def _first_line(err):

@@ -59,6 +59,12 @@ class DreamMPCPlanner(Planner):
     def reset(self):
         self._prev = None
 
+    def state_dict(self):
+        return {"prev": self._prev}
+
+    def load_state_dict(self, state):
+        self._prev = state["prev"]
+
     # ------------------------------------------------------------------ candidates
     @torch.no_grad()
     def policy_candidates(self, z, task, explore=False):

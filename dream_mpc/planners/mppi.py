@@ -39,6 +39,12 @@ class MPPIPlanner(Planner):
     def reset(self):
         self._prev_mean = None
 
+    def state_dict(self):
+        return {"prev_mean": self._prev_mean}
+
+    def load_state_dict(self, state):
+        self._prev_mean = state["prev_mean"]
+
     @torch.no_grad()
     def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
         o, model = self.opt, self.model
