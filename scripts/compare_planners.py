@@ -12,7 +12,9 @@ a printed table and a bar plot with error bars.
 Every planner sees the same initial states for a given seed (the environment is reseeded per seed). A skipped
 episode still resets the environment, so the episodes after it start from the same states as in a full run; the
 planner's noise is then reseeded from (seed, episode).
-Error bars are the standard deviation over the evaluation seeds' mean returns.
+Error bars are the standard deviation over the evaluation seeds' mean returns. The paired differences and their
+intervals come from tdmpc2/aggregates.py (the statistics of scripts/report.py); for sweeps over tasks, training seeds
+and launchers, use `evaluate.py -m` and scripts/report.py (docs/evaluation.md).
 """
 import argparse
 import csv
@@ -77,20 +79,18 @@ def read_rows(path):
 
 def paired_difference(rows, baseline="policy", resamples=10_000, seed=0):
     """Per (checkpoint, planner): the mean return difference to `baseline` on the same episodes (same seed and
-    episode index, so the same initial state) and its 95 % bootstrap interval; None where there is no pair."""
-    base = {(r["checkpoint"], r["seed"], r["episode"]): r["return"] for r in rows if r["planner"] == baseline}
-    diffs = {}
-    for r in rows:
-        key = (r["checkpoint"], r["seed"], r["episode"])
-        if key in base:
-            diffs.setdefault((r["checkpoint"], r["planner"]), []).append(r["return"] - base[key])
-    rng = np.random.default_rng(seed)
-    out = {}
-    for k, d in diffs.items():
-        d = np.asarray(d)
-        means = d[rng.integers(0, len(d), (resamples, len(d)))].mean(1)
-        out[k] = (float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5)))
-    return out
+    episode index, so the same initial state) and its 95 % interval, from tdmpc2/aggregates.py: a bootstrap that
+    resamples the evaluation seeds (this script's runs: one checkpoint, its seeds), never single episodes."""
+    import pandas as pd
+
+    from tdmpc2.aggregates import paired_differences
+    if not rows:
+        return {}
+    df = pd.DataFrame(rows)
+    df["method"], df["eval_noise"] = df["planner"], False
+    out = paired_differences(df, baseline, value="return", runs=("seed",), reps=resamples, seed=seed,
+                             by=("checkpoint", "method"))
+    return {k: v[:3] for k, v in out.items()}
 
 
 def summarise(rows, baseline="policy"):

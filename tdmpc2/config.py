@@ -54,7 +54,7 @@ ROOT = {
     "keep_freed_memory": Spec(bool), "planning_dtype": Spec(str, choices=PLANNING_DTYPES),
     "threads": Spec(**_nonneg_int), "save_video": Spec(bool), "save_agent": Spec(bool),
     "save_freq": Spec(**_nonneg_int), "resume": Spec(bool), "seed": Spec(**_nonneg_int),
-    "trust_checkpoint": Spec(bool),
+    "trust_checkpoint": Spec(bool), "results_dir": Spec(str),
 }
 BMPC = {"log_std_min": Spec(float), "log_std_max": Spec(float), "num_q": Spec(**_pos_int),
         "td_horizon": Spec(**_pos_int), "reanalyze_interval": Spec(**_pos_int),

@@ -35,15 +35,21 @@ def seed_everything(seed, env=None):
 
 def evaluate_checkpoint(cfg):
     """evaluate.py: cfg.checkpoint on cfg.task (the file's own task unless task= was given) with cfg.planner;
-    prints one line per episode and a summary; returns the episodes."""
+    prints one line per episode and a summary; returns the episodes run.
+
+    Every episode is appended as a row to `cfg.results_dir` (tdmpc2/records.py). Episodes already recorded there
+    for the same (task, checkpoint, planner + options, eval noise, seed) are skipped: the environment is still reset
+    for them, so later episodes start from the same initial states as in a full run, and the planner's noise is
+    seeded per episode from (seed, episode), so a rerun gives the same rows as an uninterrupted run."""
+    import dataclasses
     from pathlib import Path
 
     from tqdm import tqdm
 
     from dream_mpc.errors import UserError
-    from tdmpc2 import runtime
+    from tdmpc2 import records, runtime
     from tdmpc2.checkpoint import load_agent
-    from tdmpc2.envs import make_env
+    from tdmpc2.envs import make_env, suite_of
     from tdmpc2.logger import save_video
 
     if cfg.checkpoint is None:
@@ -55,22 +61,46 @@ def evaluate_checkpoint(cfg):
                        overrides=overrides, trusted=cfg.trust_checkpoint)
     cfg.task = agent.cfg.task  # the file's own task unless task= was given
     video_dir = Path(cfg.work_dir).parents[2] / cfg.task / str(cfg.seed) / cfg.exp_name / "videos"
-    env = make_env(cfg)
+    env = _SuccessAny(make_env(cfg))
     runtime.set_seed(cfg.seed)
     planner = agent.cfg.planner
+    options = dataclasses.asdict(agent.planner.opt) if dataclasses.is_dataclass(agent.planner.opt) else {}
+    job = {"task": cfg.task, "checkpoint": records.checkpoint_name(cfg.checkpoint), "agent": agent.cfg.agent,
+           "train_seed": records.train_seed_of(cfg.checkpoint,
+                                               records.read_saved_config(cfg.checkpoint, cfg.trust_checkpoint)),
+           "planner": planner, "options": records.options_json(options), "eval_noise": bool(cfg.eval_noise),
+           "seed": int(cfg.seed)}
+    results_dir = Path(cfg.get("results_dir") or "logs/results")
+    out_file = records.job_file(results_dir, job)
+    done = records.done_episodes(results_dir, job)
+    suite = suite_of(cfg.task)
+    todo = [i for i in range(cfg.eval_episodes) if i not in done]
     tqdm.write(f"evaluating {cfg.checkpoint} on {cfg.task} with planner={planner} "
-               f"({'with' if cfg.eval_noise else 'no'} exploration noise)")
+               f"({'with' if cfg.eval_noise else 'no'} exploration noise): {len(todo)} episodes to run"
+               + (f", {cfg.eval_episodes - len(todo)} already in {results_dir}" if len(todo) < cfg.eval_episodes
+                  else "") + f"; rows -> {out_file}")
     episodes = []
     for i in range(cfg.eval_episodes):
+        if i in done:
+            env.reset()  # draws this episode's initial state, as a full run did
+            continue
+        torch.manual_seed(cfg.seed * 100_003 + i)  # the planner's noise: the same whichever episodes were skipped
+        before = agent.nonfinite_actions + agent.planner.nonfinite_count
         with tqdm(total=env.max_episode_steps, desc=f"episode {i + 1}/{cfg.eval_episodes}", unit="step",
                   leave=False, dynamic_ncols=True) as bar:
             ep = run_episode(agent, env, eval_mode=not cfg.eval_noise, render=cfg.save_video, on_step=bar.update)
+        ep["success_any"] = env.success_any
+        nonfinite = agent.nonfinite_actions + agent.planner.nonfinite_count - before
+        records.append_row(out_file, records.make_row(job, i, ep, suite, cfg.task, nonfinite))
         episodes.append(ep)
         line = f"episode {i + 1}/{cfg.eval_episodes}: return {ep['return']:.1f}"
         tqdm.write(line + (f", success {ep['success']:.0f}" if env.has_success else "")
                    + f" ({ep['ms_per_step']:.1f} ms/step)")
         if ep["frames"] is not None:
             tqdm.write(f"  video: {save_video(ep['frames'], video_dir / f'{cfg.task}-{i}.mp4')}")
+    if not episodes:
+        print(f"{cfg.task} planner={planner}: all {cfg.eval_episodes} episodes already recorded in {results_dir}")
+        return episodes
     returns = [ep["return"] for ep in episodes]
     summary = f"{cfg.task} planner={planner}: return {np.mean(returns):.1f} ± {np.std(returns):.1f}"
     if env.has_success:
@@ -80,3 +110,23 @@ def evaluate_checkpoint(cfg):
     print(summary + f" over {len(returns)} episodes; planning {ms:.2f} ms/step"
           + (f"; {nonfinite} non-finite plans replaced by the policy mean" if nonfinite else ""))
     return episodes
+
+
+class _SuccessAny:
+    """An env as it is, remembering the last step's `success_any` (Meta-World's success at any step; else None)."""
+
+    def __init__(self, env):
+        self._env, self.success_any = env, None
+
+    def __getattr__(self, name):
+        return getattr(self._env, name)
+
+    def reset(self, *args, **kwargs):
+        self.success_any = None
+        return self._env.reset(*args, **kwargs)
+
+    def step(self, action):
+        obs, reward, done, info = self._env.step(action)
+        if "success_any" in info:
+            self.success_any = float(info["success_any"])
+        return obs, reward, done, info

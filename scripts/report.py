@@ -1,0 +1,424 @@
+"""From evaluation records to the paper's outputs in one command.
+
+    python scripts/report.py logs/results [more result folders ...] --out results/my-report \\
+        [--runs train_seed | train_seed,seed] [--baseline "policy (tdmpc2)"] [--compare "dream (bmpc)" "mppi (bmpc)"] \\
+        [--tdmpc2-csv DIR ...] [--bmpc-json FILE ...] [--latency latency.json] [--reps 2000] [--overwrite]
+
+Reads every `episodes-*.jsonl` under the folders (tdmpc2/records.py; any number of sweeps, machines, reruns:
+one row per episode identity) and writes to --out:
+  report.md            the self-contained report: what was read, missing cells, every table and figure below
+  figure2-intervals.png, figure2-profiles.png
+                       figure 2: median / IQM / mean / optimality gap with stratified-bootstrap 95 % CIs, and the score
+                       distributions (rliable's plotting), over the tasks every method ran
+  aggregates.csv       the numbers of figure 2 (point estimate, CI low, CI high per method and metric)
+  table-<suite>.md|csv|tex
+                       tables 8-13: mean ± std over runs per task and method, best bold, second best underlined
+  planning-ms.png      planning ms per step per method
+  sweep.png            figure 5, when the records hold a Dream-MPC parameter sweep (num_candidates, iterations, horizon
+                       varied one at a time; the policy prior as a reference line)
+  latency.png          the curves of scripts/latency.py, with --latency
+  episodes.csv         the merged rows
+A run (the resampled unit of every interval) is a training seed; --runs train_seed,seed makes (training seed,
+evaluation seed) pairs the runs, for checkpoints with a single training seed (the report says which it used).
+Files under results/ that git tracks are never overwritten without --overwrite.
+"""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from tdmpc2 import aggregates as agg  # noqa: E402
+from tdmpc2 import records  # noqa: E402
+from tdmpc2.errors import UserError, run_cli  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE_TITLES = {"dmcontrol": "DeepMind Control Suite", "dmcontrol_custom": "DeepMind Control Suite (custom tasks)",
+                "metaworld": "Meta-World", "humanoid_bench": "HumanoidBench"}
+
+
+# --------------------------------------------------------------------------------------------- published baselines
+def _task_name(name, suite_hint=None):
+    """A published file's task name -> ours when it is registered (e.g. HumanoidBench 'run' -> humanoid_h1hand-run)."""
+    try:
+        from tdmpc2.envs import all_tasks
+        known = set(all_tasks())
+    except Exception:  # noqa: BLE001 - the suites cannot load: keep the published names
+        known = set()
+    for cand in (name, name.replace("_", "-"), f"mw-{name}", f"humanoid_h1hand-{name}", f"humanoid_h1hand-{name}-v0"):
+        if cand in known:
+            return cand
+    return name
+
+
+def read_tdmpc2_csv(folders, step=None):
+    """TD-MPC2's published results: one CSV per task (columns step, reward or success, seed), a folder per
+    algorithm (`<folder>/<task>.csv`; the algorithm is the folder's name). Each seed's value at the last logged step
+    (or the last one <= `step`); returns {algorithm: {task: dict(mean, std, n)}}."""
+    out = {}
+    for folder in folders:
+        folder = Path(folder)
+        files = [folder] if folder.is_file() else sorted(folder.glob("*.csv"))
+        algo = (folder.parent if folder.is_file() else folder).name
+        for f in files:
+            with open(f, newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            if not rows:
+                continue
+            col = "success" if "success" in rows[0] and f.stem.startswith("mw-") or "reward" not in rows[0] \
+                else "reward"
+            per_seed = {}
+            for r in rows:
+                s = int(float(r["step"]))
+                if step is not None and s > step:
+                    continue
+                seed = r.get("seed", "0")
+                if seed not in per_seed or s >= per_seed[seed][0]:
+                    per_seed[seed] = (s, float(r[col]))
+            if per_seed:
+                v = np.array([x for _, x in per_seed.values()])
+                out.setdefault(f"{algo} (published)", {})[_task_name(f.stem)] = {
+                    "mean": float(v.mean()), "std": float(v.std()), "n": len(v)}
+    return out
+
+
+def read_bmpc_json(files, step=None):
+    """BMPC's published results: {algorithm: {task: {values, steps, ucbs, lcbs}}} (means over seeds with a
+    confidence band; no per-seed values). The value at the last step (or the last one <= `step`); the std is
+    unknown (NaN) and the band is kept as `ci`."""
+    out = {}
+    for f in files:
+        data = json.loads(Path(f).read_text())
+        for algo, tasks in data.items():
+            for task, d in tasks.items():
+                steps = np.asarray(d["steps"])
+                ok = np.flatnonzero(steps <= step) if step is not None else np.arange(len(steps))
+                if not len(ok):
+                    continue
+                i = ok[np.argmax(steps[ok])]
+                out.setdefault(f"{algo} (published)", {})[_task_name(task)] = {
+                    "mean": float(d["values"][i]), "std": float("nan"), "n": None,
+                    "ci": (float(d["lcbs"][i]), float(d["ucbs"][i])) if "lcbs" in d else None}
+    return out
+
+
+def baselines_by_suite(baselines):
+    """Published baselines split by the suite of each task (unknown tasks go to 'published')."""
+    from tdmpc2.envs import suite_of
+    out = {}
+    for algo, tasks in baselines.items():
+        for task, cell in tasks.items():
+            try:
+                suite = suite_of(task).name
+            except Exception:  # noqa: BLE001
+                suite = "published"
+            out.setdefault(suite, {}).setdefault(algo, {})[task] = cell
+    return out
+
+
+# --------------------------------------------------------------------------------------------- writing
+def _tracked(path):
+    try:
+        rel = Path(path).resolve().relative_to(ROOT)
+    except ValueError:
+        return False
+    r = subprocess.run(["git", "ls-files", "--error-unmatch", str(rel)], cwd=ROOT, capture_output=True)
+    return r.returncode == 0
+
+
+class Writer:
+    """Writes files into one folder; refuses to replace a file git tracks unless overwrite=True."""
+
+    def __init__(self, out, overwrite=False):
+        self.out, self.overwrite, self.written = Path(out), overwrite, []
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name):
+        p = self.out / name
+        if p.exists() and not self.overwrite and _tracked(p):
+            raise UserError(f"{p} is tracked by git: pass --overwrite to replace it (or choose another --out)")
+        self.written.append(p)
+        return p
+
+    def text(self, name, text):
+        p = self.path(name)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, p)
+        return p
+
+
+# --------------------------------------------------------------------------------------------- figures
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def figure2(points, cis, taus, profiles, profile_cis, writer):
+    from rliable import plot_utils
+    plt = _plt()
+    methods = list(points)
+    fig, _ = plot_utils.plot_interval_estimates(points, cis, metric_names=list(agg.METRICS), algorithms=methods,
+                                                xlabel="Normalized Score", subfigure_width=3.0,
+                                                row_height=max(0.35, 0.3 + 0.05 * len(methods)))
+    fig.savefig(writer.path("figure2-intervals.png"), dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax,
+                                         xlabel=r"Normalized Score ($\tau$)",
+                                         ylabel=r"Fraction of runs with score $> \tau$")
+    ax.legend(methods, frameon=False, fontsize="small")
+    fig.tight_layout()
+    fig.savefig(writer.path("figure2-profiles.png"), dpi=120)
+    plt.close(fig)
+
+
+def planning_ms_plot(df, writer):
+    plt = _plt()
+    g = df.groupby("method", sort=False)["ms_per_step"]
+    means, stds = g.mean(), g.std(ddof=0).fillna(0)
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(means)), 3.2))
+    ax.bar(range(len(means)), means.values, yerr=stds.values, capsize=3, color="tab:blue")
+    ax.set_xticks(range(len(means)), means.index, rotation=20, ha="right", fontsize="small")
+    ax.set_ylabel("planning ms / step")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(writer.path("planning-ms.png"), dpi=120)
+    plt.close(fig)
+    return means, stds
+
+
+def sweep_points(df, runs):
+    """Figure 5's data: {(task, agent): {key: [(value, mean, std, n)]}, and the policy reference per (task, agent)},
+    from Dream-MPC rows whose options differ from the defaults in at most one of SWEEP_KEYS (and nothing else)."""
+    from dream_mpc.options import defaults
+    from dream_mpc.registry import planners
+    base = defaults(planners.get("dream").Options)
+    d = df[df["planner"] == "dream"]
+    points, reference = {}, {}
+    for (task, agent, options), g in d.groupby(["task", "agent", "options"], sort=False):
+        opt = json.loads(options)
+        diff = [k for k in base if k in opt and opt[k] != base[k]]
+        if len(diff) > 1 or (diff and diff[0] not in agg.SWEEP_KEYS):
+            continue
+        v = g.assign(run=agg.run_ids(g, runs)).groupby("run")["return"].mean().to_numpy()
+        keys = diff or list(agg.SWEEP_KEYS)  # the defaults belong to every curve
+        for k in keys:
+            points.setdefault((task, agent), {}).setdefault(k, []).append(
+                (opt.get(k, base[k]), float(v.mean()), float(v.std()), len(v)))
+    for (task, agent) in points:
+        p = df[(df["planner"] == "policy") & (df["task"] == task) & (df["agent"] == agent)]
+        if len(p):
+            reference[(task, agent)] = float(p["return"].mean())
+    if not any(len(v) > 1 for curves in points.values() for v in curves.values()):
+        return {}, {}
+    return points, reference
+
+
+def sweep_plot(points, reference, writer):
+    plt = _plt()
+    from dream_mpc.options import defaults
+    from dream_mpc.registry import planners
+    base = defaults(planners.get("dream").Options)
+    rows = list(points)
+    fig, axes = plt.subplots(len(rows), len(agg.SWEEP_KEYS), figsize=(3.2 * len(agg.SWEEP_KEYS), 2.6 * len(rows)),
+                             squeeze=False)
+    for i, row in enumerate(rows):
+        for j, key in enumerate(agg.SWEEP_KEYS):
+            ax = axes[i][j]
+            pts = sorted(points[row].get(key, []))
+            if pts:
+                x, m, s = (np.array(v, dtype=float) for v in list(zip(*pts))[:3])
+                ax.errorbar(x, m, yerr=s, marker="o", capsize=3, label="Dream-MPC")
+                ax.axvline(base[key], color="gray", lw=0.8, ls=":")
+            if row in reference:
+                ax.axhline(reference[row], color="tab:red", ls="--", label=r"policy $\pi_\theta$")
+            ax.set_xlabel(key)
+            if j == 0:
+                ax.set_ylabel(f"{row[0]} ({row[1]})\nreturn", fontsize="small")
+            ax.spines[["top", "right"]].set_visible(False)
+    axes[0][0].legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    fig.savefig(writer.path("sweep.png"), dpi=120)
+    plt.close(fig)
+
+
+def latency_plot(data, writer):
+    """The curves of scripts/latency.py: ms per step (and model evaluations per step) vs each varied quantity."""
+    plt = _plt()
+    curves = data.get("curves", {})
+    fig, axes = plt.subplots(1, max(1, len(curves)), figsize=(3.6 * max(1, len(curves)), 3.2), squeeze=False)
+    for ax, (name, by_planner) in zip(axes[0], curves.items()):
+        for planner, pts in by_planner.items():
+            x = [p["x"] for p in pts]
+            line, = ax.plot(x, [p["ms"] for p in pts], marker="o", label=planner)
+            for p in pts:
+                ax.annotate(f"{p['evals']}", (p["x"], p["ms"]), fontsize=6, color=line.get_color(),
+                            textcoords="offset points", xytext=(2, 3))
+        ax.set_xlabel(name)
+        ax.set_ylabel("planning ms / step")
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0][0].legend(frameon=False, fontsize="small")
+    fig.suptitle("labels: model evaluations per step", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(writer.path("latency.png"), dpi=120)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------- the report
+def build(folders, out, runs=("train_seed",), baseline=None, compare=None, tdmpc2_csv=(), bmpc_json=(),
+          latency=None, reps=2000, overwrite=False, baseline_step=None):
+    """Write every output to `out`; returns a dict of what was computed (for tests and scripts)."""
+    import pandas as pd
+    rows = records.collect(folders)
+    if not rows:
+        raise UserError(f"no evaluation records (episodes-*.jsonl) under {', '.join(map(str, folders))}")
+    df = records.to_frame(rows)
+    df["method"] = agg.method_labels(df)
+    writer = Writer(out, overwrite)
+    df.drop(columns=["method"]).to_csv(writer.path("episodes.csv"), index=False)
+    runs = tuple(runs)
+    methods = list(dict.fromkeys(df["method"]))
+    md = [f"# Evaluation report\n",
+          f"Records: {len(df)} episodes from {', '.join(map(str, folders))}; {df['task'].nunique()} tasks, "
+          f"{len(methods)} methods, checkpoints: {', '.join(sorted(df['checkpoint'].unique()))}.\n",
+          f"Runs (the resampled unit of every interval): **{' x '.join(runs)}**"
+          + (" — (training seed, evaluation seed) pairs, because the checkpoints have a single training seed each; "
+             "with several training seeds use the default `--runs train_seed`." if runs != ("train_seed",) else ".")
+          + f" Scores are each suite's normalized score (DMControl return/1000, HumanoidBench "
+            f"(x - random)/(target - random), Meta-World success).\n"]
+    # figure 2
+    matrices, tasks, notes = agg.score_matrices(df, runs, methods)
+    result = {"matrices": matrices, "tasks": tasks, "notes": notes}
+    md.append("## Aggregate metrics (figure 2)\n")
+    usable = {m: x for m, x in matrices.items() if x.size}
+    if usable and tasks:
+        points, cis = agg.aggregate_intervals(usable, reps=reps)
+        taus, profiles, profile_cis = agg.performance_profiles(usable, reps=reps)
+        figure2(points, cis, taus, profiles, profile_cis, writer)
+        result.update(points=points, cis=cis, profiles=profiles, taus=taus)
+        lines = ["| method | runs | " + " | ".join(agg.METRICS) + " |", "|---|---|" + "---|" * len(agg.METRICS)]
+        agg_rows = [["method", "metric", "point", "ci_low", "ci_high", "runs", "tasks"]]
+        for m in usable:
+            lines.append(f"| {m} | {usable[m].shape[0]} | " + " | ".join(
+                f"{points[m][i]:.3f} [{cis[m][0, i]:.3f}, {cis[m][1, i]:.3f}]" for i in range(len(agg.METRICS)))
+                + " |")
+            agg_rows += [[m, name, points[m][i], cis[m][0, i], cis[m][1, i], usable[m].shape[0], len(tasks)]
+                         for i, name in enumerate(agg.METRICS)]
+        with open(writer.path("aggregates.csv"), "w", newline="") as f:
+            csv.writer(f).writerows(agg_rows)
+        md += [f"Over {len(tasks)} tasks ({', '.join(tasks)}); point estimate [95 % stratified-bootstrap CI, "
+               f"{reps} resamples of runs within each task, percentile method]. Optimality gap: lower is better.\n",
+               "\n".join(lines) + "\n", "![aggregate intervals](figure2-intervals.png)\n",
+               "![score distributions](figure2-profiles.png)\n"]
+        pairs = [tuple(compare)] if compare else \
+            [(m, baseline) for m in usable if baseline in usable and m != baseline]
+        pairs = [(x, y) for x, y in pairs if x in usable and y in usable]
+        if pairs:
+            p_points, p_cis = agg.probability_of_improvement(usable, pairs, reps=reps)
+            result["poi"] = (p_points, p_cis)
+            md.append("Probability of improvement P(X > Y) [95 % CI]:\n")
+            md.append("\n".join(f"- P({k.replace(',', ' > ')}) = {float(np.ravel(v)[0]):.3f} "
+                                f"[{float(np.ravel(p_cis[k][0])[0]):.3f}, {float(np.ravel(p_cis[k][1])[0]):.3f}]"
+                                for k, v in p_points.items()) + "\n")
+    else:
+        md.append("No task was run by every method: no aggregate.\n")
+    if notes:
+        md.append("Left out of the aggregates:\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    # paired differences
+    if baseline and baseline in methods:
+        paired = agg.paired_differences(df, baseline, runs=runs, reps=reps)
+        result["paired"] = paired
+        md.append(f"## Paired differences to {baseline}\n")
+        md.append("Mean per-episode return difference on the same episodes: the same task, checkpoint, evaluation "
+                  "seed and episode index, which start from the same initial state (the environment is seeded per "
+                  "evaluation seed and every episode is reset, recorded or skipped). 95 % interval: bootstrap over "
+                  "runs, not episodes.\n")
+        md.append("| task | method | difference [95 % CI] | episodes |\n|---|---|---|---|\n" + "\n".join(
+            f"| {t} | {m} | {d:+.1f} [{lo:+.1f}, {hi:+.1f}] | {n} |"
+            for (t, m), (d, lo, hi, n) in paired.items() if m != baseline) + "\n")
+    # tables 8-13
+    published = read_tdmpc2_csv(tdmpc2_csv, baseline_step) if tdmpc2_csv else {}
+    for algo, tasks_ in (read_bmpc_json(bmpc_json, baseline_step) if bmpc_json else {}).items():
+        published.setdefault(algo, {}).update(tasks_)
+    by_suite = baselines_by_suite(published) if published else {}
+    result["published"] = published
+    md.append("## Per-task results (tables 8-13)\n")
+    for suite in list(dict.fromkeys(df["suite"])) + [s for s in by_suite if s not in set(df["suite"])]:
+        cells, cols, missing = agg.task_table(df, suite, runs, by_suite.get(suite))
+        if not cells:
+            continue
+        rows_ = agg.table_rows(cells, cols, suite)
+        title = SUITE_TITLES.get(suite, suite)
+        what = "success" if suite == "metaworld" else "episode return"
+        writer.text(f"table-{suite}.md", agg.to_markdown(rows_, cols, "Task") + "\n")
+        writer.text(f"table-{suite}.tex", agg.to_latex(rows_, cols, "Task") + "\n")
+        with open(writer.path(f"table-{suite}.csv"), "w", newline="") as f:
+            csv.writer(f).writerows(agg.to_csv_rows(cells, cols))
+        result.setdefault("tables", {})[suite] = (cells, cols, missing)
+        md += [f"### {title}\n", f"Mean {what} ± std over runs (each run: the mean over its episodes); Mean row: "
+               f"mean ± std over the task means (only for methods with every task). Best **bold**, second best "
+               f"<u>underlined</u>. Published baselines: their own seeds (BMPC's files give means only).\n",
+               agg.to_markdown(rows_, cols, "Task") + "\n",
+               f"Files: table-{suite}.md, table-{suite}.csv, table-{suite}.tex\n"]
+        if missing:
+            md.append("Missing cells (fewer runs than the others; not filled in, not averaged over fewer silently):"
+                      "\n\n" + "\n".join(f"- {m}" for m in missing) + "\n")
+    # planning time
+    means, stds = planning_ms_plot(df, writer)
+    md += ["## Planning time\n", "Planning ms per step (mean ± std over episodes) and non-finite plans replaced by "
+           "the policy mean:\n", "| method | ms / step | non-finite plans |\n|---|---|---|\n" + "\n".join(
+               f"| {m} | {means[m]:.2f} ± {stds[m]:.2f} | {int(df.loc[df['method'] == m, 'nonfinite'].sum())} |"
+               for m in means.index) + "\n", "![planning ms per step](planning-ms.png)\n"]
+    # figure 5
+    points, reference = sweep_points(df, runs)
+    if points:
+        sweep_plot(points, reference, writer)
+        result["sweep"] = (points, reference)
+        md += ["## Parameter sweep (figure 5)\n", "Dream-MPC return (mean ± std over runs) when one of "
+               "num_candidates, iterations, horizon is varied and the others stay at their defaults (dotted line); "
+               "dashed: the policy prior alone.\n", "![parameter sweep](sweep.png)\n"]
+    # latency
+    if latency:
+        data = json.loads(Path(latency).read_text())
+        latency_plot(data, writer)
+        md += ["## Latency (tables 2, 15)\n", data.get("table_md", "") + "\n", "![latency](latency.png)\n"]
+    writer.text("report.md", "\n".join(md))
+    result["written"] = writer.written
+    result["frame"] = df
+    print(f"wrote {out}/report.md and {len(writer.written) - 1} more files")
+    return result
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folders", nargs="+", help="result folders (results_dir of evaluate.py) or record files")
+    p.add_argument("--out", required=True)
+    p.add_argument("--runs", default="train_seed", help="the resampled unit: train_seed, or train_seed,seed")
+    p.add_argument("--baseline", default=None, help='method for paired differences, e.g. "policy (tdmpc2)"')
+    p.add_argument("--compare", nargs=2, default=None, metavar=("X", "Y"), help="probability of improvement X > Y")
+    p.add_argument("--tdmpc2-csv", nargs="*", default=[], help="folders of TD-MPC2's published CSVs (one per algo)")
+    p.add_argument("--bmpc-json", nargs="*", default=[], help="BMPC's published JSON result files")
+    p.add_argument("--baseline-step", type=int, default=None, help="published values at this step (default: last)")
+    p.add_argument("--latency", default=None, help="JSON written by scripts/latency.py")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--overwrite", action="store_true", help="replace files under results/ that git tracks")
+    a = p.parse_args(argv)
+    runs = tuple(x.strip() for x in a.runs.split(",") if x.strip())
+    bad = [r for r in runs if r not in records.ROW_FIELDS]
+    if bad:
+        raise UserError(f"--runs: unknown column {bad[0]!r}; use train_seed or train_seed,seed")
+    return build(a.folders, a.out, runs, a.baseline, a.compare, a.tdmpc2_csv, a.bmpc_json, a.latency, a.reps,
+                 a.overwrite, a.baseline_step)
+
+
+if __name__ == "__main__":
+    run_cli(main, sys.argv[1:])

@@ -1,0 +1,230 @@
+"""Statistics over evaluation records (tdmpc2/records.py) with rliable: score matrices, IQM / mean / median /
+optimality gap with stratified-bootstrap confidence intervals, performance profiles, probability of improvement,
+paired per-episode differences, and the per-task tables of the paper (mean ± std over training seeds).
+
+The resampled unit is the *run*: by default a training seed (`runs=("train_seed",)`). A run's score on a task is
+the mean normalized score (the suite's `normalized_score`: DMControl return/1000, HumanoidBench
+(x - random)/(target - random), Meta-World success) over all its episodes and evaluation seeds, so the score matrix
+of a method is (runs x tasks) and rliable's stratified bootstrap resamples runs within each task; episodes are
+never resampled. With one training seed per checkpoint (the bundled agents) `runs=("train_seed", "seed")` treats
+(training seed, evaluation seed) pairs as runs, and the report says so.
+"""
+import json
+
+import numpy as np
+
+METRICS = ("Median", "IQM", "Mean", "Optimality Gap")
+SWEEP_KEYS = ("num_candidates", "iterations", "horizon")
+
+
+# --------------------------------------------------------------------------------------------- methods
+def method_labels(df):
+    """A method name per row: `<planner> (<agent>)`, plus the options that differ between option sets of the same
+    planner and agent (e.g. `dream (tdmpc2) horizon=5`), so that a parameter sweep gives one method per point."""
+    labels = {}
+    for (agent, planner), group in df.groupby(["agent", "planner"], sort=False):
+        sets = {o: json.loads(o) for o in group["options"].unique()}
+        varying = sorted(k for k in set().union(*map(set, sets.values()))
+                         if len({json.dumps(s.get(k)) for s in sets.values()}) > 1)
+        for o, s in sets.items():
+            extra = " ".join(f"{k}={s.get(k)}" for k in varying)
+            labels[(agent, planner, o)] = f"{planner} ({agent})" + (f" {extra}" if extra else "")
+    return [labels[(a, p, o)] for a, p, o in zip(df["agent"], df["planner"], df["options"])]
+
+
+def run_ids(df, runs=("train_seed",)):
+    """The run (resampled unit) of each row, named by the `runs` columns: 'train_seed=1' or 'train_seed=1,seed=2'."""
+    cols = df[list(runs)].astype(object).where(df[list(runs)].notna(), None)
+    return [",".join(f"{k}={x}" for k, x in zip(runs, v)) for v in cols.values]
+
+
+# --------------------------------------------------------------------------------------------- matrices
+def run_task_scores(df, value="score", runs=("train_seed",)):
+    """DataFrame (method, task, run) -> mean of `value` over that run's episodes (and evaluation seeds)."""
+    df = df.copy()
+    df["method"] = method_labels(df)
+    df["run"] = run_ids(df, runs)
+    return df.groupby(["method", "task", "run"], sort=False)[value].mean().reset_index()
+
+
+def score_matrices(df, runs=("train_seed",), methods=None):
+    """{method: (runs x tasks) matrix} over the tasks every method has, keeping only the runs that have every one of
+    those tasks; and a list of what was left out (so the report can say it, never averaging fewer silently)."""
+    cells = run_task_scores(df, "score", runs)
+    methods = methods or list(dict.fromkeys(cells["method"]))
+    tasks = sorted(set.intersection(*(set(cells.loc[cells["method"] == m, "task"]) for m in methods)))
+    all_tasks = sorted(set(cells["task"]))
+    notes = [f"task {t} left out of the aggregates: not run by every method" for t in all_tasks if t not in tasks]
+    matrices = {}
+    for m in methods:
+        c = cells[(cells["method"] == m) & cells["task"].isin(tasks)]
+        table = c.pivot_table(index="run", columns="task", values="score", aggfunc="mean").reindex(columns=tasks)
+        complete = table.dropna()
+        for i in np.flatnonzero(table.isna().any(axis=1).to_numpy()):
+            run, missing = table.index[i], [t for t, gap in zip(tasks, table.iloc[i].isna()) if gap]
+            notes.append(f"{m}: run {run} left out of the aggregates: no episodes on {', '.join(missing)}")
+        matrices[m] = complete.to_numpy(dtype=float)
+    return matrices, tasks, notes
+
+
+# --------------------------------------------------------------------------------------------- rliable
+def aggregate_func(scores):
+    from rliable import metrics
+    return np.array([metrics.aggregate_median(scores), metrics.aggregate_iqm(scores),
+                     metrics.aggregate_mean(scores), metrics.aggregate_optimality_gap(scores)])
+
+
+def aggregate_intervals(matrices, reps=2000, seed=0, method="percentile"):
+    """rliable's point estimates and stratified-bootstrap 95 % CIs of (median, IQM, mean, optimality gap)."""
+    from rliable import library as rly
+    np.random.seed(seed)  # rliable draws its indices from the global numpy stream
+    return rly.get_interval_estimates(matrices, aggregate_func, reps=reps, method=method)
+
+
+def performance_profiles(matrices, taus=None, reps=2000, seed=0):
+    """rliable's score distributions (fraction of run x task scores above tau) with their CIs."""
+    from rliable import library as rly
+    taus = np.linspace(0, 1.0, 41) if taus is None else np.asarray(taus)
+    np.random.seed(seed)
+    profiles, cis = rly.create_performance_profile(matrices, taus, reps=reps)
+    return taus, profiles, cis
+
+
+def probability_of_improvement(matrices, pairs, reps=2000, seed=0):
+    """P(X > Y) for each (X, Y) pair, with rliable's independent stratified bootstrap CIs."""
+    from rliable import library as rly
+    from rliable import metrics
+    np.random.seed(seed)
+    pair_dict = {f"{x},{y}": [matrices[x], matrices[y]] for x, y in pairs}
+    return rly.get_interval_estimates(pair_dict, metrics.probability_of_improvement, reps=reps)
+
+
+# --------------------------------------------------------------------------------------------- paired
+def paired_differences(df, baseline, value="return", runs=("train_seed",), reps=2000, seed=0, by=("task", "method")):
+    """Per `by` group (default (task, method), over all checkpoints of the task): the mean per-episode difference to `baseline` on the same episodes, i.e. the
+    same (task, checkpoint, eval noise, evaluation seed, episode): those start from the same initial state. The
+    95 % interval is a percentile bootstrap that resamples runs (the `runs` columns), never single episodes.
+    Returns {group: (mean, low, high, n_episodes)}; the baseline itself gets zeros."""
+    df = df.copy()
+    if "method" not in df:
+        df["method"] = method_labels(df)
+    df["run"] = run_ids(df, runs)
+    key = ["task", "checkpoint", "eval_noise", "seed", "episode"]
+    base = df[df["method"] == baseline].drop_duplicates(key).set_index(key)[value]
+    rng = np.random.default_rng(seed)
+    out = {}
+    for group, g in df.groupby(list(by), sort=False):
+        idx = g.set_index(key).index
+        have = idx.isin(base.index)
+        if not have.any():
+            continue
+        d = g[value].to_numpy()[have] - base.loc[idx[have]].to_numpy()
+        units = np.asarray([hash(r) for r in g["run"].to_numpy()[have]])
+        groups = [d[units == u] for u in np.unique(units)]
+        sums, counts = np.array([x.sum() for x in groups]), np.array([len(x) for x in groups])
+        pick = rng.integers(0, len(groups), (reps, len(groups)))
+        means = sums[pick].sum(1) / counts[pick].sum(1)
+        out[group] = (float(d.mean()), float(np.percentile(means, 2.5)),
+                                     float(np.percentile(means, 97.5)), int(len(d)))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- tables
+def value_column(suite):
+    """What the paper's tables show for a suite: Meta-World success, else the episode return."""
+    return "success" if suite == "metaworld" else "return"
+
+
+def task_table(df, suite, runs=("train_seed",), baselines=None):
+    """The layout of tables 8-13 for one suite: rows tasks, columns methods, cells mean ± std over runs of the
+    per-run mean (return, or success for Meta-World), plus a Mean row (mean ± std over the task means).
+    Returns (cells, missing): cells[task][method] = dict(mean, std, n) (n runs), missing = list of notes for cells
+    with fewer runs than the most any cell of the table has, or no runs at all."""
+    value = value_column(suite)
+    d = df[df["suite"] == suite]
+    cells = {}
+    if len(d):
+        for _, r in run_task_scores(d, value, runs).groupby(["task", "method"], sort=False):
+            v = r[value].to_numpy(dtype=float)
+            cells.setdefault(r["task"].iat[0], {})[r["method"].iat[0]] = {"mean": float(v.mean()),
+                                                                        "std": float(v.std()), "n": len(v)}
+    for name, per_task in (baselines or {}).items():
+        for task, cell in per_task.items():
+            if task in cells or not len(d):
+                cells.setdefault(task, {})[name] = cell
+    methods = list(dict.fromkeys(m for row in cells.values() for m in row))
+    most = max((c["n"] for row in cells.values() for c in row.values() if c.get("n")), default=0)
+    missing = []
+    for task in sorted(cells):
+        for m in methods:
+            c = cells[task].get(m)
+            if c is None:
+                missing.append(f"{task} / {m}: no runs")
+            elif c.get("n") and c["n"] < most:
+                missing.append(f"{task} / {m}: {c['n']} of {most} runs")
+    return cells, methods, missing
+
+
+def _fmt(x, suite):
+    return f"{x:.2f}" if suite == "metaworld" else f"{x:.0f}"
+
+
+def table_rows(cells, methods, suite):
+    """[(task, [(text, rank)])] with the Mean row last; rank 1 best, 2 second best (higher is better)."""
+    rows = []
+    tasks = sorted(cells)
+    means = {m: [cells[t][m]["mean"] for t in tasks if m in cells[t]] for m in methods}
+    complete = {m: len(v) == len(tasks) for m, v in means.items()}
+    for task in tasks + ["Mean"]:
+        vals = {}
+        for m in methods:
+            if task == "Mean":
+                if complete[m] and means[m]:
+                    vals[m] = (float(np.mean(means[m])), float(np.std(means[m])), None)
+            elif m in cells[task]:
+                c = cells[task][m]
+                vals[m] = (c["mean"], c.get("std", float("nan")), c.get("n"))
+        order = sorted({round(v[0], 6) for v in vals.values()}, reverse=True)
+        row = []
+        for m in methods:
+            if m not in vals:
+                row.append(("–", 0))
+                continue
+            mean, std, n = vals[m]
+            text = _fmt(mean, suite) + ("" if np.isnan(std) else f" ± {_fmt(std, suite)}")
+            rank = order.index(round(mean, 6)) + 1 if len(vals) > 1 else 0
+            row.append((text, rank if rank <= 2 else 0))
+        rows.append((task, row))
+    return rows
+
+
+def to_markdown(rows, methods, title):
+    lines = [f"| {title} | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for task, row in rows:
+        lines.append(f"| {task} | " + " | ".join(f"**{t}**" if r == 1 else f"<u>{t}</u>" if r == 2 else t
+                                                 for t, r in row) + " |")
+    return "\n".join(lines)
+
+
+def to_latex(rows, methods, title):
+    esc = lambda s: str(s).replace("_", r"\_").replace("%", r"\%").replace("±", r"$\pm$")  # noqa: E731
+    lines = [r"\begin{tabular}{l" + "c" * len(methods) + "}", r"\toprule",
+             esc(title) + " & " + " & ".join(esc(m) for m in methods) + r" \\", r"\midrule"]
+    for task, row in rows:
+        if task == "Mean":
+            lines.append(r"\midrule")
+        cells = [r"\textbf{" + esc(t) + "}" if r == 1 else r"\underline{" + esc(t) + "}" if r == 2 else esc(t)
+                 for t, r in row]
+        lines.append(esc(task) + " & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines)
+
+
+def to_csv_rows(cells, methods):
+    out = [["task", "method", "mean", "std", "runs"]]
+    for task in sorted(cells):
+        for m in methods:
+            c = cells[task].get(m)
+            if c is not None:
+                out.append([task, m, c["mean"], c.get("std", ""), c.get("n", "")])
+    return out

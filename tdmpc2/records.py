@@ -1,0 +1,168 @@
+"""The evaluation record format: one row per episode, in JSON Lines files, and the collector that merges them.
+
+Every evaluation job (`evaluate.py`, alone or in a Hydra multirun on any launcher) appends its episodes to
+`<results_dir>/episodes-<job key>.jsonl`, one file per (task, checkpoint, planner + options, seed, eval noise):
+jobs running at the same time never write to the same file, and a rerun of the same job appends to its own file.
+
+Why append + fsync rather than write-temp-and-rename: a row is written (one `write` of one line) and fsynced as
+soon as its episode ends, so a killed job loses at most the episode it was running, and the cost per episode is one
+short append whatever the file's size (rewriting the whole file per episode would grow quadratically in a long
+job). The only damage a crash can do is a torn last line; `read_rows` skips a line that does not end with a newline
+or does not parse, and the next append starts on a fresh line (`append_row` repairs a torn tail first).
+
+Row fields (ROW_FIELDS): suite, task, agent, checkpoint, train_seed (the seed in the checkpoint's saved config,
+else a trailing `-<seed>` in the official file names `<task>-<seed>.pt`, else null), planner, options (the
+planner's options as compact, key-sorted JSON), eval_noise, seed (evaluation seed), episode, return, success,
+success_any (Meta-World: success at any step; null where the suite has none), score (the suite's normalized
+score), length, ms_per_step (planning), nonfinite (plans replaced by the policy mean in that episode), time.
+
+Episode identity (`episode_key`): (task, checkpoint, planner, options, eval_noise, seed, episode). Rows are merged
+by it: a collector over any set of folders keeps the first row of each identity.
+"""
+import glob
+import hashlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+ROW_FIELDS = ("suite", "task", "agent", "checkpoint", "train_seed", "planner", "options", "eval_noise", "seed",
+              "episode", "return", "success", "success_any", "score", "length", "ms_per_step", "nonfinite", "time")
+JOB_FIELDS = ("task", "checkpoint", "planner", "options", "eval_noise", "seed")
+KEY_FIELDS = JOB_FIELDS + ("episode",)
+PATTERN = "episodes-*.jsonl"
+
+
+def options_json(options):
+    """A planner's option block as compact, key-sorted JSON (the string that identifies the option set)."""
+    return json.dumps(dict(options or {}), sort_keys=True, separators=(",", ":"))
+
+
+def checkpoint_name(path):
+    """The checkpoint as recorded: relative to the working directory when inside it, normalised."""
+    path = os.path.normpath(str(path))
+    try:
+        rel = os.path.relpath(path)
+        return rel if not rel.startswith("..") else path
+    except ValueError:  # another drive (Windows)
+        return path
+
+
+def train_seed_of(path, saved_config=None):
+    """The training seed of a checkpoint: its saved config's `seed`, else `<task>-<seed>.pt`, else None."""
+    if isinstance(saved_config, dict) and isinstance(saved_config.get("seed"), int):
+        return saved_config["seed"]
+    m = re.search(r"-(\d+)$", Path(str(path)).stem)
+    return int(m.group(1)) if m else None
+
+
+def read_saved_config(path, trusted=False):
+    """The `config` dict a checkpoint file carries (ours), or None; reads without running code from the file."""
+    import torch
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=not trusted, mmap=True)
+    except Exception:  # an official layout torch cannot mmap, or metadata weights_only refuses: no seed known
+        return None
+    config = obj.get("config") if isinstance(obj, dict) else None
+    return dict(config) if isinstance(config, dict) else None
+
+
+def episode_key(row):
+    return tuple(_norm(row.get(k)) for k in KEY_FIELDS)
+
+
+def job_key(row):
+    return tuple(_norm(row.get(k)) for k in JOB_FIELDS)
+
+
+def _norm(v):
+    return bool(v) if isinstance(v, bool) else v
+
+
+def job_file(results_dir, row):
+    """The file a job's rows go to: named by a hash of the job's identity (task, checkpoint, options, seed...)."""
+    digest = hashlib.sha1(json.dumps(list(job_key(row)), sort_keys=True).encode()).hexdigest()[:12]
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{row['task']}-{row['planner']}-s{row['seed']}")
+    return Path(results_dir) / f"episodes-{safe}-{digest}.jsonl"
+
+
+def append_row(path, row):
+    """Append one row as one line and fsync it. A torn last line left by a crash is cut off first."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({k: row.get(k) for k in ROW_FIELDS}, separators=(",", ":")) + "\n"
+    with open(path, "ab+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size:
+            f.seek(size - 1)
+            if f.read(1) != b"\n":  # a torn line from a killed writer: drop it, rows are whole lines
+                f.seek(0)
+                data = f.read()
+                f.truncate(data.rfind(b"\n") + 1)
+        f.write(line.encode())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_rows(path):
+    """The whole rows of one file; a torn or unparsable line (a crash mid-write) is skipped."""
+    rows = []
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and all(k in row for k in KEY_FIELDS):
+                rows.append(row)
+    return rows
+
+
+def files_in(paths):
+    """Every record file under the given folders (searched recursively) or given directly as files."""
+    out = []
+    for p in paths:
+        p = Path(p)
+        if p.is_file():
+            out.append(p)
+        elif p.is_dir():
+            out.extend(sorted(Path(q) for q in glob.glob(str(p / "**" / PATTERN), recursive=True)))
+    return out
+
+
+def collect(paths):
+    """All rows of every record file under `paths`, one per episode identity (the first one read), in file order."""
+    seen, rows = set(), []
+    for f in files_in(paths):
+        for row in read_rows(f):
+            key = episode_key(row)
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
+    return rows
+
+
+def done_episodes(results_dir, job):
+    """The episode indices already recorded in results_dir for this job (a dict with JOB_FIELDS)."""
+    key = job_key(job)
+    return {row["episode"] for row in collect([results_dir]) if job_key(row) == key}
+
+
+def make_row(job, episode, result, suite, task, nonfinite):
+    """A record row from the job's identity, the episode index and run_episode's result."""
+    row = dict(job)
+    row.update({"episode": int(episode), "return": float(result["return"]), "success": float(result["success"]),
+                "success_any": result.get("success_any"), "length": int(result["length"]),
+                "ms_per_step": float(result["ms_per_step"]), "nonfinite": int(nonfinite), "time": time.time(),
+                "suite": suite.name, "score": float(suite.normalized_score(task, result["return"],
+                                                                           result["success"]))})
+    return row
+
+
+def to_frame(rows):
+    """Rows as a pandas DataFrame with the columns in ROW_FIELDS order."""
+    import pandas as pd
+    return pd.DataFrame([{k: r.get(k) for k in ROW_FIELDS} for r in rows], columns=list(ROW_FIELDS))
