@@ -1,0 +1,212 @@
+"""A plug-in outside the packages: a toy env suite, a toy planner and a toy agent whose world model has a recurrent
+TensorDict latent (h, s) and a single value head V(z). `DREAM_MPC_PLUGINS=toy_plugin` makes train.py and
+evaluate.py see them; nothing in tdmpc2/ or dream_mpc/ knows about them.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+from gymnasium.spaces import Box
+from tensordict import TensorDict
+
+from dream_mpc.options import option
+from dream_mpc.planner import Planner, make_planner
+from dream_mpc.registry import agents, planners, suites
+from dream_mpc.world_model import WorldModel
+from tdmpc2 import config
+from tdmpc2.envs import Suite
+
+TARGET, LENGTH = 0.5, 25
+
+
+# ---------------------------------------------------------------------------------------------------- env suite
+class PointMass:
+    """A 1-D point mass pushed towards TARGET: obs (position, velocity), reward -(position - TARGET)^2."""
+    has_success = False
+    max_episode_steps = LENGTH
+    observation_space = Box(-np.inf, np.inf, (2,), dtype=np.float32)
+    action_space = Box(-1.0, 1.0, (1,), dtype=np.float32)
+
+    def __init__(self, seed):
+        self._rng = np.random.RandomState(seed)
+
+    def _obs(self):
+        return torch.tensor([self.pos, self.vel], dtype=torch.float32)
+
+    def reset(self):
+        self.pos, self.vel, self.t = float(self._rng.uniform(-1, 1)), 0.0, 0
+        return self._obs()
+
+    def step(self, action):
+        assert torch.isfinite(torch.as_tensor(action)).all()
+        self.vel = 0.8 * self.vel + 0.2 * float(torch.as_tensor(action).clamp(-1, 1)[0])
+        self.pos += self.vel
+        self.t += 1
+        reward = torch.tensor(-(self.pos - TARGET) ** 2, dtype=torch.float32)
+        return self._obs(), reward, self.t >= LENGTH, {"success": 0.0, "terminated": torch.tensor(0.0)}
+
+    def rand_act(self):
+        return torch.rand(1) * 2 - 1
+
+    def render(self):
+        return np.zeros((64, 64, 3), dtype=np.uint8)
+
+    def get_rng_state(self):
+        return self._rng.get_state()
+
+    def set_rng_state(self, state):
+        self._rng.set_state(state)
+
+
+class ToySuite(Suite):
+    name = "toy"
+
+    def tasks(self):
+        return ("toy-reach",)
+
+    def make(self, task, cfg):
+        return PointMass(cfg.seed)
+
+    def dims(self, task):
+        return (2,), 1, LENGTH
+
+
+suites.register("toy", ToySuite())
+
+
+# ---------------------------------------------------------------------------------------------------- planner
+@dataclass
+class ShootingOptions:
+    num_samples: int = option(64, "random action sequences", low=1)
+    horizon: int = option(3, "planning horizon", low=1)
+
+
+@planners.register("toy_shooting")
+class RandomShooting(Planner):
+    """Uniform random sequences, the best predicted return executed; sees the model only through the protocol."""
+    Options = ShootingOptions
+    option_block = "toy_shooting"
+
+    @torch.no_grad()
+    def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
+        from dream_mpc.rollout import sequence_return
+        B, N, H, A = z.shape[0], self.opt.num_samples, self.opt.horizon, self.model.action_dim
+        actions = torch.rand(H, B, N, A) * 2 - 1
+        value = sequence_return(self.model, z, actions, task, self.discount).view(B, N)
+        best = value.argmax(1)
+        action = actions[0, torch.arange(B), best]
+        return action, {"value": value.max(1).values.unsqueeze(-1), "mean": action, "std": torch.ones_like(action)}
+
+
+# ---------------------------------------------------------------------------------------------------- world model
+class RecurrentNet(nn.Module):
+    def __init__(self, obs_dim, action_dim, hidden=16):
+        super().__init__()
+        self.init_h = nn.Linear(obs_dim, hidden)
+        self.cell = nn.GRUCell(obs_dim + action_dim, hidden)
+        self.decode = nn.Linear(hidden, obs_dim)  # s: the predicted observation
+        self.reward = nn.Sequential(nn.Linear(hidden + obs_dim + action_dim, 32), nn.ELU(), nn.Linear(32, 1))
+        self.value = nn.Sequential(nn.Linear(hidden + obs_dim, 32), nn.ELU(), nn.Linear(32, 1))  # one head
+        self.pi = nn.Sequential(nn.Linear(hidden + obs_dim, 32), nn.ELU(), nn.Linear(32, 2 * action_dim))
+
+
+class RecurrentModel(WorldModel):
+    """The protocol on a TensorDict latent {h, s}: a GRU step, a single-member value ensemble (V(z))."""
+    value_kind = "V"
+
+    def __init__(self, net, action_dim):
+        self.net, self.action_dim = net, action_dim
+
+    def encode(self, obs):
+        return TensorDict(h=torch.tanh(self.net.init_h(obs)), s=obs, batch_size=obs.shape[:1])
+
+    def step(self, z, a, task=None):
+        h = self.net.cell(torch.cat([z["s"], a], -1), z["h"])
+        return TensorDict(h=h, s=self.net.decode(h), batch_size=z.batch_size)
+
+    def reward(self, z, a, task=None):
+        return self.net.reward(torch.cat([z["h"], z["s"], a], -1))
+
+    def values(self, z, a=None, task=None):
+        return self.net.value(torch.cat([z["h"], z["s"]], -1)).unsqueeze(0)  # (M=1, ..., 1)
+
+    def policy(self, z, task=None, explore=False):
+        mean, log_std = self.net.pi(torch.cat([z["h"], z["s"]], -1)).chunk(2, -1)
+        mean, std = torch.tanh(mean), log_std.clamp(-5, 0).exp()
+        return (mean + std * torch.randn_like(mean)).clamp(-1, 1), mean, std
+
+
+# ---------------------------------------------------------------------------------------------------- agent
+@agents.register("toy_rnn")
+class RecurrentAgent:
+    """Learns the recurrent model from the replay buffer (observation, reward and one-step TD losses, a policy
+    that ascends the model's one-step return) and acts through any registered planner."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.net = RecurrentNet(cfg.obs_shape[cfg.obs][0], cfg.action_dim)
+        self.model = RecurrentModel(self.net, cfg.action_dim)
+        self.optim = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+        self.discount = 0.9
+        self.planner = make_planner(cfg.planner, self.model, cfg, self.discount)
+        self.nonfinite_actions = 0
+
+    def set_planner(self, name):
+        self.cfg.planner = name
+        self.planner = make_planner(name, self.model, self.cfg, self.discount)
+
+    @torch.no_grad()
+    def act(self, obs, t0=False, eval_mode=False, task=None):
+        if t0:
+            self.planner.reset()
+        action, _ = self.planner.plan(self.model.encode(obs.unsqueeze(0)), t0=t0, eval_mode=eval_mode)
+        if not torch.isfinite(action).all():
+            self.nonfinite_actions += 1
+            action = torch.zeros_like(action)
+        return action[0].clamp(-1, 1)
+
+    def update(self, buffer, **kwargs):
+        batch = buffer.sample()
+        obs, action, reward = batch["obs"], batch["action"], batch["reward"]
+        z = self.model.encode(obs[0])
+        loss = 0.0
+        for t in range(action.shape[0]):
+            nxt = self.model.step(z, action[t])
+            v = self.model.values(z)[0]
+            with torch.no_grad():
+                target = reward[t] + self.discount * self.model.values(self.model.encode(obs[t + 1]))[0]
+            loss = loss + (self.model.reward(z, action[t]) - reward[t]).pow(2).mean() \
+                + (nxt["s"] - obs[t + 1]).pow(2).mean() + (v - target).pow(2).mean()
+            z = nxt
+        z0 = self.model.encode(obs[0])
+        a = self.model.policy(z0)[0]
+        pi_loss = -(self.model.reward(z0, a) + self.discount * self.model.values(self.model.step(z0, a))[0]).mean()
+        self.optim.zero_grad()
+        (loss + 0.1 * pi_loss).backward()
+        self.optim.step()
+        return {"loss": float(loss), "pi_loss": float(pi_loss)}
+
+    # checkpoints: a plain state dict of its own layout
+    def weights_state(self):
+        return self.net.state_dict()
+
+    def load_weights_state(self, sd):
+        self.net.load_state_dict(sd)
+
+    def state_dict(self):
+        return {"optim": self.optim.state_dict()}
+
+    def load_state_dict(self, state):
+        self.optim.load_state_dict(state["optim"])
+
+    @classmethod
+    def from_checkpoint(cls, obj, path, task=None, device="auto", overrides=(), **kwargs):
+        saved = obj["config"]
+        cfg = config.load([f"task={task or saved['task']}", "agent=toy_rnn", f"planner={saved['planner']}",
+                           *overrides])
+        obs_shape, action_dim, length = ToySuite().dims(cfg.task)
+        config.set_env_dims(cfg, obs_shape, action_dim, length)
+        agent = cls(cfg)
+        agent.load_weights_state(obj["model"])
+        return agent

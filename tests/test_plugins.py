@@ -1,0 +1,97 @@
+"""The open core: a planner, an env suite and a world model (a recurrent TensorDict latent with a single value
+head) defined outside the packages (tests/plugins/toy_plugin.py) train and evaluate through train.py and
+evaluate.py, and every built-in planner plans on that model through the protocol alone."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+def cli(script, *args, cwd):
+    env = {**os.environ, "DREAM_MPC_PLUGINS": "toy_plugin",
+           "PYTHONPATH": os.pathsep.join([str(PLUGINS), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    sys.path.insert(0, str(PLUGINS))
+    os.environ["DREAM_MPC_PLUGINS"] = "toy_plugin"
+    import toy_plugin
+    yield toy_plugin
+    os.environ.pop("DREAM_MPC_PLUGINS")
+
+
+def toy_agent(toy, planner):
+    from tdmpc2 import config
+    cfg = config.load(["task=toy-reach", "agent=toy_rnn", f"planner={planner}", "device=cpu"])
+    config.set_env_dims(cfg, (2,), 1, toy.LENGTH)
+    return toy.RecurrentAgent(cfg)
+
+
+def test_plugins_are_registered_and_named_in_errors(toy):
+    from dream_mpc.errors import UserError
+    from dream_mpc.registry import agents, planners, suites
+    from tdmpc2 import config
+    assert "toy_shooting" in planners.names() and "toy_rnn" in agents.names() and "toy" in suites.names()
+    with pytest.raises(UserError, match="toy_shooting.num_samples=0 is not allowed"):
+        config.load(["task=toy-reach", "toy_shooting.num_samples=0"])
+    with pytest.raises(UserError, match="closest first: toy-reach"):
+        config.load(["task=toy-reahc"])
+
+
+@pytest.mark.parametrize("planner", ["dream", "mppi", "grad", "hybrid", "policy", "toy_shooting"])
+def test_every_planner_plans_on_a_recurrent_single_head_model(toy, planner):
+    agent = toy_agent(toy, planner)
+    torch.manual_seed(0)
+    obs = torch.tensor([-0.5, 0.0])
+    for t in range(3):
+        action = agent.act(obs, t0=t == 0, eval_mode=True)
+        assert action.shape == (1,) and torch.isfinite(action).all()
+    assert agent.planner.nonfinite_count == 0 and agent.nonfinite_actions == 0
+
+
+def test_a_single_value_head_has_zero_uncertainty_not_nan(toy):
+    from dream_mpc.objective import Objective
+    agent = toy_agent(toy, "dream")
+    z = agent.model.encode(torch.randn(4, 2))
+    values = agent.model.values(z)
+    assert values.shape == (1, 4, 1)
+    u = Objective(horizon=2).uncertainty(values)
+    assert torch.equal(u, torch.zeros_like(u))
+    actions = torch.rand(4, 2, 1) * 2 - 1
+    with_penalty = Objective(horizon=2, uncertainty_coef=1.0)(agent.model, z, actions, discount=0.9)
+    without = Objective(horizon=2, uncertainty_coef=0.0)(agent.model, z, actions, discount=0.9)
+    assert torch.isfinite(with_penalty).all() and torch.equal(with_penalty, without)
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_a_plugin_through_the_command_line(tmp_path):
+    run = cli("train.py", "task=toy-reach", "agent=toy_rnn", "planner=dream", "steps=150", "seed_steps=50",
+              "eval_episodes=1", "batch_size=16", "save_freq=0", "enable_wandb=false", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    final = tmp_path / "logs" / "toy-reach" / "1" / "default" / "models" / "final.pt"
+    assert final.is_file()
+    for planner in ("dream", "toy_shooting"):
+        run = cli("evaluate.py", f"checkpoint={final}", f"planner={planner}", "eval_episodes=2", cwd=tmp_path)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert f"toy-reach planner={planner}: return" in run.stdout and "non-finite" not in run.stdout
+    bad = cli("evaluate.py", f"checkpoint={final}", "toy_shooting.num_samples=abc", cwd=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "toy_shooting.num_samples='abc' is not allowed" in bad.stderr
+
+
+def test_a_file_of_an_unregistered_agent_names_the_plugin_setting(tmp_path, toy):
+    from dream_mpc.errors import UserError
+    from tdmpc2.checkpoint import atomic_save, load_agent
+    path = tmp_path / "other.pt"
+    atomic_save({"model": {}, "config": {"agent": "somebody_elses", "task": "toy-reach"}}, path)
+    with pytest.raises(UserError, match="agent=somebody_elses, which is not registered here"):
+        load_agent(path)
