@@ -107,5 +107,7 @@ def table(options_cls, prefix=""):
     rows = ["| option | default | allowed | meaning |", "|---|---|---|---|"]
     for f in dataclasses.fields(options_cls):
         spec = specs(options_cls)[f.name]
-        rows.append(f"| `{prefix}{f.name}` | {_show(f.default)} | {spec.allowed()} | {spec.doc} |")
+        default = str(f.default).lower() if isinstance(f.default, bool) else _show(f.default).strip("'")
+        cells = (f"`{prefix}{f.name}`", f"`{default}`", spec.allowed(), spec.doc)
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(rows)

@@ -1,0 +1,118 @@
+"""Registries, option declarations and the Hydra applications: names come from the registries, every option is
+validated with its declared type and range, the docs show the declarations, and train.py/evaluate.py are real
+Hydra apps (multirun, --cfg, --help)."""
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dream_mpc import options
+from dream_mpc.errors import UserError
+from dream_mpc.registry import Registry, agents, planners, suites
+from tdmpc2 import config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_builtins_are_found_by_their_modules():
+    assert {"mppi", "dream", "grad", "hybrid", "policy"} <= set(planners.names())
+    assert {"tdmpc2", "bmpc"} <= set(agents.names())
+    assert "dmcontrol" in suites.names()
+
+
+def test_an_unknown_name_lists_the_closest_valid_ones_first():
+    with pytest.raises(UserError, match=r"unknown planner 'dreem'. Valid planners, closest first: dream,"):
+        planners.get("dreem")
+    with pytest.raises(UserError, match=r"unknown planner 'dreem'. Valid planners, closest first: dream,"):
+        config.load(["task=cartpole-swingup", "planner=dreem"])
+
+
+def test_a_registry_refuses_a_second_object_under_the_same_name():
+    reg = Registry("thing")
+    reg.register("a", int)
+    reg.register("a", int)  # the same object again (a module imported twice) is fine
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("a", float)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("dream.num_candidates=0", "dream.num_candidates=0 is not allowed: dream.num_candidates must be an integer >= 1"),
+    ("dream.lr=-1", "dream.lr=-1 is not allowed: dream.lr must be a number > 0"),
+    ("dream.reuse=1.5", "dream.reuse=1.5 is not allowed: dream.reuse must be a number >= 0 and <= 1"),
+    ("dream.clip=foo", "dream.clip='foo' is not allowed: dream.clip must be one of per_candidate, global"),
+    ("dream.num_candidates=abc", "dream.num_candidates='abc' is not allowed"),
+    ("grad.init_std=-0.1", "grad.init_std=-0.1 is not allowed"),
+    ("num_samples=0", "num_samples=0 is not allowed"),
+    ("temperature=0", "temperature=0 is not allowed: temperature must be a number > 0"),
+    ("seed=abc", "seed='abc' is not allowed: seed must be an integer >= 0"),
+    ("eval_noise=maybe", "eval_noise='maybe' is not allowed: eval_noise must be true or false"),
+    ("vmin=20", "vmin=20.0 is above vmax=10.0"),
+])
+def test_every_option_is_checked_when_the_config_is_built(override, message):
+    with pytest.raises(UserError) as err:
+        config.load(["task=cartpole-swingup", override])
+    assert message in str(err.value)
+
+
+def test_edge_values_that_mean_something_stay_allowed():
+    cfg = config.load(["task=cartpole-swingup", "dream.iterations=0", "dream.reuse=0", "dream.uncertainty_coef=0",
+                       "num_pi_trajs=0", "seed_steps=0"])
+    assert cfg.dream.iterations == 0 and cfg.dream.reuse == 0.0 and cfg.num_pi_trajs == 0
+
+
+def test_integers_given_for_floats_become_floats_and_whole_floats_integers():
+    cfg = config.load(["task=cartpole-swingup", "dream.lr=1", "dream.num_candidates=8.0"])
+    assert cfg.dream.lr == 1.0 and isinstance(cfg.dream.lr, float)
+    assert cfg.dream.num_candidates == 8 and isinstance(cfg.dream.num_candidates, int)
+
+
+def test_mppi_declarations_match_tdmpc2s_root_defaults():
+    """MPPI keeps TD-MPC2's key names at the root: its declared defaults are the official ones in config.yaml."""
+    root = config.defaults()
+    mppi = planners.get("mppi").Options
+    for f in dataclasses.fields(mppi):
+        assert root[f.name] == f.default, f.name
+
+
+def test_the_docs_show_every_planners_declarations():
+    text = (ROOT / "docs" / "planners.md").read_text()
+    for name, cls in planners.items():
+        if dataclasses.fields(cls.Options):
+            prefix = "" if cls.option_block is None else cls.option_block + "."
+            assert options.table(cls.Options, prefix) in text, f"docs/planners.md is out of date for {name}"
+
+
+def app(script, *args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_the_apps_print_their_config_and_help(tmp_path):
+    run = app("train.py", "--cfg", "job", "planner=dream", "dream.lr=0.5", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "planner: dream" in run.stdout and "lr: 0.5" in run.stdout and "num_candidates: 5" in run.stdout
+    run = app("evaluate.py", "--help", cwd=tmp_path)
+    assert run.returncode == 0 and "dream" in run.stdout and "checkpoint" in run.stdout
+
+
+def test_an_unknown_key_in_the_app_is_one_line_without_traceback(tmp_path):
+    run = app("train.py", "dream.lrr=1", cwd=tmp_path)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip() == ("error: unknown dream option 'lrr'. Valid dream options, closest first: lr, clip, "
+                                  "reuse, large_action_iterations, score_after_step, uncertainty_grad, horizon, "
+                                  "expl_noise, iterations, clamp_each_step, uncertainty_coef, uncertainty_sign "
+                                  "(and 1 more)")
+
+
+@pytest.mark.slow
+def test_train_multirun_runs_one_job_per_seed(tmp_path):
+    run = app("train.py", "-m", "seed=1,2", "task=cartpole-swingup", "model_size=1", "steps=60", "seed_steps=20",
+              "eval_episodes=1", "eval_freq=0", "batch_size=16", "planner=policy", "save_freq=0", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for seed in (1, 2):
+        assert (tmp_path / "logs" / "cartpole-swingup" / str(seed) / "default" / "models" / "final.pt").is_file()
+    assert "#1 : seed=2" in run.stdout + run.stderr
