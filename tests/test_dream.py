@@ -201,6 +201,7 @@ def test_pixel_agent_plans_from_stacked_frames(planner):
     frames = torch.randint(0, 255, (9, 64, 64), dtype=torch.uint8)
     action = agent.act(frames, t0=True, eval_mode=True)
     assert action.shape == (1,) and torch.isfinite(action).all()
+    assert agent.nonfinite_actions == 0 and agent.planner.nonfinite_count == 0  # act() hides NaNs: check none came
 
 
 def test_pixel_config_with_mismatched_latent_is_a_clear_error():
@@ -210,3 +211,23 @@ def test_pixel_config_with_mismatched_latent_is_a_clear_error():
     config.set_env_dims(cfg, (9, 64, 64), 1, 500)
     with pytest.raises(UserError, match="latent_dim = 16 \\* num_channels"):
         WorldModel(cfg)
+
+
+def test_each_nan_guard_holds_on_its_own():
+    """Two separate guards, each tested alone: the planner falls back to the policy mean (above), and the agent
+    replaces a non-finite action that a planner lets through by the policy mean, counting it."""
+    from tdmpc2.agent import TDMPC2
+    cfg = config.load(["task=cartpole-swingup", "model_size=1", "planner=dream", "device=cpu", "threads=1"])
+    config.set_env_dims(cfg, (5,), 1, 500)
+    agent = TDMPC2(cfg)
+    obs = torch.randn(5)
+
+    def leaky_plan(z, **kwargs):  # a planner without a fallback of its own
+        return torch.full((z.shape[0], 1), float("nan")), {"value": torch.zeros(z.shape[0], 1)}
+
+    agent.planner.plan = leaky_plan
+    action = agent.act(obs, t0=True, eval_mode=True)
+    with torch.no_grad():
+        mean = agent.model.pi(agent.model.encode(obs.unsqueeze(0)))[1]["mean"][0]
+    torch.testing.assert_close(action, mean)
+    assert agent.nonfinite_actions == 1

@@ -23,26 +23,37 @@ def test_mppi_finds_the_optimum_of_a_quadratic_reward():
 
 
 def test_mppi_warm_starts_from_the_shifted_mean_and_adds_noise_only_outside_eval():
+    """With a vanishing sampling std and no policy sequences, every sample is the initial mean, so the plan's mean is
+    exactly where MPPI started: the previous mean shifted one step (t0=False), or zero at an episode's start."""
     torch.manual_seed(0)
     model = LinearQuadraticModel(policy_std=0.5)
-    planner = make_planner(model, horizon=3, iterations=2)
+    planner = make_planner(model, horizon=3, iterations=2, num_pi_trajs=0, min_std=0, max_std=1e-6)
     z = torch.zeros(1, 3)
     planner.plan(z, t0=True, eval_mode=True)
-    prev = planner._prev_mean.clone()
-    assert prev.shape == (3, 1, 2)
-    torch.manual_seed(1)
+    assert planner._prev_mean.shape == (3, 1, 2)
+    prev = torch.tensor([[[0.1, -0.2]], [[0.3, 0.4]], [[-0.5, 0.6]]])
+    planner._prev_mean = prev.clone()
     a_eval, info = planner.plan(z, t0=False, eval_mode=True)
+    torch.testing.assert_close(info["mppi_mean"], prev[1], atol=1e-5, rtol=0)  # the shifted first step
+    torch.testing.assert_close(planner._prev_mean[:2], prev[1:], atol=1e-5, rtol=0)
+    torch.testing.assert_close(planner._prev_mean[2], torch.zeros(1, 2), atol=1e-5, rtol=0)  # new last step
     torch.testing.assert_close(a_eval, info["mean"].clamp(-1, 1))
+    planner._prev_mean = prev.clone()
+    _, info = planner.plan(z, t0=True, eval_mode=True)  # an episode's start ignores it
+    torch.testing.assert_close(info["mppi_mean"], torch.zeros(1, 2), atol=1e-5, rtol=0)
+    planner = make_planner(model, horizon=3, iterations=2)
     a_train, info = planner.plan(z, t0=False, eval_mode=False)
     assert not torch.allclose(a_train, info["mean"])
     assert a_train.abs().max() <= 1
 
 
 def test_mppi_with_nan_values_never_returns_nan():
+    """NaN predicted returns rank as 0 (as TD-MPC2's nan_to_num), so the plan stays finite without a fallback."""
     model = LinearQuadraticModel(nan_reward=True, policy_std=0.3)
     planner = make_planner(model, horizon=2, iterations=2)
-    action, _ = planner.plan(torch.randn(2, 3), t0=True, eval_mode=False)
-    assert torch.isfinite(action).all()
+    action, info = planner.plan(torch.randn(2, 3), t0=True, eval_mode=False)
+    assert torch.isfinite(action).all() and action.abs().max() <= 1 and torch.isfinite(info["mppi_mean"]).all()
+    assert planner.nonfinite_count == 0
 
 
 def test_shared_first_step_equals_the_repeated_latent():

@@ -66,6 +66,7 @@ def test_bfloat16_plans_are_float32_finite_and_in_bounds(agents, planner):
         assert torch.isfinite(action).all() and action.abs().max() <= 1
         for key in ("value", "mean", "std"):
             assert a16.last_plan_info[key].dtype == torch.float32, key
+    assert a16.nonfinite_actions == 0 and a16.planner.nonfinite_count == 0  # finite by planning, not by act's guard
     a16.set_planner("dream")
 
 
