@@ -1,0 +1,132 @@
+"""Sweeps: threads per job, evaluation records with skipping on rerun, and real two-job multiruns through each
+launcher plugin (basic, joblib, Ray on a local Ray, submitit_local), ending in the report."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+AGENT = "agents/cartpole-swingup-tdmpc2-1M.pt"
+
+from tdmpc2 import records  # noqa: E402
+from tdmpc2.cli import job_threads  # noqa: E402
+
+
+def test_threads_per_job_split_the_cores_between_parallel_jobs():
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    assert job_threads(0, {"_target_": joblib, "n_jobs": 2}, cores=8) == 4
+    assert job_threads(0, {"_target_": joblib, "n_jobs": -1}, cores=8) == 1  # one job per core
+    assert job_threads(0, {"_target_": joblib, "n_jobs": -2}, cores=8) == 1  # 7 jobs
+    assert job_threads(0, {"_target_": joblib, "n_jobs": 3}, cores=2) == 1  # never below 1
+    ray = "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+    assert job_threads(0, {"_target_": ray, "ray": {"remote": {"num_cpus": 3}}}, cores=8) == 3
+    assert job_threads(0, {"_target_": ray, "ray": {"remote": {}}}, cores=8) == 1  # Ray's default: 1 CPU a task
+    submitit = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert job_threads(0, {"_target_": submitit, "cpus_per_task": 4}, cores=64) == 4
+    assert job_threads(0, {"_target_": submitit, "cpus_per_task": None}, cores=64, env={"SLURM_CPUS_PER_TASK": "6"}) == 6
+    basic = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+    assert job_threads(0, {"_target_": basic}, cores=8) == 0  # one job at a time: torch's default
+    assert job_threads(3, {"_target_": joblib, "n_jobs": 8}, cores=8) == 3  # an explicit threads= wins
+
+
+def _evaluate_in_process(results_dir, episodes, planner="policy", task="cartpole-swingup", seed=1):
+    from tdmpc2 import config
+    from tdmpc2.evaluation import evaluate_checkpoint
+    overrides = [f"checkpoint={AGENT}", f"task={task}", f"planner={planner}", f"eval_episodes={episodes}",
+                 f"seed={seed}", f"results_dir={results_dir}", "threads=1"]
+    cfg = config.load(overrides)
+    cfg._overrides = overrides
+    return evaluate_checkpoint(cfg)
+
+
+@pytest.mark.slow
+def test_evaluation_records_every_episode_and_a_rerun_skips_the_recorded_ones(tmp_path):
+    full = tmp_path / "full"
+    _evaluate_in_process(full, 3)
+    part = tmp_path / "part"
+    _evaluate_in_process(part, 1)  # "interrupted" after one episode
+    ran = _evaluate_in_process(part, 3)  # the rerun: only episodes 1 and 2
+    assert len(ran) == 2
+    rows, full_rows = records.collect([part]), records.collect([full])
+    assert [r["episode"] for r in rows] == [0, 1, 2]
+    # the skipped episode still drew its initial state: episodes 1 and 2 are those of the uninterrupted run
+    assert [r["return"] for r in rows] == pytest.approx([r["return"] for r in full_rows], abs=1e-6)
+    assert _evaluate_in_process(part, 3) == []  # nothing left
+    r = rows[0]
+    assert r["suite"] == "dmcontrol" and r["task"] == "cartpole-swingup" and r["agent"] == "tdmpc2"
+    assert r["checkpoint"] == AGENT and r["train_seed"] == 1  # from the checkpoint's saved config
+    assert r["planner"] == "policy" and r["options"] == "{}" and r["seed"] == 1 and r["success_any"] is None
+    assert r["score"] == pytest.approx(r["return"] / 1000) and r["ms_per_step"] > 0 and r["nonfinite"] == 0
+    assert set(r) == set(records.ROW_FIELDS)
+
+
+def _multirun(launcher_args, tmp_path, extra=()):
+    results = tmp_path / "results"
+    cmd = [sys.executable, "evaluate.py", "-m", f"checkpoint={AGENT}", "task=cartpole-swingup,cartpole-balance",
+           "planner=policy", "eval_episodes=1", f"results_dir={results}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+           *launcher_args, *extra]
+    env = dict(os.environ, MUJOCO_GL="egl", PYTHONWARNINGS="ignore")
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = records.collect([results])
+    assert sorted(r["task"] for r in rows) == ["cartpole-balance", "cartpole-swingup"]
+    states = sorted(p.name for p in (tmp_path / "sweep" / ".jobs").iterdir())
+    assert states == ["0.done", "1.done"]  # the jobs' status files (and their lines, below)
+    logs = proc.stderr + "".join(p.read_text() for p in (tmp_path / "sweep").rglob("*.err"))  # submitit: its logs
+    assert "[sweep] job #" in logs and "2 done" in logs
+    return rows, proc
+
+
+@pytest.mark.slow
+def test_joblib_multirun_two_jobs_then_the_report(tmp_path):
+    rows, proc = _multirun(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], tmp_path)
+    log = proc.stdout + proc.stderr
+    assert "Joblib.Parallel(n_jobs=2," in log and "is launching 2 jobs" in log
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import report
+    out = report.build([tmp_path / "results"], tmp_path / "report", runs=("train_seed", "seed"), reps=100)
+    assert (tmp_path / "report" / "figure2-intervals.png").stat().st_size > 5000
+    assert out["tasks"] == ["cartpole-balance", "cartpole-swingup"]
+    # a rerun of the sweep runs nothing: every episode is recorded
+    again = subprocess.run([sys.executable, "evaluate.py", "-m", f"checkpoint={AGENT}",
+                            "task=cartpole-swingup,cartpole-balance", "planner=policy", "eval_episodes=1",
+                            f"results_dir={tmp_path / 'results'}", f"hydra.sweep.dir={tmp_path / 'sweep2'}",
+                            "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("already recorded") == 2
+
+
+@pytest.mark.slow
+def test_ray_multirun_on_a_local_ray(tmp_path):
+    pytest.importorskip("ray")
+    _, proc = _multirun(["hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
+                         "+hydra.launcher.ray.init.include_dashboard=false"], tmp_path)
+    assert "Ray Launcher is launching 2 jobs" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_submitit_local_multirun(tmp_path):
+    _, proc = _multirun(["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"], tmp_path)
+    assert list((tmp_path / "sweep" / ".submitit").iterdir())  # submitit's own job folders
+
+
+@pytest.mark.slow
+def test_latency_script_writes_table_curves_and_plot(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import latency
+    data = latency.run(tmp_path, threads=1, repeats=1, action_dims=(1, 2), envs=(1, 2), model_sizes=(1,),
+                       table_model_size=1, planners=["policy", "dream"], log=lambda *_: None)
+    assert set(data["table"]) == {"policy", "dream"} and data["table"]["policy"]["evals"] == 0
+    curve = data["curves"]["envs planned at once"]["mppi"]
+    assert [p["x"] for p in curve] == [1, 2] and curve[1]["evals"] == 2 * curve[0]["evals"]
+    assert (tmp_path / "latency.png").stat().st_size > 5000
+    assert json.loads((tmp_path / "latency.json").read_text())["curves"]["action dim"]["dream"][0]["x"] == 1
+
+
+@pytest.mark.slow
+def test_basic_launcher_multirun(tmp_path):
+    _, proc = _multirun([], tmp_path)
+    assert "Launching 2 jobs locally" in proc.stdout + proc.stderr
