@@ -127,7 +127,9 @@ def train_job(cfg):
 
 
 def evaluate_job(cfg):
+    from tdmpc2.config import check_checkpoint_file
     from tdmpc2.evaluation import evaluate_checkpoint
+    check_checkpoint_file(cfg.checkpoint)  # a missing or non-torch file: one line, before anything is loaded
     if cfg.multitask:  # task=mt30|mt80: every task of the set, the official normalized score
         from tdmpc2.envs.multitask import evaluate_checkpoint_set
         return evaluate_checkpoint_set(cfg)

@@ -110,8 +110,12 @@ def check_overrides(overrides):
     """Rewrite and check command-line overrides before Hydra sees them: BMPC-only keys may be given at the top level
     (reanalyze_interval=5 means bmpc.reanalyze_interval=5), and an unknown key gets an error naming the closest
     valid ones (Hydra would only say 'not in struct'). Flags (--cfg, -m ...) and hydra/ keys pass through."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
     base = defaults()
     bmpc_only = {k for k in base["bmpc"] if k not in base}
+    multirun = any(ov in ("-m", "--multirun") or ov.replace(" ", "") == "hydra.mode=MULTIRUN" for ov in overrides)
+    parser = OverridesParser.create()
     out, flag_value = [], False
     for ov in overrides:
         if ov.startswith("-") or flag_value:  # Hydra's own flags, and the value after --cfg, --info, -cn ...
@@ -120,6 +124,17 @@ def check_overrides(overrides):
             continue
         if "=" not in ov and not ov.startswith("~"):
             raise UserError(f"cannot read {ov!r}: overrides look like key=value, e.g. task=cartpole-swingup")
+        try:  # Hydra's own grammar, checked here so that its complaint becomes one line (and no exit code 1)
+            parsed = parser.parse_override(ov)
+        except HydraException as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"cannot read {ov!r} ({reason}): a value with brackets, commas, quotes or spaces needs "
+                            f"quoting, e.g. 'exp_name=\"a b\"' (grammar: https://hydra.cc/docs/advanced/"
+                            f"override_grammar/basic/)") from None
+        if parsed.is_sweep_override() and not multirun:
+            raise UserError(f"{ov} gives several values, which is a sweep: add -m to run one job per value "
+                            f"(python train.py -m {ov}), or quote the value to mean one string "
+                            f"({parsed.key_or_group}=\"'...'\")")
         key = _key(ov)
         if key.startswith("hydra"):
             out.append(ov)
@@ -133,6 +148,9 @@ def check_overrides(overrides):
             block = base[parts[0]]
             if not isinstance(block, dict) or parts[1] not in block:
                 raise unknown(f"{parts[0]} option", parts[1], list(block) if isinstance(block, dict) else [])
+        elif isinstance(base[key], dict) and not ov.startswith("~") and not isinstance(parsed.value(), dict):
+            raise UserError(f"{ov} is not allowed: {key} is a block of options, set them one by one, e.g. "
+                            f"{key}.{next(iter(base[key]), 'option')}=...; its options: {', '.join(base[key])}")
         out.append(ov)
     return out
 
@@ -180,6 +198,10 @@ def validate(raw):
     for key, spec in ROOT.items():
         if key in raw:
             raw[key] = spec.check(key, raw[key])
+    for block in ["bmpc"] + [cls.option_block for _, cls in planners.items() if cls.option_block]:
+        if block in raw and not isinstance(raw[block], dict):
+            raise UserError(f"{block}={raw[block]!r} is not allowed: {block} is a block of options, set them one "
+                            f"by one, e.g. {block}.<option>=<value>")
     for key, spec in BMPC.items():
         raw["bmpc"][key] = spec.check(f"bmpc.{key}", raw["bmpc"][key])
     for name in planners.names():
@@ -196,6 +218,33 @@ def validate(raw):
         if raw[lo] > raw[hi]:
             raise UserError(f"{lo}={raw[lo]} is above {hi}={raw[hi]}: {lo} must be <= {hi}")
     return raw
+
+
+_EXAMPLE_CHECKPOINT = "checkpoint=agents/cartpole-swingup-tdmpc2-1M.pt"
+
+
+def check_checkpoint_file(path):
+    """evaluate.py's checkpoint= before anything is loaded: an existing file that torch.save could have written (a
+    zip archive, or a pickle for files from before PyTorch 1.6); else a one-line UserError naming what is allowed."""
+    if path is None:
+        raise UserError(f"no checkpoint given: checkpoint= must name a .pt file written by torch.save, e.g. "
+                        f"{_EXAMPLE_CHECKPOINT}")
+    file = Path(path)
+    if not file.is_file():
+        what = "is a directory" if file.is_dir() else "no such file"
+        raise UserError(f"checkpoint not found: {path} ({what}); checkpoint= must name a .pt file written by "
+                        f"torch.save, e.g. {_EXAMPLE_CHECKPOINT}")
+    try:
+        with open(file, "rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        raise UserError(f"cannot read checkpoint {path}: {err.strerror}; checkpoint= must name a readable .pt "
+                        f"file") from None
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip archive; legacy pickle (protocol 2+)
+        raise UserError(f"cannot read checkpoint {path}: not a torch file (neither the zip archive nor the pickle "
+                        f"that torch.save writes); checkpoint= must name a .pt file written by torch.save, e.g. "
+                        f"{_EXAMPLE_CHECKPOINT}")
+    return path
 
 
 def parse_cfg(raw):
