@@ -4,6 +4,12 @@ Every env has the 4-tuple API of TD-MPC2's wrappers: `reset() -> obs`, `step(act
 with torch tensors, `info["success"]` (float) and `info["terminated"]` (tensor), plus `rand_act()`, `render()`,
 `max_episode_steps`, `observation_space`, `action_space`, `has_success`, and `get_rng_state()` /
 `set_rng_state()` for resuming. The trainer and the evaluator see nothing else.
+
+Optional info keys some suites add (docs/suites.md): `success_any` (Meta-World: success at any step of the episode;
+`success` is the current step's, so the last step's value is the episode's), `instability` (1.0: a simulator
+fault ended the episode) and `past_limit` (1.0: stepped after the episode ended; the simulator was not touched).
+A termination (`info["terminated"]`, e.g. a HumanoidBench fall) ends the episode; only episodic=true makes it
+terminal for the TD target.
 """
 from dream_mpc.errors import UserError, unknown
 from dream_mpc.registry import suites
