@@ -31,7 +31,8 @@ class Spec:
         """'an integer >= 1', 'a number > 0', 'one of abs, signed' ... for error messages and docs."""
         if self.choices is not None:
             return "one of " + ", ".join(str(c) for c in self.choices)
-        kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(self.type, "a value")
+        kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+                list: "a list, e.g. [a,b]"}.get(self.type, "a value")
         parts = []
         if self.low is not None:
             parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
@@ -58,7 +59,7 @@ class Spec:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise bad
             value = float(value)
-        elif self.type is str and not isinstance(value, str):
+        elif self.type in (str, list) and not isinstance(value, self.type):
             raise bad
         if self.choices is not None and value not in self.choices:
             raise bad

@@ -54,7 +54,7 @@ ROOT = {
     "keep_freed_memory": Spec(bool), "planning_dtype": Spec(str, choices=PLANNING_DTYPES),
     "threads": Spec(**_nonneg_int), "save_video": Spec(bool), "save_agent": Spec(bool),
     "save_freq": Spec(**_nonneg_int), "resume": Spec(bool), "seed": Spec(**_nonneg_int),
-    "trust_checkpoint": Spec(bool), "results_dir": Spec(str),
+    "trust_checkpoint": Spec(bool), "eval_tasks": Spec(list, nullable=True), "results_dir": Spec(str),
 }
 BMPC = {"log_std_min": Spec(float), "log_std_max": Spec(float), "num_q": Spec(**_pos_int),
         "td_horizon": Spec(**_pos_int), "reanalyze_interval": Spec(**_pos_int),
@@ -212,6 +212,10 @@ def validate(raw):
         raise unknown("planner", raw["planner"], planners.names())
     if envs.task_set(raw["task"]) is None:
         envs.suite_of(raw["task"])  # an unknown task: the closest names of every suite
+    for name in raw.get("eval_tasks") or ():
+        if name not in (envs.task_set(raw["task"]) or ()):
+            raise unknown(f"task of {raw['task']}" if envs.task_set(raw["task"]) else "eval_tasks entry (it needs "
+                          "task=mt30 or task=mt80)", name, envs.task_set(raw["task"]) or [])
     if not (raw["device"] in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", raw["device"])):
         raise unknown("device", raw["device"], ["auto", "cpu", "cuda", "cuda:0"])
     for lo, hi in (("vmin", "vmax"), ("log_std_min", "log_std_max"), ("discount_min", "discount_max")):
