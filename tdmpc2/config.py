@@ -212,10 +212,13 @@ def validate(raw):
         raise unknown("planner", raw["planner"], planners.names())
     if envs.task_set(raw["task"]) is None:
         envs.suite_of(raw["task"])  # an unknown task: the closest names of every suite
-    for name in raw.get("eval_tasks") or ():
-        if name not in (envs.task_set(raw["task"]) or ()):
-            raise unknown(f"task of {raw['task']}" if envs.task_set(raw["task"]) else "eval_tasks entry (it needs "
-                          "task=mt30 or task=mt80)", name, envs.task_set(raw["task"]) or [])
+    if raw.get("eval_tasks"):
+        members = envs.task_set(raw["task"])
+        if members is None:
+            raise UserError(f"eval_tasks only applies to a multi-task set (task=mt30 or task=mt80), not task={raw['task']}")
+        for name in raw["eval_tasks"]:
+            if name not in members:
+                raise UserError(f"{unknown('task', name, members)} (eval_tasks names tasks of {raw['task']})")
     if not (raw["device"] in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", raw["device"])):
         raise unknown("device", raw["device"], ["auto", "cpu", "cuda", "cuda:0"])
     for lo, hi in (("vmin", "vmax"), ("log_std_min", "log_std_max"), ("discount_min", "discount_max")):
