@@ -95,3 +95,23 @@ def test_a_file_of_an_unregistered_agent_names_the_plugin_setting(tmp_path, toy)
     atomic_save({"model": {}, "config": {"agent": "somebody_elses", "task": "toy-reach"}}, path)
     with pytest.raises(UserError, match="agent=somebody_elses, which is not registered here"):
         load_agent(path)
+
+
+def test_a_fall_ends_the_episode_and_training_goes_on_without_a_terminal_target(tmp_path, monkeypatch, toy):
+    """episodic=false (as BMPC and the paper's code): a termination ends the episode, the TD target does not see it
+    as terminal (the stored flag is 0), and training continues to its last step."""
+    import csv
+    import train
+    stored = []
+    from tdmpc2.buffer import Buffer
+    original = Buffer.add
+    monkeypatch.setattr(Buffer, "add", lambda self, ep: (stored.append(ep), original(self, ep))[1])
+    monkeypatch.chdir(tmp_path)
+    train.main(["task=toy-fall", "agent=toy_rnn", "planner=policy", "steps=120", "seed_steps=40", "eval_episodes=1",
+                "batch_size=8", "save_freq=0", "enable_wandb=false", "device=cpu"])
+    rows = list(csv.DictReader(open(tmp_path / "logs" / "toy-fall" / "1" / "default" / "train.csv")))
+    lengths = [int(float(r["episode_length"])) for r in rows]
+    assert any(n < toy.LENGTH for n in lengths), lengths  # some episodes ended by a fall
+    assert int(float(rows[-1]["step"])) >= 100  # and training went on
+    terminated = [float(r["terminated"]) for ep in stored for r in (ep if isinstance(ep, list) else [])[1:]]
+    assert terminated and max(terminated) == 0.0

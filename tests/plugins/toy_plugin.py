@@ -28,8 +28,9 @@ class PointMass:
     observation_space = Box(-np.inf, np.inf, (2,), dtype=np.float32)
     action_space = Box(-1.0, 1.0, (1,), dtype=np.float32)
 
-    def __init__(self, seed):
+    def __init__(self, seed, fall=None):
         self._rng = np.random.RandomState(seed)
+        self.fall = fall  # toy-fall: |position| beyond this ends the episode as a termination (a fall)
 
     def _obs(self):
         return torch.tensor([self.pos, self.vel], dtype=torch.float32)
@@ -44,7 +45,8 @@ class PointMass:
         self.pos += self.vel
         self.t += 1
         reward = torch.tensor(-(self.pos - TARGET) ** 2, dtype=torch.float32)
-        return self._obs(), reward, self.t >= LENGTH, {"success": 0.0, "terminated": torch.tensor(0.0)}
+        fell = self.fall is not None and abs(self.pos) > self.fall
+        return self._obs(), reward, self.t >= LENGTH or fell, {"success": 0.0, "terminated": torch.tensor(float(fell))}
 
     def rand_act(self):
         return torch.rand(1) * 2 - 1
@@ -63,10 +65,10 @@ class ToySuite(Suite):
     name = "toy"
 
     def tasks(self):
-        return ("toy-reach",)
+        return ("toy-reach", "toy-fall")
 
     def make(self, task, cfg):
-        return PointMass(cfg.seed)
+        return PointMass(cfg.seed, fall=0.6 if task == "toy-fall" else None)
 
     def dims(self, task):
         return (2,), 1, LENGTH
@@ -185,7 +187,7 @@ class RecurrentAgent:
         self.optim.zero_grad()
         (loss + 0.1 * pi_loss).backward()
         self.optim.step()
-        return {"loss": float(loss), "pi_loss": float(pi_loss)}
+        return {"loss": float(loss.detach()), "pi_loss": float(pi_loss.detach())}
 
     # checkpoints: a plain state dict of its own layout
     def weights_state(self):
