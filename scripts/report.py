@@ -167,7 +167,8 @@ def figure2(points, cis, taus, profiles, profile_cis, writer):
     plt = _plt()
     methods = list(points)
     fig, _ = plot_utils.plot_interval_estimates(points, cis, metric_names=list(agg.METRICS), algorithms=methods,
-                                                xlabel="Normalized Score", subfigure_width=3.0,
+                                                xlabel="Normalized Score", subfigure_width=3.4, max_ticks=3,
+                                                xlabel_y_coordinate=-0.45,
                                                 row_height=max(0.35, 0.3 + 0.05 * len(methods)))
     fig.savefig(writer.path("figure2-intervals.png"), dpi=120, bbox_inches="tight")
     plt.close(fig)
