@@ -2,9 +2,10 @@
 moves the return. Each variant is a set of `dream.*` overrides; every variant sees the same initial states.
 
     python scripts/ablate_dream.py --checkpoint agents/walker-walk-bmpc-1M.pt --seeds 1 --episodes 10 \\
-        --out results/ablation-walker-walk-bmpc [--variants "lr 0.5=dream.lr=0.5" ...]
+        --out results/tmp/ablation-walker-walk-bmpc [--variants "lr 0.5=dream.lr=0.5" ...] [--overwrite]
 
-Writes episodes.csv, summary.json and a bar plot (returns.png) like compare_planners.py, one bar per variant.
+Writes episodes.csv, summary.json and a bar plot (returns.png) like compare_planners.py, one bar per variant, to
+--out (default results/tmp/ablation, ignored by git); a folder that already holds them needs --overwrite.
 """
 import argparse
 import sys
@@ -15,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 import compare_planners  # noqa: E402
+import outputs  # noqa: E402
 from tdmpc2.errors import UserError, run_cli  # noqa: E402
 
 # label=override[,override...]: one knob of the paper's defaults at a time
@@ -45,15 +47,15 @@ def main(argv=None):
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
-    p.add_argument("--out", default="results/ablation")
+    p.add_argument("--out", default="results/tmp/ablation", help="output folder (default: ignored by git)")
+    outputs.add_flags(p, resume=False)
     args = p.parse_args(argv)
     if not Path(args.checkpoint).is_file():
         raise UserError(f"checkpoint not found: {args.checkpoint}")
     if args.threads:
         torch.set_num_threads(args.threads)
     variants = [parse_variant(v) for v in args.variants]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = outputs.output_folder(args.out, compare_planners.OUTPUT_FILES, overwrite=args.overwrite, resumable=False)
     new = (dict(row, planner=label) for label, overrides in variants
            for row in compare_planners.evaluate_all([args.checkpoint], ["dream"], args.seeds, args.episodes, overrides,
                                                        device=args.device))

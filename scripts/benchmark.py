@@ -15,6 +15,8 @@ import torch
 
 from bench_utils import (build_agent, count_gflop, floor_ms, markdown_table, matmul_peak_gflops, median_ms,
                          synthetic_batch)
+from outputs import output_file
+from tdmpc2.errors import UserError
 
 
 def train_loop_rate(threads, steps, device, overrides=(), planner="dream"):
@@ -57,8 +59,13 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--train-steps", type=int, default=300, help="0 skips the training-loop measurement")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. fused=false")
-    p.add_argument("--json")
+    p.add_argument("--json", help="write the results here (an existing file needs --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace --json if it exists")
     args = p.parse_args()
+    try:  # before measuring: an existing (possibly tracked) file is not replaced by accident
+        output_file(args.json, args.overwrite)
+    except UserError as err:
+        p.exit(2, f"error: {err}\n")
     torch.set_num_threads(args.threads)
     results = {}
     peak = matmul_peak_gflops(args.device)  # float32: the update's products

@@ -2,6 +2,8 @@
 
     python scripts/benchmark_planners.py --model-size 5 --device cpu [--threads 2] [--json out.json] [--plot out.png]
     python scripts/benchmark_planners.py --model-size 5 --from-json out.json   # re-plot a run: out.png
+    python scripts/benchmark_planners.py --model-size 1 --busy [--wait-policy active passive] [--busy-threads 1 2]
+        [--rounds 5]   # quiet vs one core taken by a CPU hog (DESIGN: a busy machine slows planning by <= 1.5x)
 
 GFLOP are the step's matrix products (PyTorch's FLOP counter); the floor is their time at the dense product rate
 measured in the same run (in the planning dtype). "MB read by products" sums the larger operand of each product:
@@ -9,11 +11,25 @@ for few-row planners (dream, hybrid, policy) the weights, whose traffic bounds t
 """
 import argparse
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-import torch
+if "--worker" in sys.argv:  # a --busy worker: its OpenMP wait policy is set before torch loads OpenMP
+    _policy = sys.argv[sys.argv.index("--worker") + 1]
+    if _policy == "default":  # libgomp's own: spin a while (GOMP_SPINCOUNT 300000), then sleep
+        os.environ.pop("OMP_WAIT_POLICY", None)
+    else:
+        os.environ["OMP_WAIT_POLICY"] = _policy
 
-from bench_utils import (build_agent, count_gflop, floor_ms, markdown_table, matmul_peak_gflops, median_ms,
-                         weight_megabytes)
+import torch  # noqa: E402
+
+from bench_utils import (build_agent, count_gflop, floor_ms, markdown_table, matmul_peak_gflops,  # noqa: E402
+                         median_ms, weight_megabytes)
+from outputs import output_file  # noqa: E402
+from tdmpc2.errors import UserError  # noqa: E402
 
 PLANNERS = ("policy", "mppi", "dream", "grad", "hybrid")
 
@@ -41,7 +57,25 @@ def main():
     p.add_argument("--json", help="write {planner: {ms_per_step, ...}} here")
     p.add_argument("--plot", help="save a bar chart of ms/step against the floor here (.png)")
     p.add_argument("--from-json", help="plot the results a --json run wrote, without measuring again")
+    p.add_argument("--overwrite", action="store_true", help="replace --json / --plot files that exist")
+    p.add_argument("--busy", action="store_true", help="quiet vs a CPU hog pinned to one core, in interleaved rounds")
+    p.add_argument("--wait-policy", nargs="+", default=["default", "passive"], choices=("default", "active", "passive"),
+                   help="--busy: OMP_WAIT_POLICY of each measured configuration (one worker process each; default: "
+                        "unset, libgomp's spin-then-sleep)")
+    p.add_argument("--busy-threads", type=int, nargs="+", default=[1, 2], help="--busy: torch threads to compare")
+    p.add_argument("--rounds", type=int, default=5, help="--busy: interleaved rounds (medians are reported)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.worker:
+        return busy_worker(args)
+    try:  # before measuring: an existing (possibly tracked) file is not replaced by accident
+        output_file(args.json, args.overwrite)
+        output_file(args.plot or (args.from_json and args.from_json.replace(".json", ".png")), args.overwrite,
+                    flag="--plot")
+    except UserError as err:
+        p.exit(2, f"error: {err}\n")
+    if args.busy:
+        return busy_benchmark(args)
     if args.from_json:
         with open(args.from_json) as f:
             results = json.load(f)
@@ -78,6 +112,92 @@ def main():
     if args.plot:
         plot(results, args.plot, f"model size {args.model_size}, {args.device}, {args.threads} threads, {dtype}; "
                                  f"products at {peak:.0f} GFLOP/s")
+
+
+def busy_worker(args):
+    """--busy's measuring process: builds the model once, then answers each line `measure` on stdin with one JSON
+    line {planner: median ms per step} (so the parent can start and stop the hog between measurements)."""
+    torch.set_num_threads(args.threads)
+    agent = build_agent(args.model_size, "cpu", overrides=args.set)
+    obs = torch.randn(agent.cfg.obs_shape["state"][0])
+    for name in args.planners:  # warm-up: allocator, kernels
+        agent.set_planner(name)
+        agent.act(obs, t0=True, eval_mode=True)
+        median_ms(lambda: agent.act(obs, t0=False, eval_mode=True), warmup=2, repeats=1)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "measure":
+            break
+        out = {}
+        for name in args.planners:
+            agent.set_planner(name)
+            agent.act(obs, t0=True, eval_mode=True)
+            repeats = max(5, args.repeats // 3) if name in ("mppi", "grad") else args.repeats
+            out[name] = median_ms(lambda: agent.act(obs, t0=False, eval_mode=True), warmup=2, repeats=repeats)
+        print(json.dumps(out), flush=True)
+
+
+def start_hog(core):
+    """A CPU hog: one process spinning on `core` (as another user's job would)."""
+    code = f"import os\nos.sched_setaffinity(0, {{{core}}})\nwhile True:\n    pass\n"
+    hog = subprocess.Popen([sys.executable, "-c", code])
+    time.sleep(0.5)  # pinned and spinning before the measurement starts
+    return hog
+
+
+def busy_benchmark(args):
+    """Median ms per planning step, quiet and with one core taken by a hog, for each (wait policy, threads): every
+    configuration is one worker process; rounds alternate quiet/busy and rotate the workers, so slow drifts in the
+    machine's other load hit every cell alike."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count()))
+    planners = [n for n in args.planners if n in ("mppi", "dream")] or args.planners
+    configs = [(policy, threads) for policy in args.wait_policy for threads in args.busy_threads]
+    script = str(Path(__file__).resolve())
+    workers = {}
+    for policy, threads in configs:
+        cmd = [sys.executable, script, "--worker", policy, "--model-size", str(args.model_size), "--threads",
+               str(threads), "--repeats", str(args.repeats), "--planners", *planners, "--set", *args.set]
+        workers[policy, threads] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    for w in workers.values():
+        if w.stdout.readline().strip() != "ready":
+            raise SystemExit("error: a --busy worker did not start (run it alone to see why)")
+    samples = {}  # (policy, threads, state, planner) -> [ms, ...]
+    print(f"model size {args.model_size}, batch 1, cpu, {len(cores)} cores; hog pinned to core {cores[-1]}; "
+          f"{args.rounds} rounds x {len(configs)} configurations x quiet/busy", flush=True)
+    try:
+        for r in range(args.rounds):
+            for state in (("quiet", "busy") if r % 2 == 0 else ("busy", "quiet")):
+                hog = start_hog(cores[-1]) if state == "busy" else None
+                try:
+                    for cfg in configs[r % len(configs):] + configs[:r % len(configs)]:
+                        workers[cfg].stdin.write("measure\n")
+                        workers[cfg].stdin.flush()
+                        for name, ms in json.loads(workers[cfg].stdout.readline()).items():
+                            samples.setdefault((*cfg, state, name), []).append(ms)
+                finally:
+                    if hog is not None:
+                        hog.kill()
+                        hog.wait()
+            print(f"round {r + 1}/{args.rounds} done", flush=True)
+    finally:
+        for w in workers.values():
+            w.stdin.close()
+            w.wait()
+    med = {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
+    ref = (args.wait_policy[0], max(args.busy_threads))  # torch's default: every core, libgomp's active waiting
+    rows = []
+    for name in planners:
+        for policy, threads in configs:
+            quiet, busy = med[policy, threads, "quiet", name], med[policy, threads, "busy", name]
+            rows.append([name, f"{policy}", threads, f"{quiet:.1f}", f"{busy:.1f}", f"{busy / quiet:.2f}x",
+                         f"{quiet / med[(*ref, 'quiet', name)]:.2f}x",
+                         f"{busy / med[(*ref, 'quiet', name)]:.2f}x"])
+    print(markdown_table(["planner", "OMP_WAIT_POLICY", "threads", "quiet ms", "busy ms", "busy / quiet",
+                          f"quiet / quiet({ref[0]}, {ref[1]} thr)", f"busy / quiet({ref[0]}, {ref[1]} thr)"], rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"|".join(map(str, k)): v for k, v in samples.items()}, f, indent=2)
+    return med
 
 
 def plot(results, path, title):

@@ -2,12 +2,15 @@
 a printed table and a bar plot with error bars.
 
     python scripts/compare_planners.py --checkpoints agents/*.pt --planners policy mppi dream \\
-        --seeds 3 --episodes 10 --out results/compare [--set dream.lr=0.2 ...]
-    python scripts/compare_planners.py --from-csv run1/episodes.csv run2/episodes.csv --out results/compare
+        --seeds 3 --episodes 10 --out results/tmp/compare [--set dream.lr=0.2 ...]
+    python scripts/compare_planners.py --from-csv run1/episodes.csv run2/episodes.csv --out results/tmp/merged
       (merge runs made in parallel or on several machines into one table and plot)
 
-    python scripts/compare_planners.py --checkpoints ... --out results/compare --resume
+    python scripts/compare_planners.py --checkpoints ... --out results/tmp/compare --resume
       (an interrupted run goes on: episodes already in out/episodes.csv, or in --from-csv files, are not run again)
+
+The output folder defaults to results/tmp/compare (ignored by git). A folder that already holds results is kept as
+it is unless --resume (add the missing episodes) or --overwrite (replace them) says otherwise (scripts/outputs.py).
 
 Every planner sees the same initial states for a given seed (the environment is reseeded per seed). A skipped
 episode still resets the environment, so the episodes after it start from the same states as in a full run; the
@@ -35,6 +38,10 @@ from tdmpc2.envs import make_env  # noqa: E402
 from tdmpc2.errors import UserError, run_cli  # noqa: E402
 from tdmpc2.evaluation import run_episode, seed_everything  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import outputs  # noqa: E402
+
+OUTPUT_FILES = ("episodes.csv", "summary.json", "returns.png")
 FIELDS = ["checkpoint", "task", "agent", "planner", "seed", "episode", "return", "success", "ms_per_step"]
 
 
@@ -183,12 +190,12 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=3, help="evaluation seeds first..first+N-1")
     p.add_argument("--first-seed", type=int, default=1, help="to add seeds to an earlier run (merge with --from-csv)")
     p.add_argument("--episodes", type=int, default=10, help="episodes per seed")
-    p.add_argument("--out", default="results/compare")
+    p.add_argument("--out", default="results/tmp/compare", help="output folder (default: ignored by git)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. dream.lr=0.2")
     p.add_argument("--baseline", default="policy", help="planner the paired differences are taken against")
-    p.add_argument("--resume", action="store_true", help="keep out/episodes.csv and run only the missing episodes")
+    outputs.add_flags(p)  # --resume: keep out/episodes.csv and run only the missing episodes; --overwrite
     p.add_argument("--eval-noise", action="store_true", help="add planner exploration noise (official evaluate.py)")
     args = p.parse_args(argv)
     if not args.checkpoints and not args.from_csv:
@@ -199,8 +206,7 @@ def main(argv=None):
             raise UserError(f"{kind} not found: {', '.join(missing)}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = outputs.output_folder(args.out, OUTPUT_FILES, resume=args.resume, overwrite=args.overwrite)
     csvs = [*args.from_csv, *([out / "episodes.csv"] if args.resume and (out / "episodes.csv").is_file() else [])]
     earlier = {}  # one row per episode, the first one read
     for row in (row for path in csvs for row in read_rows(path)):

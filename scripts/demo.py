@@ -1,15 +1,25 @@
-"""The main job (`make demo`): the bundled agent evaluated with the policy alone, MPPI and Dream-MPC.
+"""The main job (`make demo`): the bundled agent evaluated with the policy alone, MPPI and Dream-MPC, in about
+three minutes on two cores.
 
-    python scripts/demo.py [--episodes 3] [--checkpoint agents/cartpole-swingup-tdmpc2-1M.pt] [--threads N]
+    python scripts/demo.py [--episodes 3] [--mppi-episodes 1] [--checkpoint agents/cartpole-swingup-tdmpc2-1M.pt]
+                           [--threads N] [--out results/tmp/demo-<time>] [--resume | --overwrite]
+
+MPPI plans ~10x slower than Dream-MPC on a CPU, so by default it runs 1 episode where the policy and Dream-MPC run 3
+(all from seed 1, so MPPI's episode is the others' first one); the printed table says how many each ran. For a fair
+comparison use scripts/compare_planners.py with the same number of episodes for every planner.
+Writes episodes.csv, summary.json and returns.png to a new folder under results/tmp/ (ignored by git); an existing
+folder given with --out is kept as it is unless --resume or --overwrite says otherwise.
 """
 import argparse
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import compare_planners  # noqa: E402
-from tdmpc2.errors import run_cli  # noqa: E402
+import outputs  # noqa: E402
+from tdmpc2.errors import UserError, run_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"
@@ -18,15 +28,41 @@ DEFAULT = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=str(DEFAULT))
-    p.add_argument("--episodes", type=int, default=3)
-    p.add_argument("--out", default=str(ROOT / "results" / "demo"))
+    p.add_argument("--episodes", type=int, default=3, help="episodes of the policy and of Dream-MPC")
+    p.add_argument("--mppi-episodes", type=int, default=1, help="episodes of MPPI (0: leave MPPI out)")
+    p.add_argument("--out", default=None, help="output folder (default: a new results/tmp/demo-<time>)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    outputs.add_flags(p)
     args = p.parse_args(argv)
-    print(f"Bundled agent {Path(args.checkpoint).name}: policy prior vs MPPI vs Dream-MPC, "
-          f"{args.episodes} episodes each (seed 1)\n")
-    compare_planners.main(["--checkpoints", args.checkpoint, "--planners", "policy", "mppi", "dream",
-                           "--seeds", "1", "--episodes", str(args.episodes), "--out", args.out,
-                           "--threads", str(args.threads)])
+    if args.episodes < 1 or args.mppi_episodes < 0:
+        raise UserError(f"--episodes must be >= 1 and --mppi-episodes >= 0, got {args.episodes} and "
+                        f"{args.mppi_episodes}")
+    if not Path(args.checkpoint).is_file():
+        raise UserError(f"checkpoint not found: {args.checkpoint}")
+    out = args.out or outputs.TMP / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = outputs.output_folder(out, compare_planners.OUTPUT_FILES, resume=args.resume, overwrite=args.overwrite)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    runs = [("policy", args.episodes), ("mppi", args.mppi_episodes), ("dream", args.episodes)]
+    runs = [(planner, n) for planner, n in runs if n > 0]
+    print(f"Bundled agent {Path(args.checkpoint).name}: policy prior vs MPPI vs Dream-MPC, seed 1: "
+          + ", ".join(f"{planner} {n} episode{'s' * (n != 1)}" for planner, n in runs)
+          + (" (MPPI plans ~10x slower on a CPU: fewer episodes to keep the demo short)"
+             if 0 < args.mppi_episodes < args.episodes else "") + f"\nresults -> {out}\n", flush=True)
+    csv = out / "episodes.csv"
+    earlier = {}
+    if args.resume and csv.is_file():
+        for row in compare_planners.read_rows(csv):
+            earlier.setdefault((row["checkpoint"], row["planner"], row["seed"], row["episode"]), row)
+    done = set(earlier)
+    start = time.perf_counter()
+    new = (row for planner, n in runs
+           for row in compare_planners.evaluate_all([args.checkpoint], [planner], 1, n, done=done))
+    rows = compare_planners.record(list(earlier.values()), new, csv)
+    summary = compare_planners.report(rows, out)
+    print(f"\ndemo finished in {time.perf_counter() - start:.0f} s of evaluation")
+    return summary
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source")
     p.add_argument("target")
+    p.add_argument("--overwrite", action="store_true", help="replace target if it exists")
     args = p.parse_args()
+    if Path(args.target).exists() and not args.overwrite:
+        p.exit(2, f"error: {args.target} exists: add --overwrite to replace it (nothing was written)\n")
     obj = checkpoint.read(args.source)
     checkpoint.atomic_save({k: v for k, v in obj.items() if k in KEEP}, args.target)
     print(f"{args.target}: {Path(args.target).stat().st_size / 1e6:.1f} MB (kept {', '.join(k for k in KEEP if k in obj)})")

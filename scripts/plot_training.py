@@ -4,6 +4,7 @@ training episodes' returns (thin line, the data the agent collected while planni
     python scripts/plot_training.py logs/*/1/bundle* --labels ... --out results/training.png
 """
 import argparse
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -23,8 +24,16 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="work dirs (each with an eval.csv, and a train.csv if any)")
     p.add_argument("--labels", nargs="*", help="one per run (default: the run's exp_name)")
-    p.add_argument("--out", default="results/training.png")
+    p.add_argument("--out", default="results/tmp/training.png", help="the plot (default: ignored by git)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     args = p.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from outputs import output_file
+    from tdmpc2.errors import UserError
+    try:
+        output_file(args.out, args.overwrite, flag="--out")
+    except UserError as err:
+        p.exit(2, f"error: {err}\n")
     labels = args.labels or [Path(r).name for r in args.runs]
     if len(labels) != len(args.runs):
         p.error(f"{len(args.runs)} runs but {len(labels)} labels")

@@ -118,3 +118,44 @@ def test_other_task_with_the_same_dims_loads_with_a_warning():
         warnings.simplefilter("error")  # its own task, given or not: no warning
         load_agent(AGENT, task="cartpole-swingup", device="cpu")
         load_agent(AGENT, device="cpu")
+
+
+@pytest.mark.parametrize("script, args", [
+    ("scripts/demo.py", []),
+    ("scripts/compare_planners.py", ["--checkpoints", str(AGENT), "--planners", "policy", "--episodes", "1"]),
+    ("scripts/ablate_dream.py", ["--checkpoint", str(AGENT), "--episodes", "1"]),
+])
+def test_scripts_refuse_to_write_into_a_folder_with_results(script, args, tmp_path):
+    """No command overwrites results: an existing results folder needs --resume or --overwrite, and without them
+    the script stops before evaluating anything, leaving the files byte-identical."""
+    out = tmp_path / "results"
+    out.mkdir()
+    files = {"episodes.csv": b"checkpoint,task\nx,y\n", "summary.json": b"[]\n", "returns.png": b"\x89PNG old"}
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    result = subprocess.run([sys.executable, str(ROOT / script), *args, "--out", str(out)], cwd=tmp_path,
+                            env=CHILD_ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "already holds results" in errors[0] and "--overwrite" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+
+
+def test_benchmark_refuses_to_replace_an_existing_json(tmp_path):
+    target = tmp_path / "planners.json"
+    target.write_text('{"kept": true}')
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_planners.py"), "--model-size", "1",
+                             "--json", str(target)], cwd=tmp_path, env=CHILD_ENV, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2 and "--overwrite" in result.stderr and "Traceback" not in result.stderr
+    assert target.read_text() == '{"kept": true}'
+
+
+def test_script_defaults_write_to_ignored_folders():
+    """Defaults land under results/tmp/ (ignored by git), so a plain run never touches tracked results."""
+    ignored = subprocess.run(["git", "check-ignore", "-q", "results/tmp/compare/episodes.csv"], cwd=ROOT)
+    assert ignored.returncode == 0
+    for script in ("compare_planners.py", "ablate_dream.py", "plot_training.py", "demo.py"):
+        text = (ROOT / "scripts" / script).read_text()
+        assert '"results/tmp/' in text or "outputs.TMP" in text, script
