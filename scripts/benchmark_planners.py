@@ -19,8 +19,11 @@ from pathlib import Path
 
 if "--worker" in sys.argv:  # a --busy worker: its OpenMP wait policy is set before torch loads OpenMP
     _policy = sys.argv[sys.argv.index("--worker") + 1]
-    if _policy == "default":  # libgomp's own: spin a while (GOMP_SPINCOUNT 300000), then sleep
+    os.environ.pop("GOMP_SPINCOUNT", None)
+    if _policy in ("default", "spin"):  # libgomp's own: spin a while (GOMP_SPINCOUNT 300000), then sleep
         os.environ.pop("OMP_WAIT_POLICY", None)
+        if _policy == "spin":  # a short spin (~10-30 us), then sleep
+            os.environ["GOMP_SPINCOUNT"] = "10000"
     else:
         os.environ["OMP_WAIT_POLICY"] = _policy
 
@@ -59,9 +62,10 @@ def main():
     p.add_argument("--from-json", help="plot the results a --json run wrote, without measuring again")
     p.add_argument("--overwrite", action="store_true", help="replace --json / --plot files that exist")
     p.add_argument("--busy", action="store_true", help="quiet vs a CPU hog pinned to one core, in interleaved rounds")
-    p.add_argument("--wait-policy", nargs="+", default=["default", "passive"], choices=("default", "active", "passive"),
+    p.add_argument("--wait-policy", nargs="+", default=["default", "passive"],
+                   choices=("default", "active", "passive", "spin"),
                    help="--busy: OMP_WAIT_POLICY of each measured configuration (one worker process each; default: "
-                        "unset, libgomp's spin-then-sleep)")
+                        "unset, libgomp's spin-then-sleep; spin: unset with GOMP_SPINCOUNT=10000)")
     p.add_argument("--busy-threads", type=int, nargs="+", default=[1, 2], help="--busy: torch threads to compare")
     p.add_argument("--rounds", type=int, default=5, help="--busy: interleaved rounds (medians are reported)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
