@@ -21,80 +21,38 @@ def _fail(message, code=2):
     sys.exit(code)
 
 
-def job_threads(threads, launcher, cores=None, env=os.environ):
-    """Torch threads for one job of a multirun, so that parallel jobs do not oversubscribe the cores.
-
-    `threads` > 0 is kept. With threads=0, `launcher` (hydra.launcher) decides: joblib runs n_jobs jobs at once
-    (-1: one per core, joblib's convention -k: cores + 1 - k), each gets max(1, cores // n_jobs); Ray gives each job
-    its task's `ray.remote.num_cpus` (Ray's default 1); submitit gives `cpus_per_task` (SLURM: $SLURM_CPUS_PER_TASK;
-    unset: 1). The basic launcher runs one job at a time: 0 (torch's default, every core)."""
-    if threads:
-        return threads
-    if not cores:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    target = str((launcher or {}).get("_target_", ""))
-    if "joblib" in target:
-        n_jobs = int(launcher.get("n_jobs", -1) or -1)
-        n_jobs = cores + 1 + n_jobs if n_jobs < 0 else n_jobs
-        return max(1, cores // max(1, min(n_jobs, cores)))
-    if "ray" in target:
-        remote = (launcher.get("ray") or {}).get("remote") or {}
-        return max(1, int(remote.get("num_cpus") or 1))
-    if "submitit" in target:
-        cpus = launcher.get("cpus_per_task") or env.get("SLURM_CPUS_PER_TASK")
-        return max(1, int(cpus or 1))
-    return 0
-
-
-def _job_status(sweep_dir, num, state, overrides):
-    """Record this job's state (running, done, failed) in <sweep dir>/.jobs/ and print the sweep's counts:
-    `[sweep] job #3 done (task=... planner=...): 4 done, 2 running, 0 failed`."""
-    from pathlib import Path
-    folder = Path(sweep_dir) / ".jobs"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob(f"{num}.*"):
-            old.unlink(missing_ok=True)
-        (folder / f"{num}.{state}").write_text(" ".join(overrides) + "\n")
-        states = [p.suffix[1:] for p in folder.iterdir()]
-        counts = ", ".join(f"{states.count(s)} {s}" for s in ("done", "running", "failed"))
-    except OSError:  # a sweep dir this worker cannot write (a remote Ray node): the line alone
-        counts = "counts unknown here"
-    print(f"[sweep] job #{num} {state} ({' '.join(overrides)}): {counts}", file=sys.stderr, flush=True)
-
-
 def hydra_app(job):
     """Run `job(cfg)` (cfg: our validated Config) as a Hydra application on sys.argv."""
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from tdmpc2 import config
+    from tdmpc2 import config, sweeps
 
     def task_function(dict_cfg):
         hydra_cfg = HydraConfig.get()
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
         overrides = list(hydra_cfg.overrides.task)
         if multirun:
-            _job_status(hydra_cfg.sweep.dir, hydra_cfg.job.num, "running", overrides)
+            sweeps.job_status(hydra_cfg.sweep.dir, hydra_cfg.job.num, "running", overrides)
         try:
             cfg = config.parse_cfg(config.from_hydra(dict_cfg, overrides))
             cfg._overrides = overrides  # what the user set for this job (evaluate: the checkpoint's config yields)
             if multirun:
-                cfg.threads = job_threads(cfg.threads, hydra_cfg.launcher)
+                cfg.threads = sweeps.job_threads(cfg.threads, hydra_cfg.launcher)
             result = job(cfg)
         except UserError as err:
             if not multirun:
                 _fail(err)
             print(f"error in job {hydra_cfg.job.num} ({' '.join(overrides)}): {err}", file=sys.stderr)
-            _job_status(hydra_cfg.sweep.dir, hydra_cfg.job.num, "failed", overrides)
+            sweeps.job_status(hydra_cfg.sweep.dir, hydra_cfg.job.num, "failed", overrides)
             return {"error": str(err)}
         except BaseException:
             if multirun:
-                _job_status(hydra_cfg.sweep.dir, hydra_cfg.job.num, "failed", overrides)
+                sweeps.job_status(hydra_cfg.sweep.dir, hydra_cfg.job.num, "failed", overrides)
             raise
         if multirun:
-            _job_status(hydra_cfg.sweep.dir, hydra_cfg.job.num, "done", overrides)
+            sweeps.job_status(hydra_cfg.sweep.dir, hydra_cfg.job.num, "done", overrides)
         return result
 
     try:
@@ -105,7 +63,8 @@ def hydra_app(job):
     except UserError as err:
         _fail(err)
     try:
-        hydra.main(config_path=str(config.CONFIG_DIR), config_name=config.CONFIG_NAME, version_base=None)(task_function)()
+        app = hydra.main(config_path=str(config.CONFIG_DIR), config_name=config.CONFIG_NAME, version_base=None)
+        app(task_function)()
     except KeyboardInterrupt:
         _fail("interrupted", 130)
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 AGENT = "agents/cartpole-swingup-tdmpc2-1M.pt"
 
 from tdmpc2 import records  # noqa: E402
-from tdmpc2.cli import job_threads  # noqa: E402
+from tdmpc2.sweeps import job_threads  # noqa: E402
 
 
 def test_threads_per_job_split_the_cores_between_parallel_jobs():
