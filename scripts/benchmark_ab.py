@@ -12,9 +12,10 @@ import time
 
 import torch
 
+from dream_mpc.registry import planners  # noqa: E402
 from bench_utils import build_agent, markdown_table, median_ms, synthetic_batch
 
-PLANNERS = ("policy", "mppi", "dream", "grad", "hybrid")
+PLANNERS = tuple(planners.names())  # every registered planner (plug-ins included)
 
 
 def timed_call(agent, what):
