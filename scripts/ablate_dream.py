@@ -15,10 +15,10 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: as tdmpc2/cli.py
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-
 import compare_planners  # noqa: E402
 import outputs  # noqa: E402
+import torch  # noqa: E402
+
 from tdmpc2.errors import UserError, run_cli  # noqa: E402
 
 # label=override[,override...]: one knob of the paper's defaults at a time

@@ -12,10 +12,17 @@ import os
 import time
 
 import torch
-
-from bench_utils import (build_agent, count_gflop, floor_ms, markdown_table, matmul_peak_gflops, median_ms,
-                         synthetic_batch)
+from bench_utils import (
+    build_agent,
+    count_gflop,
+    floor_ms,
+    markdown_table,
+    matmul_peak_gflops,
+    median_ms,
+    synthetic_batch,
+)
 from outputs import output_file
+
 from tdmpc2.errors import UserError
 
 

@@ -11,9 +11,9 @@ import statistics
 import time
 
 import torch
+from bench_utils import build_agent, markdown_table, median_ms, synthetic_batch
 
 from dream_mpc.registry import planners  # noqa: E402
-from bench_utils import build_agent, markdown_table, median_ms, synthetic_batch
 
 PLANNERS = tuple(planners.names())  # every registered planner (plug-ins included)
 

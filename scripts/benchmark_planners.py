@@ -28,11 +28,18 @@ if "--worker" in sys.argv:  # a --busy worker: its OpenMP wait policy is set bef
         os.environ["OMP_WAIT_POLICY"] = _policy
 
 import torch  # noqa: E402
+from bench_utils import (  # noqa: E402
+    build_agent,
+    count_gflop,
+    floor_ms,
+    markdown_table,
+    matmul_peak_gflops,
+    median_ms,
+    weight_megabytes,
+)
+from outputs import output_file  # noqa: E402
 
 from dream_mpc.registry import planners  # noqa: E402
-from bench_utils import (build_agent, count_gflop, floor_ms, markdown_table, matmul_peak_gflops,  # noqa: E402
-                         median_ms, weight_megabytes)
-from outputs import output_file  # noqa: E402
 from tdmpc2.errors import UserError  # noqa: E402
 
 PLANNERS = tuple(planners.names())  # every registered planner (plug-ins included)

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import compare_planners  # noqa: E402
 import outputs  # noqa: E402
+
 from tdmpc2.errors import UserError, run_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,7 +23,8 @@ def main():
         p.exit(2, f"error: {args.target} exists: add --overwrite to replace it (nothing was written)\n")
     obj = checkpoint.read(args.source)
     checkpoint.atomic_save({k: v for k, v in obj.items() if k in KEEP}, args.target)
-    print(f"{args.target}: {Path(args.target).stat().st_size / 1e6:.1f} MB (kept {', '.join(k for k in KEEP if k in obj)})")
+    kept = ", ".join(k for k in KEEP if k in obj)
+    print(f"{args.target}: {Path(args.target).stat().st_size / 1e6:.1f} MB (kept {kept})")
 
 
 if __name__ == "__main__":

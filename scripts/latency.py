@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
 from bench_utils import build_agent, sync  # noqa: E402
 from benchmark_planners import model_evaluations  # noqa: E402
+
 from tdmpc2.errors import run_cli  # noqa: E402
 
 CURVE_PLANNERS = ("mppi", "dream")

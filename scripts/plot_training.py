@@ -29,6 +29,7 @@ def main():
     args = p.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from outputs import output_file
+
     from tdmpc2.errors import UserError
     try:
         output_file(args.out, args.overwrite, flag="--out")

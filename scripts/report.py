@@ -278,7 +278,6 @@ def latency_plot(data, writer):
 def build(folders, out, runs=("train_seed",), baseline=None, compare=None, tdmpc2_csv=(), bmpc_json=(),
           latency=None, reps=2000, overwrite=False, baseline_step=None):
     """Write every output to `out`; returns a dict of what was computed (for tests and scripts)."""
-    import pandas as pd
     rows = records.collect(folders)
     if not rows:
         raise UserError(f"no evaluation records (episodes-*.jsonl) under {', '.join(map(str, folders))}")
@@ -288,14 +287,14 @@ def build(folders, out, runs=("train_seed",), baseline=None, compare=None, tdmpc
     df.drop(columns=["method"]).to_csv(writer.path("episodes.csv"), index=False)
     runs = tuple(runs)
     methods = list(dict.fromkeys(df["method"]))
-    md = [f"# Evaluation report\n",
+    md = ["# Evaluation report\n",
           f"Records: {len(df)} episodes from {', '.join(map(str, folders))}; {df['task'].nunique()} tasks, "
           f"{len(methods)} methods, checkpoints: {', '.join(sorted(df['checkpoint'].unique()))}.\n",
           f"Runs (the resampled unit of every interval): **{' x '.join(runs)}**"
           + (" — (training seed, evaluation seed) pairs, because the checkpoints have a single training seed each; "
              "with several training seeds use the default `--runs train_seed`." if runs != ("train_seed",) else ".")
-          + f" Scores are each suite's normalized score (DMControl return/1000, HumanoidBench "
-            f"(x - random)/(target - random), Meta-World success).\n"]
+          + " Scores are each suite's normalized score (DMControl return/1000, HumanoidBench "
+            "(x - random)/(target - random), Meta-World success).\n"]
     # figure 2
     matrices, tasks, notes = agg.score_matrices(df, runs, methods)
     result = {"matrices": matrices, "tasks": tasks, "notes": notes}

@@ -2,9 +2,9 @@
 import torch
 import torch.nn.functional as F
 
-from tdmpc2 import config as config_
 from dream_mpc.planner import make_planner
 from dream_mpc.registry import agents
+from tdmpc2 import config as config_
 from tdmpc2.planning import TDMPC2Planning, as_float32
 from tdmpc2.runtime import resolve_device
 from tdmpc2.scale import RunningScale

@@ -101,10 +101,11 @@ def probability_of_improvement(matrices, pairs, reps=2000, seed=0):
 
 # --------------------------------------------------------------------------------------------- paired
 def paired_differences(df, baseline, value="return", runs=("train_seed",), reps=2000, seed=0, by=("task", "method")):
-    """Per `by` group (default (task, method), over all checkpoints of the task): the mean per-episode difference to `baseline` on the same episodes, i.e. the
-    same (task, checkpoint, eval noise, evaluation seed, episode): those start from the same initial state. The
-    95 % interval is a percentile bootstrap that resamples runs (the `runs` columns), never single episodes.
-    Returns {group: (mean, low, high, n_episodes)}; the baseline itself gets zeros."""
+    """Per `by` group (default (task, method), over all checkpoints of the task): the mean per-episode difference
+    to `baseline` on the same episodes, i.e. the same (task, checkpoint, eval noise, evaluation seed, episode):
+    those start from the same initial state. The 95 % interval is a percentile bootstrap that resamples runs (the
+    `runs` columns), never single episodes. Returns {group: (mean, low, high, n_episodes)}; the baseline itself
+    gets zeros."""
     df = df.copy()
     if "method" not in df:
         df["method"] = method_labels(df)

@@ -157,10 +157,10 @@ def check_overrides(overrides):
 
 def compose(overrides=()):
     """The root config with Hydra-syntax overrides applied, as a plain dict (in-process, without @hydra.main)."""
-    from hydra import compose as hydra_compose, initialize
+    from hydra import compose as hydra_compose
+    from hydra import initialize
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf
     overrides = check_overrides(list(overrides))
     register()
     try:
@@ -215,7 +215,8 @@ def validate(raw):
     if raw.get("eval_tasks"):
         members = envs.task_set(raw["task"])
         if members is None:
-            raise UserError(f"eval_tasks only applies to a multi-task set (task=mt30 or task=mt80), not task={raw['task']}")
+            raise UserError("eval_tasks only applies to a multi-task set (task=mt30 or task=mt80), "
+                            f"not task={raw['task']}")
         for name in raw["eval_tasks"]:
             if name not in members:
                 raise UserError(f"{unknown('task', name, members)} (eval_tasks names tasks of {raw['task']})")

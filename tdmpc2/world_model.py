@@ -30,7 +30,8 @@ class WorldModel(nn.Module):
                                 f"num_channels={cfg.num_channels}; e.g. latent_dim={cfg.num_channels * 16}")
             enc = layers.conv_encoder(cfg.obs_shape["rgb"], cfg.num_channels, simnorm)
         else:
-            enc = layers.mlp(cfg.obs_shape["state"][0] + T, max(cfg.num_enc_layers - 1, 1) * [cfg.enc_dim], L, act=simnorm)
+            hidden = max(cfg.num_enc_layers - 1, 1) * [cfg.enc_dim]
+            enc = layers.mlp(cfg.obs_shape["state"][0] + T, hidden, L, act=simnorm)
         self._encoder = nn.ModuleDict({cfg.obs: enc})
         self._dynamics = layers.mlp(L + A + T, 2 * [M], L, act=layers.SimNorm(cfg.simnorm_dim))
         self._reward = layers.mlp(L + A + T, 2 * [M], max(cfg.num_bins, 1))
@@ -45,7 +46,8 @@ class WorldModel(nn.Module):
         self.register_buffer("log_std_dif", torch.tensor(int(cfg.log_std_max) - int(cfg.log_std_min)))
         if self.bmpc:
             self.register_buffer("expl_log_std_min", torch.tensor(int(cfg.expl_log_std_min)))
-            self.register_buffer("expl_log_std_dif", torch.tensor(int(cfg.expl_log_std_max) - int(cfg.expl_log_std_min)))
+            expl_dif = int(cfg.expl_log_std_max) - int(cfg.expl_log_std_min)
+            self.register_buffer("expl_log_std_dif", torch.tensor(expl_dif))
         self.reset_parameters()
 
     # ------------------------------------------------------------------ setup

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
+from dream_mpc.objective import Objective
 from dream_mpc.planners.dream import DreamMPCPlanner
 from dream_mpc.planners.grad import GradMPCPlanner, HybridGradMPCPlanner
-from dream_mpc.objective import Objective
 from tdmpc2 import config
 from tests.toy_models import LinearQuadraticModel
 

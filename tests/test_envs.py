@@ -9,8 +9,7 @@ import torch
 from dm_control import suite
 
 from tdmpc2 import config
-from tdmpc2.envs import dmcontrol
-from tdmpc2.envs import make_env
+from tdmpc2.envs import dmcontrol, make_env
 from tdmpc2.envs.dmcontrol import DMControl, suite_names
 from tdmpc2.errors import UserError
 

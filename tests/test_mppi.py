@@ -1,8 +1,8 @@
 """MPPI: finite, in-bound actions, and the optimum of an analytic problem."""
 import torch
 
-from tdmpc2 import config
 from dream_mpc.planners.mppi import MPPIPlanner
+from tdmpc2 import config
 from tests.toy_models import LinearQuadraticModel
 
 

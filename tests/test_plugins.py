@@ -101,6 +101,7 @@ def test_a_fall_ends_the_episode_and_training_goes_on_without_a_terminal_target(
     """episodic=false (as BMPC and the paper's code): a termination ends the episode, the TD target does not see it
     as terminal (the stored flag is 0), and training continues to its last step."""
     import csv
+
     import train
     stored = []
     from tdmpc2.buffer import Buffer

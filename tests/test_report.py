@@ -201,6 +201,7 @@ def test_parameter_sweep_gives_figure5(tmp_path):
 
 def test_tracked_results_are_not_overwritten_without_the_flag(tmp_path):
     import report
+
     from tdmpc2.errors import UserError
     tracked = "benchmark_cpu.json"
     assert (ROOT / "results" / tracked).exists()

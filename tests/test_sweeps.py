@@ -26,7 +26,8 @@ def test_threads_per_job_split_the_cores_between_parallel_jobs():
     assert job_threads(0, {"_target_": ray, "ray": {"remote": {}}}, cores=8) == 1  # Ray's default: 1 CPU a task
     submitit = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert job_threads(0, {"_target_": submitit, "cpus_per_task": 4}, cores=64) == 4
-    assert job_threads(0, {"_target_": submitit, "cpus_per_task": None}, cores=64, env={"SLURM_CPUS_PER_TASK": "6"}) == 6
+    slurm = {"SLURM_CPUS_PER_TASK": "6"}
+    assert job_threads(0, {"_target_": submitit, "cpus_per_task": None}, cores=64, env=slurm) == 6
     basic = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
     assert job_threads(0, {"_target_": basic}, cores=8) == 0  # one job at a time: torch's default
     assert job_threads(3, {"_target_": joblib, "n_jobs": 8}, cores=8) == 3  # an explicit threads= wins

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dream_mpc.objective import Objective
-from tdmpc2 import cpu_kernels, config, layers
+from tdmpc2 import config, cpu_kernels, layers
 from tdmpc2.math import TwoHot, symexp, symlog
 from tdmpc2.world_model import WorldModel
 
@@ -106,7 +106,8 @@ def test_fused_kernels_in_bfloat16_and_with_non_finite_input():
         assert y16.dtype == torch.bfloat16
         torch.testing.assert_close(y16.float(), ref, atol=0.05, rtol=0.02)
         s16 = layers.SimNorm(8)(x.bfloat16())
-        torch.testing.assert_close(s16.float(), torch.softmax(x.view(2, 300, 8, 8), -1).view_as(x), atol=0.01, rtol=0.02)
+        expected = torch.softmax(x.view(2, 300, 8, 8), -1).view_as(x)
+        torch.testing.assert_close(s16.float(), expected, atol=0.01, rtol=0.02)
         x[0, 3, 5], x[1, 7, 0] = float("nan"), float("inf")
         y = layers.ln_mish(x, w, b, pre_bias=c)
         s = layers.SimNorm(8)(x)
@@ -200,6 +201,7 @@ def test_compiled_update_gives_the_same_losses_and_compiles_once():
     differ), and later calls reuse the compiled graphs (a recompile on every call once made it 10x slower)."""
     from torch._dynamo.utils import counters
     from torch._inductor import config as inductor_config
+
     from tdmpc2.agent import TDMPC2
     torch.manual_seed(1)
     batch = torch.randn(4, 32, 5), torch.rand(3, 32, 1) * 2 - 1, torch.rand(3, 32, 1), torch.zeros(3, 32, 1)

@@ -53,9 +53,10 @@ class MPPIPlanner(Planner):
         N, P, K = o.num_samples, o.num_pi_trajs, o.num_elites
         mask = model.action_mask(task)
         device = z.device
-        actions = torch.empty(H, B, N, A, device=device, dtype=model.dtype)  # the model's planning dtype (bfloat16 copies)
+        actions = torch.empty(H, B, N, A, device=device, dtype=model.dtype)  # the planning dtype (bfloat16 copies)
         if P > 0:
-            actions[:, :, :P] = policy_rollout(model, z, task, P, H, explore=reanalyze).view(B, P, H, A).permute(2, 0, 1, 3)
+            prior = policy_rollout(model, z, task, P, H, explore=reanalyze)  # (B*P, H, A)
+            actions[:, :, :P] = prior.view(B, P, H, A).permute(2, 0, 1, 3)
         discount = self.discount_for(task, N)
         mean = torch.zeros(H, B, A, device=device)
         std = torch.full((H, B, A), float(o.max_std), device=device)

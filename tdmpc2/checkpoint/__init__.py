@@ -11,8 +11,17 @@ One concern a module:
 """
 from tdmpc2.checkpoint.agents import load_agent, save
 from tdmpc2.checkpoint.files import TRUST_OPTION, atomic_save, read
-from tdmpc2.checkpoint.layouts import (ENSEMBLE_PREFIXES, LAYOUTS, ONLINE, TARGET, convert, detect_layout,
-                                       internal_state_dict, official_state_dict, unwrap)
+from tdmpc2.checkpoint.layouts import (
+                                       ENSEMBLE_PREFIXES,
+                                       LAYOUTS,
+                                       ONLINE,
+                                       TARGET,
+                                       convert,
+                                       detect_layout,
+                                       internal_state_dict,
+                                       official_state_dict,
+                                       unwrap,
+)
 from tdmpc2.checkpoint.spec import infer_spec
 from tdmpc2.checkpoint.tasks import env_dims
 from tdmpc2.checkpoint.weights import INPUT_TRANSFORMS, load_converted, load_weights, set_input_transform

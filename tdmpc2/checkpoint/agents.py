@@ -7,7 +7,7 @@ import warnings
 from tdmpc2.checkpoint import tasks
 from tdmpc2.checkpoint.configs import build_config, override_key
 from tdmpc2.checkpoint.files import atomic_save, read
-from tdmpc2.checkpoint.layouts import convert, detect_layout, official_state_dict, unwrap
+from tdmpc2.checkpoint.layouts import convert, detect_layout, unwrap
 from tdmpc2.checkpoint.spec import infer_spec, match_model_size
 from tdmpc2.checkpoint.weights import INPUT_TRANSFORMS, input_transform_of, load_converted, set_input_transform
 from tdmpc2.errors import UserError, unknown

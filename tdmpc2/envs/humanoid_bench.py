@@ -13,7 +13,8 @@ Task names: `humanoid_<robot>-<task>-v0` (or without `-v0`), e.g. `humanoid_h1ha
 - seeding: the env's generator (reset noise) and a private stand-in for NumPy's global generator, which some tasks
   (reach's goal) draw from, are both seeded with cfg.seed and saved by get_rng_state;
 - a simulator instability (MuJoCo warning, non-finite observation or reward) ends the episode with
-  `info["instability"] = 1.0`; stepping on after the episode ended (a fall, the 1,000-step limit) returns done with `info["past_limit"] = 1.0`.
+  `info["instability"] = 1.0`; stepping on after the episode ended (a fall, the 1,000-step limit) returns done
+  with `info["past_limit"] = 1.0`.
 
 HumanoidBench is not on PyPI: clone it and `pip install --no-deps -e` the clone (INSTALL), or put a
 checkout on sys.path (the Makefile writes a `.pth` file for the copy in ../shared/vendor). Its unmodified code is

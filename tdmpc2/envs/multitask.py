@@ -106,7 +106,8 @@ class MultitaskEnv:
 
 
 def official_score(task, episode_return, success):
-    """TD-MPC2's multi-task score of one task: 100 x the suite's normalized score (DMC return / 10, MW success x 100)."""
+    """TD-MPC2's multi-task score of one task: 100 x the suite's normalized score (DMC return / 10, MW success
+    x 100)."""
     return 100.0 * suite_of(task).normalized_score(task, episode_return, success)
 
 
