@@ -160,7 +160,7 @@ def test_fast_paths_give_the_same_update_and_plan_as_the_plain_ones():
         z = agent.model.encode(torch.randn(512, 5))
         candidates = torch.rand(512, 4, 1) * 2 - 1
         with torch.no_grad():
-            values = Objective(3)(agent.model, z, candidates, discount=0.99)
+            values = Objective(3)(agent.planning, z, candidates, discount=0.99)
         results.append((metrics, values))
     layers.set_fused_activation(True)
     (m1, v1), (m2, v2) = results
