@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from tdmpc2 import config, layers  # noqa: E402
+from tdmpc2 import config, layers, runtime  # noqa: E402
 from tdmpc2.agent import TDMPC2  # noqa: E402
 
 # walker-walk's dims: a typical DMControl locomotion task
@@ -19,8 +19,17 @@ def build_agent(model_size, device="cpu", planner="mppi", overrides=(), obs_dim=
     cfg = config.load([f"model_size={model_size}", f"device={device}", f"planner={planner}", "task=walker-walk",
                        *overrides])
     config.set_env_dims(cfg, (obs_dim,), action_dim, 500)
-    layers.set_fused_activation(cfg.fused)
+    apply_process_settings(cfg)
     return TDMPC2(cfg)
+
+
+def apply_process_settings(cfg):
+    """The settings that are process-wide rather than per agent (as runtime.setup applies them, without reseeding or
+    touching the thread count): the fused operators' switch, and the allocator (one-way: once kept, glibc keeps freed
+    memory for the rest of the process)."""
+    layers.set_fused_activation(cfg.fused)
+    if cfg.get("keep_freed_memory", False):
+        runtime.keep_freed_memory()
 
 
 def sync(device):

@@ -11,7 +11,7 @@ import statistics
 import time
 
 import torch
-from bench_utils import build_agent, markdown_table, median_ms, synthetic_batch
+from bench_utils import apply_process_settings, build_agent, markdown_table, median_ms, synthetic_batch
 
 from dream_mpc.registry import planners  # noqa: E402
 
@@ -19,13 +19,17 @@ PLANNERS = tuple(planners.names())  # every registered planner (plug-ins include
 
 
 def timed_call(agent, what):
-    """The call to time and its warm-up: act with a planner, or one update."""
+    """The call to time and its warm-up: act with a planner, or one update. Each call first applies its agent's
+    process-wide settings (e.g. `fused`), so A and B each run with their own."""
+    def setup():
+        apply_process_settings(agent.cfg)
     if what == "update":
         batch = synthetic_batch(agent)
-        return lambda: agent._update(*batch), lambda: [agent._update(*batch) for _ in range(2)]
+        return (lambda: (setup(), agent._update(*batch)),
+                lambda: (setup(), [agent._update(*batch) for _ in range(2)]))
     obs = torch.randn(agent.cfg.obs_shape["state"][0])
-    return (lambda: agent.act(obs, eval_mode=True),
-            lambda: [agent.act(obs, t0=i == 0, eval_mode=True) for i in range(3)])
+    return (lambda: (setup(), agent.act(obs, eval_mode=True)),
+            lambda: (setup(), [agent.act(obs, t0=i == 0, eval_mode=True) for i in range(3)]))
 
 
 def main(argv=None):
@@ -37,6 +41,9 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
+    if any(o.startswith("keep_freed_memory=true") for o in args.a + args.b):
+        print("note: keep_freed_memory is one-way in a process: once one side turns it on, both sides keep freed "
+              "memory; compare it with two runs of scripts/benchmark.py instead")
     torch.set_num_threads(args.threads)
     rows = []
     for size in args.sizes:
