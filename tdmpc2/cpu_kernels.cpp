@@ -139,18 +139,23 @@ void ln_mish_bwd(const T* g, const T* x, const T* c, const T* w, const T* b, T* 
                 int64_t o = r * D, p = (r / N) * D;
                 float *pc = acc + p, *pw = acc + ED + p, *pb = acc + 2 * ED + p;
                 float mean = biased_row(x + o, c + p, hh, D), rs = inv_std(hh, mean, D), m1 = 0.f, m2 = 0.f;
+                // three simple loops rather than one: each vectorises (the fused loop did not, 3-4x slower)
+#pragma omp simd
+                for (int64_t i = 0; i < D; i++) hh[i] = (hh[i] - mean) * rs;  // the normalised row
+#pragma omp simd
+                for (int64_t i = 0; i < D; i++) {  // gy: the gradient at Mish's input
+                    float y = hh[i] * Io<T>::load(w, p + i) + Io<T>::load(b, p + i);
+                    float ey = exp_poly(y < 20.0f ? y : 20.0f), n = ey * (ey + 2.0f), t = n / (n + 2.0f);
+                    gh[i] = Io<T>::load(g, o + i) * (t + y * (ey / (1.0f + ey)) * (1.0f - t * t));
+                }
 #pragma omp simd reduction(+ : m1, m2)
                 for (int64_t i = 0; i < D; i++) {
-                    float hat = (hh[i] - mean) * rs, wi = Io<T>::load(w, p + i);
-                    float y = hat * wi + Io<T>::load(b, p + i);
-                    float ey = exp_poly(y < 20.0f ? y : 20.0f), n = ey * (ey + 2.0f), t = n / (n + 2.0f);
-                    float gy = Io<T>::load(g, o + i) * (t + y * (ey / (1.0f + ey)) * (1.0f - t * t));
-                    pw[i] += gy * hat;
+                    float gy = gh[i], gn = gy * Io<T>::load(w, p + i);
+                    pw[i] += gy * hh[i];
                     pb[i] += gy;
-                    hh[i] = hat;
-                    gh[i] = gy * wi;
-                    m1 += gh[i];
-                    m2 += gh[i] * hat;
+                    gh[i] = gn;
+                    m1 += gn;
+                    m2 += gn * hh[i];
                 }
                 m1 /= (float)D;
                 m2 /= (float)D;
