@@ -1,15 +1,16 @@
-# make demo: set up .venv if missing, then compare planners on the bundled agent (a few minutes on a CPU)
-# make test: set up .venv if missing, then run the test suite
+# make demo: set up .venv if missing, then compare planners on the bundled agent (~3 minutes on a CPU)
+# make test: set up .venv if missing, then run the test suite (the slow real runs: make test-slow; CI runs both)
 PY := .venv/bin/python
 export MUJOCO_GL ?= egl
 
-.PHONY: demo test bench install
+.PHONY: demo test test-slow lint bench install
 
-.venv/ready: requirements.txt pyproject.toml
+# the package with its dependencies and extras as pyproject.toml declares them, pinned by the lock constraints.txt
+# (torch 2.13.0's CPU build among them)
+.venv/ready: constraints.txt pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q -c constraints.txt -e ".[all]"
 	touch .venv/ready
 
 install: .venv/ready
@@ -26,7 +27,14 @@ demo: .venv/ready
 	$(PY) scripts/demo.py
 
 test: .venv/ready
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -m "not slow" tests
+
+test-slow: .venv/humanoid_bench
+	$(PY) -m pytest -q -m slow tests
+
+lint: .venv/ready
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 bench: .venv/ready
 	$(PY) scripts/benchmark.py

@@ -60,7 +60,7 @@ def _find_tools(cxx):
     if shutil.which(cxx) is None:
         raise RuntimeError(f"no C++ compiler: {cxx!r} not found (set CXX)")
     if not cpp_extension.is_ninja_available():
-        try:  # the `ninja` package (requirements.txt) puts its binary beside the interpreter's scripts
+        try:  # the `ninja` package (a dependency) puts its binary beside the interpreter's scripts
             import ninja
             os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
         except ImportError:

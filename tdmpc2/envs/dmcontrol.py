@@ -15,9 +15,6 @@ from gymnasium.spaces import Box
 from dream_mpc.registry import suites
 from tdmpc2.envs import Suite
 
-if not hasattr(np, "in1d"):  # removed in NumPy 2.4, still called by dm_control 1.0.28's quadruped (sensor lookup)
-    np.in1d = lambda ar1, ar2, **kwargs: np.isin(np.ravel(ar1), ar2, **kwargs)
-
 TASKS = (
     "acrobot-swingup", "cartpole-balance", "cartpole-balance-sparse", "cartpole-swingup", "cartpole-swingup-sparse",
     "cheetah-run", "cup-catch", "dog-run", "dog-stand", "dog-trot", "dog-walk", "finger-spin", "finger-turn-easy",
