@@ -4,6 +4,7 @@ save_video=false eval_noise=false]
 
 A Hydra application (tdmpc2/cli.py): `python evaluate.py -m planner=mppi,dream seed=1,2,3` runs a sweep.
 """
+
 from tdmpc2 import cli
 
 

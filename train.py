@@ -2,6 +2,7 @@
 
 A Hydra application (tdmpc2/cli.py): `python train.py -m seed=1,2,3` runs a sweep, `--cfg job` prints the config.
 """
+
 from tdmpc2 import cli
 
 

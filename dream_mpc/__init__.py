@@ -1,4 +1,5 @@
 """Dream-MPC's planning plug-in: the world-model protocol, the planners, registries and option declarations."""
+
 import os
 
 # OpenMP threads sleep instead of spinning while they wait (read once, when torch loads libgomp: before any import of

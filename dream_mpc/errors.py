@@ -1,4 +1,5 @@
 """User-facing errors: entry points print them without a traceback."""
+
 import difflib
 
 
@@ -23,6 +24,7 @@ def unknown(kind, name, valid, limit=12):
 def run_cli(main, argv, interrupted="interrupted"):
     """Run an entry point: a user's mistake prints `error: ...` and exits 2, without a traceback."""
     import sys
+
     try:
         main(argv)
     except UserError as err:

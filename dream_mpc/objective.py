@@ -7,6 +7,7 @@ The value ensemble is evaluated once, batched over all H+1 steps and all candida
 uncertainties and the terminal value (the ensemble mean). For a V-model (BMPC) q_m = V_m(z_h). A single-member
 ensemble has no spread: u = 0.
 """
+
 from dataclasses import dataclass
 
 from dream_mpc.rollout import latent_rollout, predicted_return

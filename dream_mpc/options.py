@@ -9,6 +9,7 @@ what is allowed, long before anything runs:
         num_candidates: int = option(5, "candidate action sequences per step", low=1)
         lr: float = option(0.1, "gradient-ascent step size", low=0, low_open=True)
 """
+
 import dataclasses
 import math
 
@@ -31,8 +32,13 @@ class Spec:
         """'an integer >= 1', 'a number > 0', 'one of abs, signed' ... for error messages and docs."""
         if self.choices is not None:
             return "one of " + ", ".join(str(c) for c in self.choices)
-        kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
-                list: "a list, e.g. [a,b]"}.get(self.type, "a value")
+        kind = {
+            int: "an integer",
+            float: "a number",
+            bool: "true or false",
+            str: "a string",
+            list: "a list, e.g. [a,b]",
+        }.get(self.type, "a value")
         parts = []
         if self.low is not None:
             parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")

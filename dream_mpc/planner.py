@@ -9,6 +9,7 @@ the model's exploration bounds and the planner's carried-over state (warm starts
 A planner's options are a dataclass `Options` (dream_mpc/options.py) read from the config block `option_block`
 (`dream.lr=0.5`); `option_block = None` reads them from the root (MPPI keeps TD-MPC2's key names).
 """
+
 import dataclasses
 
 import torch

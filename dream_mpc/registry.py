@@ -7,6 +7,7 @@ Built-in entries are found by importing every module of their package on the fir
 by listing modules to import in the environment variable `DREAM_MPC_PLUGINS` (comma-separated), which is how a
 plug-in that is not installed as a package (a test, a notebook's module) reaches `train.py` and `evaluate.py`.
 """
+
 import importlib
 import os
 import pkgutil
@@ -26,11 +27,13 @@ class Registry:
 
     def register(self, name, obj=None):
         """Register obj under name; used as a decorator when obj is omitted."""
+
         def add(obj):
             if name in self._entries and self._entries[name] is not obj:
                 raise ValueError(f"{self.kind} {name!r} is already registered ({self._entries[name]!r})")
             self._entries[name] = obj
             return obj
+
         return add if obj is None else add(obj)
 
     def _load(self):

@@ -5,6 +5,7 @@ head runs once over all H steps and rows: for a few candidates this reads the re
 times (measured 10-15 % faster for Dream-MPC at model size 5). MPPI's 512 rows per step are faster step by step
 (`sequence_return`), whose intermediates stay in the CPU's L2 cache.
 """
+
 import torch
 
 from dream_mpc.world_model import repeat

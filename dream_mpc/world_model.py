@@ -7,6 +7,7 @@ Values and rewards are decoded scalars (..., 1). `task` is None (single-task) or
 Implement the abstract methods; the others have defaults that are correct for any model and may be overridden
 for speed (as TD-MPC2's adapter does for `step_and_reward_shared`).
 """
+
 from abc import ABC, abstractmethod
 
 import torch

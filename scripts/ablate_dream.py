@@ -7,6 +7,7 @@ moves the return. Each variant is a set of `dream.*` overrides; every variant se
 Writes episodes.csv, summary.json and a bar plot (returns.png) like compare_planners.py, one bar per variant, to
 --out (default results/tmp/ablation, ignored by git); a folder that already holds them needs --overwrite.
 """
+
 import argparse
 import os
 import sys
@@ -58,9 +59,13 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     variants = [parse_variant(v) for v in args.variants]
     out = outputs.output_folder(args.out, compare_planners.OUTPUT_FILES, overwrite=args.overwrite, resumable=False)
-    new = (dict(row, planner=label) for label, overrides in variants
-           for row in compare_planners.evaluate_all([args.checkpoint], ["dream"], args.seeds, args.episodes, overrides,
-                                                       device=args.device))
+    new = (
+        dict(row, planner=label)
+        for label, overrides in variants
+        for row in compare_planners.evaluate_all(
+            [args.checkpoint], ["dream"], args.seeds, args.episodes, overrides, device=args.device
+        )
+    )
     rows = compare_planners.record([], new, out / "episodes.csv")
     compare_planners.report(rows, out, baseline=variants[0][0])  # paired against the first variant
 

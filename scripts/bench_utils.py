@@ -1,4 +1,5 @@
 """Shared pieces of the benchmark scripts: building an agent on synthetic dims and timing calls."""
+
 import statistics
 import sys
 import time
@@ -16,8 +17,9 @@ OBS_DIM, ACTION_DIM = 24, 6
 
 
 def build_agent(model_size, device="cpu", planner="mppi", overrides=(), obs_dim=OBS_DIM, action_dim=ACTION_DIM):
-    cfg = config.load([f"model_size={model_size}", f"device={device}", f"planner={planner}", "task=walker-walk",
-                       *overrides])
+    cfg = config.load(
+        [f"model_size={model_size}", f"device={device}", f"planner={planner}", "task=walker-walk", *overrides]
+    )
     config.set_env_dims(cfg, (obs_dim,), action_dim, 500)
     apply_process_settings(cfg)
     return TDMPC2(cfg)
@@ -54,6 +56,7 @@ def median_ms(fn, device="cpu", warmup=5, repeats=20):
 def count_gflop(fn):
     """Matrix-product GFLOP of one call of fn (forward and backward products; elementwise work not counted)."""
     from torch.utils.flop_counter import FlopCounterMode
+
     with FlopCounterMode(display=False) as counter:
         fn()
     return counter.get_total_flops() / 1e9
@@ -84,7 +87,7 @@ def matmul_peak_gflops(device="cpu", dtype="float32", n=1024):
     """The dense product rate of this machine right now (GFLOP/s) in `dtype`, the ceiling for every product a
     planner or an update runs: measured in the same run, so a floor derived from it moves with the (shared) machine."""
     a, b = (torch.randn(n, n, device=device, dtype=getattr(torch, dtype)) for _ in range(2))
-    return max(2 * n ** 3 / median_ms(lambda: a @ b, device, warmup=3, repeats=10) / 1e6 for _ in range(3))
+    return max(2 * n**3 / median_ms(lambda: a @ b, device, warmup=3, repeats=10) / 1e6 for _ in range(3))
 
 
 def floor_ms(gflop, peak_gflops):

@@ -6,6 +6,7 @@ update: batch 256, horizon 3 (synthetic data, the official defaults); mppi: act 
 policy: policy-only act; train loop: env steps/s of the online trainer (act + env step + one update) on
 cartpole-swingup with planner=dream after seeding, measured over --train-steps steps.
 """
+
 import argparse
 import json
 import os
@@ -33,14 +34,29 @@ def train_loop_rate(threads, steps, device, overrides=(), planner="dream"):
     from tdmpc2.agent import TDMPC2
     from tdmpc2.buffer import Buffer
     from tdmpc2.envs import make_env
-    cfg = config.load(["task=cartpole-swingup", "model_size=1", f"planner={planner}", f"device={device}",
-                       f"threads={threads}", *overrides])
+
+    cfg = config.load(
+        [
+            "task=cartpole-swingup",
+            "model_size=1",
+            f"planner={planner}",
+            f"device={device}",
+            f"threads={threads}",
+            *overrides,
+        ]
+    )
     runtime.setup(cfg)
     env = make_env(cfg)
     agent, buffer = TDMPC2(cfg), Buffer(cfg)
     obs = env.reset()
-    episode = [{"obs": obs, "action": torch.full((cfg.action_dim,), float("nan")), "reward": torch.tensor(float("nan")),
-                "terminated": torch.tensor(float("nan"))}]
+    episode = [
+        {
+            "obs": obs,
+            "action": torch.full((cfg.action_dim,), float("nan")),
+            "reward": torch.tensor(float("nan")),
+            "terminated": torch.tensor(float("nan")),
+        }
+    ]
     for _ in range(cfg.episode_length):  # one random episode so the buffer can be sampled
         a = env.rand_act()
         obs, r, done, info = env.step(a)
@@ -83,27 +99,59 @@ def main():
         obs = torch.randn(agent.cfg.obs_shape["state"][0])
         agent.act(obs, t0=True, eval_mode=True)
         mppi_ms = median_ms(lambda: agent.act(obs, eval_mode=True), args.device, warmup=3, repeats=10)
-        gflop = {"update": count_gflop(lambda: agent._update(*batch)),
-                 "mppi": count_gflop(lambda: agent.act(obs, eval_mode=True))}
+        gflop = {
+            "update": count_gflop(lambda: agent._update(*batch)),
+            "mppi": count_gflop(lambda: agent.act(obs, eval_mode=True)),
+        }
         dtype = agent.cfg.get("planning_dtype", "float32")
         plan_peak = peak if dtype == "float32" else matmul_peak_gflops(args.device, dtype)
         agent.set_planner("policy")
         policy_ms = median_ms(lambda: agent.act(obs, eval_mode=True), args.device, warmup=10, repeats=100)
-        results[size] = {"updates_per_s": 1e3 / update_ms, "mppi_ms": mppi_ms, "policy_ms": policy_ms,
-                         "update_gflop": gflop["update"], "mppi_gflop": gflop["mppi"],
-                         "update_floor_ms": floor_ms(gflop["update"], peak),
-                         "mppi_floor_ms": floor_ms(gflop["mppi"], plan_peak)}
+        results[size] = {
+            "updates_per_s": 1e3 / update_ms,
+            "mppi_ms": mppi_ms,
+            "policy_ms": policy_ms,
+            "update_gflop": gflop["update"],
+            "mppi_gflop": gflop["mppi"],
+            "update_floor_ms": floor_ms(gflop["update"], peak),
+            "mppi_floor_ms": floor_ms(gflop["mppi"], plan_peak),
+        }
     if args.train_steps and 1 in args.sizes:
         results[1]["train_env_steps_per_s"] = train_loop_rate(args.threads, args.train_steps, args.device, args.set)
-    print(f"device {args.device}, {args.threads} threads; update batch 256 horizon 3; act at batch 1 in eval mode"
-          + (f"; overrides {' '.join(args.set)}" if args.set else ""))
-    print(f"matrix products now run at up to {peak:.0f} GFLOP/s (float32 1024x1024): 'floor' is the time of a call's "
-          f"products at that rate")
-    rows = [[s, f"{r['updates_per_s']:.2f}", f"{r['update_gflop']:.1f} / {1e3 / r['update_floor_ms']:.1f}",
-             f"{r['mppi_ms']:.1f}", f"{r['mppi_gflop']:.1f} / {r['mppi_floor_ms']:.0f}", f"{r['policy_ms']:.2f}",
-             f"{r['train_env_steps_per_s']:.1f}" if "train_env_steps_per_s" in r else "-"] for s, r in results.items()]
-    print(markdown_table(["model size", "updates/s", "update GFLOP / ceiling updates/s", "MPPI ms/step",
-                          "MPPI GFLOP / floor ms", "policy ms/step", "train env steps/s (planner=dream)"], rows))
+    print(
+        f"device {args.device}, {args.threads} threads; update batch 256 horizon 3; act at batch 1 in eval mode"
+        + (f"; overrides {' '.join(args.set)}" if args.set else "")
+    )
+    print(
+        f"matrix products now run at up to {peak:.0f} GFLOP/s (float32 1024x1024): 'floor' is the time of a call's "
+        f"products at that rate"
+    )
+    rows = [
+        [
+            s,
+            f"{r['updates_per_s']:.2f}",
+            f"{r['update_gflop']:.1f} / {1e3 / r['update_floor_ms']:.1f}",
+            f"{r['mppi_ms']:.1f}",
+            f"{r['mppi_gflop']:.1f} / {r['mppi_floor_ms']:.0f}",
+            f"{r['policy_ms']:.2f}",
+            f"{r['train_env_steps_per_s']:.1f}" if "train_env_steps_per_s" in r else "-",
+        ]
+        for s, r in results.items()
+    ]
+    print(
+        markdown_table(
+            [
+                "model size",
+                "updates/s",
+                "update GFLOP / ceiling updates/s",
+                "MPPI ms/step",
+                "MPPI GFLOP / floor ms",
+                "policy ms/step",
+                "train env steps/s (planner=dream)",
+            ],
+            rows,
+        )
+    )
     results["matmul_peak_gflops"] = peak
     if args.json:
         with open(args.json, "w") as f:

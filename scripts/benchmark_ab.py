@@ -6,6 +6,7 @@ noisy machine, where two separate benchmark runs differ by more than the effect.
 mppi / dream / policy: median ms of one eval-mode act at batch 1; update: updates/s at batch 256, horizon 3
 (synthetic data). "first calls" is the time of the warm-up calls (compilation, when B compiles).
 """
+
 import argparse
 import statistics
 import time
@@ -21,15 +22,18 @@ PLANNERS = tuple(planners.names())  # every registered planner (plug-ins include
 def timed_call(agent, what):
     """The call to time and its warm-up: act with a planner, or one update. Each call first applies its agent's
     process-wide settings (e.g. `fused`), so A and B each run with their own."""
+
     def setup():
         apply_process_settings(agent.cfg)
+
     if what == "update":
         batch = synthetic_batch(agent)
-        return (lambda: (setup(), agent._update(*batch)),
-                lambda: (setup(), [agent._update(*batch) for _ in range(2)]))
+        return (lambda: (setup(), agent._update(*batch)), lambda: (setup(), [agent._update(*batch) for _ in range(2)]))
     obs = torch.randn(agent.cfg.obs_shape["state"][0])
-    return (lambda: (setup(), agent.act(obs, eval_mode=True)),
-            lambda: (setup(), [agent.act(obs, t0=i == 0, eval_mode=True) for i in range(3)]))
+    return (
+        lambda: (setup(), agent.act(obs, eval_mode=True)),
+        lambda: (setup(), [agent.act(obs, t0=i == 0, eval_mode=True) for i in range(3)]),
+    )
 
 
 def main(argv=None):
@@ -42,8 +46,10 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     if any(o.startswith("keep_freed_memory=true") for o in args.a + args.b):
-        print("note: keep_freed_memory is one-way in a process: once one side turns it on, both sides keep freed "
-              "memory; compare it with two runs of scripts/benchmark.py instead")
+        print(
+            "note: keep_freed_memory is one-way in a process: once one side turns it on, both sides keep freed "
+            "memory; compare it with two runs of scripts/benchmark.py instead"
+        )
     torch.set_num_threads(args.threads)
     rows = []
     for size in args.sizes:
@@ -58,15 +64,26 @@ def main(argv=None):
             times = {label: [] for label in calls}
             for _ in range(args.rounds):
                 for label, call in calls.items():
-                    times[label].append(median_ms(call, warmup=1, repeats=5 if what in ("mppi", "grad", "update")
-                                                  else 30))
+                    times[label].append(
+                        median_ms(call, warmup=1, repeats=5 if what in ("mppi", "grad", "update") else 30)
+                    )
             med = {label: statistics.median(t) for label, t in times.items()}
             fmt = (lambda ms: f"{1e3 / ms:.2f} /s") if what == "update" else (lambda ms: f"{ms:.3g} ms")
-            rows.append([what, size, fmt(med["A"]), fmt(med["B"]), f"{med['B'] / med['A']:.2f}",
-                         f"{first['A']:.1f} s / {first['B']:.1f} s"])
+            rows.append(
+                [
+                    what,
+                    size,
+                    fmt(med["A"]),
+                    fmt(med["B"]),
+                    f"{med['B'] / med['A']:.2f}",
+                    f"{first['A']:.1f} s / {first['B']:.1f} s",
+                ]
+            )
             print(rows[-1], flush=True)
-    print(f"A: {' '.join(args.a) or 'defaults'}; B: {' '.join(args.b) or 'defaults'}; {args.threads} threads, "
-          f"median over {args.rounds} interleaved rounds")
+    print(
+        f"A: {' '.join(args.a) or 'defaults'}; B: {' '.join(args.b) or 'defaults'}; {args.threads} threads, "
+        f"median over {args.rounds} interleaved rounds"
+    )
     print(markdown_table(["what", "model size", "A", "B", "B time / A time", "first calls A / B"], rows))
     return rows
 

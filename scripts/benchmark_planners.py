@@ -9,6 +9,7 @@ GFLOP are the step's matrix products (PyTorch's FLOP counter); the floor is thei
 measured in the same run (in the planning dtype). "MB read by products" sums the larger operand of each product:
 for few-row planners (dream, hybrid, policy) the weights, whose traffic bounds those products.
 """
+
 import argparse
 import json
 import os
@@ -70,10 +71,14 @@ def main():
     p.add_argument("--from-json", help="plot the results a --json run wrote, without measuring again")
     p.add_argument("--overwrite", action="store_true", help="replace --json / --plot files that exist")
     p.add_argument("--busy", action="store_true", help="quiet vs a CPU hog pinned to one core, in interleaved rounds")
-    p.add_argument("--wait-policy", nargs="+", default=["default", "passive"],
-                   choices=("default", "active", "passive", "spin"),
-                   help="--busy: OMP_WAIT_POLICY of each measured configuration (one worker process each; default: "
-                        "unset, libgomp's spin-then-sleep; spin: unset with GOMP_SPINCOUNT=10000)")
+    p.add_argument(
+        "--wait-policy",
+        nargs="+",
+        default=["default", "passive"],
+        choices=("default", "active", "passive", "spin"),
+        help="--busy: OMP_WAIT_POLICY of each measured configuration (one worker process each; default: "
+        "unset, libgomp's spin-then-sleep; spin: unset with GOMP_SPINCOUNT=10000)",
+    )
     p.add_argument("--busy-threads", type=int, nargs="+", default=[1, 2], help="--busy: torch threads to compare")
     p.add_argument("--rounds", type=int, default=5, help="--busy: interleaved rounds (medians are reported)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -82,8 +87,9 @@ def main():
         return busy_worker(args)
     try:  # before measuring: an existing (possibly tracked) file is not replaced by accident
         output_file(args.json, args.overwrite)
-        output_file(args.plot or (args.from_json and args.from_json.replace(".json", ".png")), args.overwrite,
-                    flag="--plot")
+        output_file(
+            args.plot or (args.from_json and args.from_json.replace(".json", ".png")), args.overwrite, flag="--plot"
+        )
     except UserError as err:
         p.exit(2, f"error: {err}\n")
     if args.busy:
@@ -91,8 +97,11 @@ def main():
     if args.from_json:
         with open(args.from_json) as f:
             results = json.load(f)
-        plot(results, args.plot or args.from_json.replace(".json", ".png"),
-             f"model size {args.model_size}, {args.device}, {args.threads} threads ({args.from_json})")
+        plot(
+            results,
+            args.plot or args.from_json.replace(".json", ".png"),
+            f"model size {args.model_size}, {args.device}, {args.threads} threads ({args.from_json})",
+        )
         return
     torch.set_num_threads(args.threads)
     agent = build_agent(args.model_size, args.device, overrides=args.set)
@@ -106,24 +115,55 @@ def main():
         repeats = max(5, args.repeats // 5) if name in ("mppi", "grad") else args.repeats
         ms = median_ms(lambda: agent.act(obs, t0=False, eval_mode=True), args.device, warmup=3, repeats=repeats)
         gflop = count_gflop(lambda: agent.act(obs, t0=False, eval_mode=True))
-        results[name] = {"ms_per_step": ms, "model_evaluations": model_evaluations(agent.cfg, name),
-                         "gflop_per_step": gflop, "floor_ms": floor_ms(gflop, peak),
-                         "product_mb_per_step": weight_megabytes(lambda: agent.act(obs, t0=False, eval_mode=True))}
+        results[name] = {
+            "ms_per_step": ms,
+            "model_evaluations": model_evaluations(agent.cfg, name),
+            "gflop_per_step": gflop,
+            "floor_ms": floor_ms(gflop, peak),
+            "product_mb_per_step": weight_megabytes(lambda: agent.act(obs, t0=False, eval_mode=True)),
+        }
     base = results.get("mppi", {}).get("ms_per_step")
-    rows = [[n, f"{r['ms_per_step']:.2f}", r["model_evaluations"], f"{r['gflop_per_step']:.3f}",
-             f"{r['floor_ms']:.2f}", f"{r['product_mb_per_step']:.1f}",
-             f"{base / r['ms_per_step']:.0f}x" if base else "-"] for n, r in results.items()]
-    print(f"model size {args.model_size}, {agent.model.total_params:,} parameters, device {args.device}, "
-          f"{args.threads} threads, batch 1, median of {args.repeats} steps; products at up to {peak:.0f} GFLOP/s "
-          f"({dtype} 1024x1024) now: 'floor' is the time of a step's products at that rate")
-    print(markdown_table(["planner", "ms / step", "model evals / step", "GFLOP / step", "floor ms",
-                          "MB read by products / step", "speed-up vs mppi"], rows))
+    rows = [
+        [
+            n,
+            f"{r['ms_per_step']:.2f}",
+            r["model_evaluations"],
+            f"{r['gflop_per_step']:.3f}",
+            f"{r['floor_ms']:.2f}",
+            f"{r['product_mb_per_step']:.1f}",
+            f"{base / r['ms_per_step']:.0f}x" if base else "-",
+        ]
+        for n, r in results.items()
+    ]
+    print(
+        f"model size {args.model_size}, {agent.model.total_params:,} parameters, device {args.device}, "
+        f"{args.threads} threads, batch 1, median of {args.repeats} steps; products at up to {peak:.0f} GFLOP/s "
+        f"({dtype} 1024x1024) now: 'floor' is the time of a step's products at that rate"
+    )
+    print(
+        markdown_table(
+            [
+                "planner",
+                "ms / step",
+                "model evals / step",
+                "GFLOP / step",
+                "floor ms",
+                "MB read by products / step",
+                "speed-up vs mppi",
+            ],
+            rows,
+        )
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
     if args.plot:
-        plot(results, args.plot, f"model size {args.model_size}, {args.device}, {args.threads} threads, {dtype}; "
-                                 f"products at {peak:.0f} GFLOP/s")
+        plot(
+            results,
+            args.plot,
+            f"model size {args.model_size}, {args.device}, {args.threads} threads, {dtype}; "
+            f"products at {peak:.0f} GFLOP/s",
+        )
 
 
 def busy_worker(args):
@@ -167,21 +207,38 @@ def busy_benchmark(args):
     script = str(Path(__file__).resolve())
     workers = {}
     for policy, threads in configs:
-        cmd = [sys.executable, script, "--worker", policy, "--model-size", str(args.model_size), "--threads",
-               str(threads), "--repeats", str(args.repeats), "--planners", *planners, "--set", *args.set]
+        cmd = [
+            sys.executable,
+            script,
+            "--worker",
+            policy,
+            "--model-size",
+            str(args.model_size),
+            "--threads",
+            str(threads),
+            "--repeats",
+            str(args.repeats),
+            "--planners",
+            *planners,
+            "--set",
+            *args.set,
+        ]
         workers[policy, threads] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     for w in workers.values():
         if w.stdout.readline().strip() != "ready":
             raise SystemExit("error: a --busy worker did not start (run it alone to see why)")
     samples = {}  # (policy, threads, state, planner) -> [ms, ...]
-    print(f"model size {args.model_size}, batch 1, cpu, {len(cores)} cores; hog pinned to core {cores[-1]}; "
-          f"{args.rounds} rounds x {len(configs)} configurations x quiet/busy", flush=True)
+    print(
+        f"model size {args.model_size}, batch 1, cpu, {len(cores)} cores; hog pinned to core {cores[-1]}; "
+        f"{args.rounds} rounds x {len(configs)} configurations x quiet/busy",
+        flush=True,
+    )
     try:
         for r in range(args.rounds):
-            for state in (("quiet", "busy") if r % 2 == 0 else ("busy", "quiet")):
+            for state in ("quiet", "busy") if r % 2 == 0 else ("busy", "quiet"):
                 hog = start_hog(cores[-1]) if state == "busy" else None
                 try:
-                    for cfg in configs[r % len(configs):] + configs[:r % len(configs)]:
+                    for cfg in configs[r % len(configs) :] + configs[: r % len(configs)]:
                         workers[cfg].stdin.write("measure\n")
                         workers[cfg].stdin.flush()
                         for name, ms in json.loads(workers[cfg].stdout.readline()).items():
@@ -201,11 +258,33 @@ def busy_benchmark(args):
     for name in planners:
         for policy, threads in configs:
             quiet, busy = med[policy, threads, "quiet", name], med[policy, threads, "busy", name]
-            rows.append([name, f"{policy}", threads, f"{quiet:.1f}", f"{busy:.1f}", f"{busy / quiet:.2f}x",
-                         f"{quiet / med[(*ref, 'quiet', name)]:.2f}x",
-                         f"{busy / med[(*ref, 'quiet', name)]:.2f}x"])
-    print(markdown_table(["planner", "OMP_WAIT_POLICY", "threads", "quiet ms", "busy ms", "busy / quiet",
-                          f"quiet / quiet({ref[0]}, {ref[1]} thr)", f"busy / quiet({ref[0]}, {ref[1]} thr)"], rows))
+            rows.append(
+                [
+                    name,
+                    f"{policy}",
+                    threads,
+                    f"{quiet:.1f}",
+                    f"{busy:.1f}",
+                    f"{busy / quiet:.2f}x",
+                    f"{quiet / med[(*ref, 'quiet', name)]:.2f}x",
+                    f"{busy / med[(*ref, 'quiet', name)]:.2f}x",
+                ]
+            )
+    print(
+        markdown_table(
+            [
+                "planner",
+                "OMP_WAIT_POLICY",
+                "threads",
+                "quiet ms",
+                "busy ms",
+                "busy / quiet",
+                f"quiet / quiet({ref[0]}, {ref[1]} thr)",
+                f"busy / quiet({ref[0]}, {ref[1]} thr)",
+            ],
+            rows,
+        )
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"|".join(map(str, k)): v for k, v in samples.items()}, f, indent=2)
@@ -215,16 +294,26 @@ def busy_benchmark(args):
 def plot(results, path, title):
     """Measured ms per step (bars) against the floor, the products alone at the machine's rate (black ticks)."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     names = list(results)
     fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 3.6))
     ax.bar(names, [results[n]["ms_per_step"] for n in names], color="tab:blue", label="measured")
-    ax.scatter(names, [max(results[n]["floor_ms"], 1e-3) for n in names], marker="_", s=900, color="black",
-               zorder=3, label="floor (products at peak rate)")
+    ax.scatter(
+        names,
+        [max(results[n]["floor_ms"], 1e-3) for n in names],
+        marker="_",
+        s=900,
+        color="black",
+        zorder=3,
+        label="floor (products at peak rate)",
+    )
     for i, n in enumerate(names):
-        ax.annotate(f"{results[n]['ms_per_step']:.3g}", (i, results[n]["ms_per_step"]), ha="center", va="bottom",
-                    fontsize=8)
+        ax.annotate(
+            f"{results[n]['ms_per_step']:.3g}", (i, results[n]["ms_per_step"]), ha="center", va="bottom", fontsize=8
+        )
     ax.set_yscale("log")
     ax.set_ylim(top=30 * max(r["ms_per_step"] for r in results.values()))  # room for the legend
     ax.set_ylabel("ms per planning step (batch 1)")

@@ -19,6 +19,7 @@ Error bars are the standard deviation over the evaluation seeds' mean returns. T
 intervals come from tdmpc2/aggregates.py (the statistics of scripts/report.py); for sweeps over tasks, training seeds
 and launchers, use `evaluate.py -m` and scripts/report.py (docs/evaluation.md).
 """
+
 import argparse
 import csv
 import json
@@ -46,13 +47,19 @@ OUTPUT_FILES = ("episodes.csv", "summary.json", "returns.png")
 FIELDS = ["checkpoint", "task", "agent", "planner", "seed", "episode", "return", "success", "ms_per_step"]
 
 
-def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode=True, first_seed=1, done=(),
-                 device="auto"):
+def evaluate_all(
+    checkpoints, planners, seeds, episodes, overrides=(), eval_mode=True, first_seed=1, done=(), device="auto"
+):
     """Yields one row per episode, in a fixed order, behind a progress bar; episodes whose key
     (checkpoint, planner, seed, episode) is in `done` are skipped."""
     done = set(done)
-    todo = [(str(path), planner, seed, episode) for path in checkpoints for planner in planners
-            for seed in range(first_seed, first_seed + seeds) for episode in range(episodes)]
+    todo = [
+        (str(path), planner, seed, episode)
+        for path in checkpoints
+        for planner in planners
+        for seed in range(first_seed, first_seed + seeds)
+        for episode in range(episodes)
+    ]
     bar = tqdm(total=sum(key not in done for key in todo), unit="episode", dynamic_ncols=True)
     for path in checkpoints:
         agent = load_agent(path, device=device, overrides=overrides)
@@ -73,16 +80,31 @@ def evaluate_all(checkpoints, planners, seeds, episodes, overrides=(), eval_mode
                     ep = run_episode(agent, env, eval_mode=eval_mode)
                     bar.set_postfix_str(f"{Path(path).stem} {planner} seed {seed}: {ep['return']:.0f}")
                     bar.update()
-                    yield {"checkpoint": str(path), "task": agent.cfg.task, "agent": agent.cfg.agent,
-                           "planner": planner, "seed": seed, "episode": episode, "return": ep["return"],
-                           "success": ep["success"], "ms_per_step": ep["ms_per_step"]}
+                    yield {
+                        "checkpoint": str(path),
+                        "task": agent.cfg.task,
+                        "agent": agent.cfg.agent,
+                        "planner": planner,
+                        "seed": seed,
+                        "episode": episode,
+                        "return": ep["return"],
+                        "success": ep["success"],
+                        "ms_per_step": ep["ms_per_step"],
+                    }
     bar.close()
 
 
 def read_rows(path):
     with open(path, newline="") as f:
-        return [{k: (float(v) if k in ("return", "success", "ms_per_step") else int(v) if k in ("seed", "episode")
-                     else v) for k, v in r.items()} for r in csv.DictReader(f)]
+        return [
+            {
+                k: (
+                    float(v) if k in ("return", "success", "ms_per_step") else int(v) if k in ("seed", "episode") else v
+                )
+                for k, v in r.items()
+            }
+            for r in csv.DictReader(f)
+        ]
 
 
 def paired_difference(rows, baseline="policy", resamples=10_000, seed=0):
@@ -92,12 +114,14 @@ def paired_difference(rows, baseline="policy", resamples=10_000, seed=0):
     import pandas as pd
 
     from tdmpc2.aggregates import paired_differences
+
     if not rows:
         return {}
     df = pd.DataFrame(rows)
     df["method"], df["eval_noise"] = df["planner"], False
-    out = paired_differences(df, baseline, value="return", runs=("seed",), reps=resamples, seed=seed,
-                             by=("checkpoint", "method"))
+    out = paired_differences(
+        df, baseline, value="return", runs=("seed",), reps=resamples, seed=seed, by=("checkpoint", "method")
+    )
     return {k: v[:3] for k, v in out.items()}
 
 
@@ -112,30 +136,47 @@ def summarise(rows, baseline="policy"):
     for (ckpt, task, agent, planner), rs in groups.items():
         returns = np.array([r["return"] for r in rs])
         seed_means = [np.mean([r["return"] for r in rs if r["seed"] == s]) for s in sorted({r["seed"] for r in rs})]
-        summary.append({"checkpoint": ckpt, "task": task, "agent": agent, "planner": planner,
-                        "return_mean": float(returns.mean()), "return_std": float(returns.std()),
-                        "seed_std": float(np.std(seed_means)), "seeds": len(seed_means), "episodes": len(rs),
-                        "ms_per_step": float(np.mean([r["ms_per_step"] for r in rs])),
-                        "success": float(np.mean([r["success"] for r in rs])),
-                        f"vs_{baseline}": paired.get((ckpt, planner))})
+        summary.append(
+            {
+                "checkpoint": ckpt,
+                "task": task,
+                "agent": agent,
+                "planner": planner,
+                "return_mean": float(returns.mean()),
+                "return_std": float(returns.std()),
+                "seed_std": float(np.std(seed_means)),
+                "seeds": len(seed_means),
+                "episodes": len(rs),
+                "ms_per_step": float(np.mean([r["ms_per_step"] for r in rs])),
+                "success": float(np.mean([r["success"] for r in rs])),
+                f"vs_{baseline}": paired.get((ckpt, planner)),
+            }
+        )
     return summary
 
 
 def table(summary, baseline="policy"):
-    lines = ["| task | agent | planner | return (mean ± std over episodes) | std over seeds | episodes "
-             f"| vs {baseline}, same episodes (95 % CI) | ms / step |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | agent | planner | return (mean ± std over episodes) | std over seeds | episodes "
+        f"| vs {baseline}, same episodes (95 % CI) | ms / step |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for s in summary:
         vs = s.get(f"vs_{baseline}")
         vs = "–" if vs is None or s["planner"] == baseline else f"{vs[0]:+.1f} [{vs[1]:+.1f}, {vs[2]:+.1f}]"
-        lines.append(f"| {s['task']} | {s['agent']} | {s['planner']} | {s['return_mean']:.1f} ± {s['return_std']:.1f} "
-                     f"| {s['seed_std']:.1f} | {s['episodes']} | {vs} | {s['ms_per_step']:.2f} |")
+        lines.append(
+            f"| {s['task']} | {s['agent']} | {s['planner']} | {s['return_mean']:.1f} ± {s['return_std']:.1f} "
+            f"| {s['seed_std']:.1f} | {s['episodes']} | {vs} | {s['ms_per_step']:.2f} |"
+        )
     return "\n".join(lines)
 
 
 def plot(summary, path):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     groups = list(dict.fromkeys(f"{s['task']}\n{s['agent']}" for s in summary))
     planners = list(dict.fromkeys(s["planner"] for s in summary))
     width = 0.8 / len(planners)
@@ -185,8 +226,12 @@ def report(rows, out, baseline="policy"):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoints", nargs="+", default=[])
-    p.add_argument("--from-csv", nargs="+", default=[],
-                   help="earlier runs' episodes.csv: merged into the table, their episodes not run again")
+    p.add_argument(
+        "--from-csv",
+        nargs="+",
+        default=[],
+        help="earlier runs' episodes.csv: merged into the table, their episodes not run again",
+    )
     p.add_argument("--planners", nargs="+", default=["policy", "mppi", "dream"])
     p.add_argument("--seeds", type=int, default=3, help="evaluation seeds first..first+N-1")
     p.add_argument("--first-seed", type=int, default=1, help="to add seeds to an earlier run (merge with --from-csv)")
@@ -213,9 +258,21 @@ def main(argv=None):
     for row in (row for path in csvs for row in read_rows(path)):
         earlier.setdefault((row["checkpoint"], row["planner"], row["seed"], row["episode"]), row)
     done, earlier = set(earlier), list(earlier.values())
-    new = evaluate_all(args.checkpoints, args.planners, args.seeds, args.episodes, args.set,
-                       eval_mode=not args.eval_noise, first_seed=args.first_seed, done=done,
-                       device=args.device) if args.checkpoints else ()
+    new = (
+        evaluate_all(
+            args.checkpoints,
+            args.planners,
+            args.seeds,
+            args.episodes,
+            args.set,
+            eval_mode=not args.eval_noise,
+            first_seed=args.first_seed,
+            done=done,
+            device=args.device,
+        )
+        if args.checkpoints
+        else ()
+    )
     return report(record(earlier, new, out / "episodes.csv"), out, args.baseline)
 
 

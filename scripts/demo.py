@@ -10,6 +10,7 @@ comparison use scripts/compare_planners.py with the same number of episodes for 
 Writes episodes.csv, summary.json and returns.png to a new folder under results/tmp/ (ignored by git); an existing
 folder given with --out is kept as it is unless --resume or --overwrite says otherwise.
 """
+
 import argparse
 import os
 import sys
@@ -33,8 +34,10 @@ EXPECTED_S = {"policy": 2, "mppi": 110, "dream": 7}
 
 
 def _announced(planner, episodes, rows):
-    print(f"{planner}: {episodes} episode{'s' * (episodes != 1)} of 500 steps, ~{EXPECTED_S[planner]} s each on 2 "
-          f"cores", flush=True)
+    print(
+        f"{planner}: {episodes} episode{'s' * (episodes != 1)} of 500 steps, ~{EXPECTED_S[planner]} s each on 2 cores",
+        flush=True,
+    )
     yield from rows
 
 
@@ -48,21 +51,30 @@ def main(argv=None):
     outputs.add_flags(p)
     args = p.parse_args(argv)
     if args.episodes < 1 or args.mppi_episodes < 0:
-        raise UserError(f"--episodes must be >= 1 and --mppi-episodes >= 0, got {args.episodes} and "
-                        f"{args.mppi_episodes}")
+        raise UserError(
+            f"--episodes must be >= 1 and --mppi-episodes >= 0, got {args.episodes} and {args.mppi_episodes}"
+        )
     if not Path(args.checkpoint).is_file():
         raise UserError(f"checkpoint not found: {args.checkpoint}")
     out = args.out or outputs.TMP / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     out = outputs.output_folder(out, compare_planners.OUTPUT_FILES, resume=args.resume, overwrite=args.overwrite)
     if args.threads:
         import torch
+
         torch.set_num_threads(args.threads)
     runs = [("policy", args.episodes), ("mppi", args.mppi_episodes), ("dream", args.episodes)]
     runs = [(planner, n) for planner, n in runs if n > 0]
-    print(f"Bundled agent {Path(args.checkpoint).name}: policy prior vs MPPI vs Dream-MPC, seed 1: "
-          + ", ".join(f"{planner} {n} episode{'s' * (n != 1)}" for planner, n in runs)
-          + (" (MPPI plans ~10x slower on a CPU: fewer episodes to keep the demo short)"
-             if 0 < args.mppi_episodes < args.episodes else "") + f"\nresults -> {out}\n", flush=True)
+    print(
+        f"Bundled agent {Path(args.checkpoint).name}: policy prior vs MPPI vs Dream-MPC, seed 1: "
+        + ", ".join(f"{planner} {n} episode{'s' * (n != 1)}" for planner, n in runs)
+        + (
+            " (MPPI plans ~10x slower on a CPU: fewer episodes to keep the demo short)"
+            if 0 < args.mppi_episodes < args.episodes
+            else ""
+        )
+        + f"\nresults -> {out}\n",
+        flush=True,
+    )
     csv = out / "episodes.csv"
     earlier = {}
     if args.resume and csv.is_file():
@@ -70,8 +82,11 @@ def main(argv=None):
             earlier.setdefault((row["checkpoint"], row["planner"], row["seed"], row["episode"]), row)
     done = set(earlier)
     start = time.perf_counter()
-    new = (row for planner, n in runs for row in _announced(planner, n, compare_planners.evaluate_all(
-        [args.checkpoint], [planner], 1, n, done=done)))
+    new = (
+        row
+        for planner, n in runs
+        for row in _announced(planner, n, compare_planners.evaluate_all([args.checkpoint], [planner], 1, n, done=done))
+    )
     rows = compare_planners.record(list(earlier.values()), new, csv)
     summary = compare_planners.report(rows, out)
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s of evaluation")

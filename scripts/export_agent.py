@@ -1,7 +1,8 @@
 """Copy a training checkpoint without its optimizer, buffer and RNG state: what we bundle in agents/.
 
-    python scripts/export_agent.py logs/cartpole-swingup/1/bundle/models/final.pt agents/cartpole-swingup-tdmpc2-1M.pt
+python scripts/export_agent.py logs/cartpole-swingup/1/bundle/models/final.pt agents/cartpole-swingup-tdmpc2-1M.pt
 """
+
 import argparse
 import sys
 from pathlib import Path

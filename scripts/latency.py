@@ -12,6 +12,7 @@ Writes <out>/latency.json (read by `scripts/report.py --latency`), <out>/latency
 The defaults are small for a laptop CPU (few points, few repeats); pass more points and --repeats for the paper.
 Timing needs a quiet machine: numbers on a shared CPU are upper bounds.
 """
+
 import argparse
 import json
 import statistics
@@ -57,9 +58,20 @@ def measure(planner, model_size, action_dim, batch, device, repeats, obs_dim=24)
     return {"ms": ms, "std": std, "evals": model_evaluations(agent.cfg, planner) * batch}
 
 
-def run(out, device="cpu", threads=2, repeats=3, action_dims=(1, 6, 61), envs=(1, 8, 64), model_sizes=(1, 5),
-        table_model_size=5, planners=None, log=print):
+def run(
+    out,
+    device="cpu",
+    threads=2,
+    repeats=3,
+    action_dims=(1, 6, 61),
+    envs=(1, 8, 64),
+    model_sizes=(1, 5),
+    table_model_size=5,
+    planners=None,
+    log=print,
+):
     from dream_mpc.registry import planners as registry
+
     torch.set_num_threads(threads)
     planners = list(planners or registry.names())
     table = {}
@@ -72,22 +84,34 @@ def run(out, device="cpu", threads=2, repeats=3, action_dims=(1, 6, 61), envs=(1
         for a in action_dims:
             curves["action dim"].setdefault(name, []).append({"x": a, **measure(name, 1, a, 1, device, repeats)})
         for b in envs:
-            curves["envs planned at once"].setdefault(name, []).append({"x": b, **measure(name, 1, 6, b, device,
-                                                                                           repeats)})
+            curves["envs planned at once"].setdefault(name, []).append(
+                {"x": b, **measure(name, 1, 6, b, device, repeats)}
+            )
         for s in model_sizes:
             curves["model size"].setdefault(name, []).append({"x": s, **measure(name, s, 6, 1, device, repeats)})
         log(f"curves: {name} done")
-    lines = [f"Planning ms per step ({device}, {threads} threads, model size {table_model_size}, obs 6 / action 1 "
-             f"(Acrobot Swingup), batch 1; mean ± std over {repeats} steps):", "",
-             "| planner | ms / step | model evaluations / step |", "|---|---|---|"]
+    lines = [
+        f"Planning ms per step ({device}, {threads} threads, model size {table_model_size}, obs 6 / action 1 "
+        f"(Acrobot Swingup), batch 1; mean ± std over {repeats} steps):",
+        "",
+        "| planner | ms / step | model evaluations / step |",
+        "|---|---|---|",
+    ]
     lines += [f"| {n} | {r['ms']:.2f} ± {r['std']:.2f} | {r['evals']} |" for n, r in table.items()]
-    data = {"device": device, "threads": threads, "repeats": repeats, "table": table, "curves": curves,
-            "table_md": "\n".join(lines)}
+    data = {
+        "device": device,
+        "threads": threads,
+        "repeats": repeats,
+        "table": table,
+        "curves": curves,
+        "table_md": "\n".join(lines),
+    }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "latency.json").write_text(json.dumps(data, indent=1))
     (out / "latency.md").write_text(data["table_md"] + "\n\n![latency](latency.png)\n")
     import report
+
     report.latency_plot(data, report.Writer(out, overwrite=True))
     log(data["table_md"])
     log(f"wrote {out / 'latency.json'}, {out / 'latency.md'}, {out / 'latency.png'}")
@@ -106,8 +130,9 @@ def main(argv=None):
     p.add_argument("--table-model-size", type=int, default=5, choices=(1, 5, 19, 48, 317))
     p.add_argument("--planners", nargs="+", default=None, help="for the table (default: every registered planner)")
     a = p.parse_args(argv)
-    return run(a.out, a.device, a.threads, a.repeats, a.action_dims, a.envs, a.model_sizes, a.table_model_size,
-               a.planners)
+    return run(
+        a.out, a.device, a.threads, a.repeats, a.action_dims, a.envs, a.model_sizes, a.table_model_size, a.planners
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Defaults go under results/tmp/ (ignored by git). Writing into a folder that alre
 that exists, needs --resume (a folder: keep its episodes and add the missing ones) or --overwrite (replace);
 without them the script stops with a one-line error before it measures or evaluates anything.
 """
+
 import sys
 from pathlib import Path
 
@@ -19,8 +20,11 @@ TMP = ROOT / "results" / "tmp"  # ignored by git (.gitignore: /results/tmp/)
 def add_flags(parser, resume=True):
     """--overwrite (and --resume where a run can go on) on an argparse parser."""
     if resume:
-        parser.add_argument("--resume", action="store_true",
-                            help="the output folder holds an earlier run: keep its episodes, run only the missing ones")
+        parser.add_argument(
+            "--resume",
+            action="store_true",
+            help="the output folder holds an earlier run: keep its episodes, run only the missing ones",
+        )
     parser.add_argument("--overwrite", action="store_true", help="replace the results already in the output folder")
 
 
@@ -33,8 +37,10 @@ def output_folder(path, files, resume=False, overwrite=False, resumable=True):
     held = sorted(name for name in files if (out / name).exists())
     if held and not (resume or overwrite):
         how = "--resume to keep them and run only the missing episodes, " if resumable else ""
-        raise UserError(f"{out} already holds results ({', '.join(held)}): add {how}--overwrite to replace them, "
-                        f"or choose another --out (nothing was written)")
+        raise UserError(
+            f"{out} already holds results ({', '.join(held)}): add {how}--overwrite to replace them, "
+            f"or choose another --out (nothing was written)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -45,7 +51,9 @@ def output_file(path, overwrite=False, flag="--json"):
         return None
     file = Path(path)
     if file.exists() and not overwrite:
-        raise UserError(f"{flag} {file} exists: add --overwrite to replace it, or write elsewhere, e.g. "
-                        f"{flag} {TMP.relative_to(ROOT)}/{file.name} (nothing was written)")
+        raise UserError(
+            f"{flag} {file} exists: add --overwrite to replace it, or write elsewhere, e.g. "
+            f"{flag} {TMP.relative_to(ROOT)}/{file.name} (nothing was written)"
+        )
     file.parent.mkdir(parents=True, exist_ok=True)
     return file

@@ -3,6 +3,7 @@ training episodes' returns (thin line, the data the agent collected while planni
 
     python scripts/plot_training.py logs/*/1/bundle* --labels ... --out results/training.png
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ def main():
     from outputs import output_file
 
     from tdmpc2.errors import UserError
+
     try:
         output_file(args.out, args.overwrite, flag="--out")
     except UserError as err:

@@ -22,6 +22,7 @@ A run (the resampled unit of every interval) is a training seed; --runs train_se
 evaluation seed) pairs the runs, for checkpoints with a single training seed (the report says which it used).
 Files under results/ that git tracks are never overwritten without --overwrite.
 """
+
 import argparse
 import csv
 import json
@@ -39,8 +40,12 @@ from tdmpc2 import records  # noqa: E402
 from tdmpc2.errors import UserError, run_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SUITE_TITLES = {"dmcontrol": "DeepMind Control Suite", "dmcontrol_custom": "DeepMind Control Suite (custom tasks)",
-                "metaworld": "Meta-World", "humanoid_bench": "HumanoidBench"}
+SUITE_TITLES = {
+    "dmcontrol": "DeepMind Control Suite",
+    "dmcontrol_custom": "DeepMind Control Suite (custom tasks)",
+    "metaworld": "Meta-World",
+    "humanoid_bench": "HumanoidBench",
+}
 
 
 # --------------------------------------------------------------------------------------------- published baselines
@@ -48,6 +53,7 @@ def _task_name(name, suite_hint=None):
     """A published file's task name -> ours when it is registered (e.g. HumanoidBench 'run' -> humanoid_h1hand-run)."""
     try:
         from tdmpc2.envs import all_tasks
+
         known = set(all_tasks())
     except Exception:  # noqa: BLE001 - the suites cannot load: keep the published names
         known = set()
@@ -71,8 +77,9 @@ def read_tdmpc2_csv(folders, step=None):
                 rows = list(csv.DictReader(fh))
             if not rows:
                 continue
-            col = "success" if "success" in rows[0] and f.stem.startswith("mw-") or "reward" not in rows[0] \
-                else "reward"
+            col = (
+                "success" if "success" in rows[0] and f.stem.startswith("mw-") or "reward" not in rows[0] else "reward"
+            )
             per_seed = {}
             for r in rows:
                 s = int(float(r["step"]))
@@ -84,7 +91,10 @@ def read_tdmpc2_csv(folders, step=None):
             if per_seed:
                 v = np.array([x for _, x in per_seed.values()])
                 out.setdefault(f"{algo} (published)", {})[_task_name(f.stem)] = {
-                    "mean": float(v.mean()), "std": float(v.std()), "n": len(v)}
+                    "mean": float(v.mean()),
+                    "std": float(v.std()),
+                    "n": len(v),
+                }
     return out
 
 
@@ -103,14 +113,18 @@ def read_bmpc_json(files, step=None):
                     continue
                 i = ok[np.argmax(steps[ok])]
                 out.setdefault(f"{algo} (published)", {})[_task_name(task)] = {
-                    "mean": float(d["values"][i]), "std": float("nan"), "n": None,
-                    "ci": (float(d["lcbs"][i]), float(d["ucbs"][i])) if "lcbs" in d else None}
+                    "mean": float(d["values"][i]),
+                    "std": float("nan"),
+                    "n": None,
+                    "ci": (float(d["lcbs"][i]), float(d["ucbs"][i])) if "lcbs" in d else None,
+                }
     return out
 
 
 def baselines_by_suite(baselines):
     """Published baselines split by the suite of each task (unknown tasks go to 'published')."""
     from tdmpc2.envs import suite_of
+
     out = {}
     for algo, tasks in baselines.items():
         for task, cell in tasks.items():
@@ -157,25 +171,40 @@ class Writer:
 # --------------------------------------------------------------------------------------------- figures
 def _plt():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
 def figure2(points, cis, taus, profiles, profile_cis, writer):
     from rliable import plot_utils
+
     plt = _plt()
     methods = list(points)
-    fig, _ = plot_utils.plot_interval_estimates(points, cis, metric_names=list(agg.METRICS), algorithms=methods,
-                                                xlabel="Normalized Score", subfigure_width=3.4, max_ticks=3,
-                                                xlabel_y_coordinate=-0.45,
-                                                row_height=max(0.35, 0.3 + 0.05 * len(methods)))
+    fig, _ = plot_utils.plot_interval_estimates(
+        points,
+        cis,
+        metric_names=list(agg.METRICS),
+        algorithms=methods,
+        xlabel="Normalized Score",
+        subfigure_width=3.4,
+        max_ticks=3,
+        xlabel_y_coordinate=-0.45,
+        row_height=max(0.35, 0.3 + 0.05 * len(methods)),
+    )
     fig.savefig(writer.path("figure2-intervals.png"), dpi=120, bbox_inches="tight")
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, ax=ax,
-                                         xlabel=r"Normalized Score ($\tau$)",
-                                         ylabel=r"Fraction of runs with score $> \tau$")
+    plot_utils.plot_performance_profiles(
+        profiles,
+        taus,
+        performance_profile_cis=profile_cis,
+        ax=ax,
+        xlabel=r"Normalized Score ($\tau$)",
+        ylabel=r"Fraction of runs with score $> \tau$",
+    )
     ax.legend(methods, frameon=False, fontsize="small")
     fig.tight_layout()
     fig.savefig(writer.path("figure2-profiles.png"), dpi=120)
@@ -202,6 +231,7 @@ def sweep_points(df, runs):
     from Dream-MPC rows whose options differ from the defaults in at most one of SWEEP_KEYS (and nothing else)."""
     from dream_mpc.options import defaults
     from dream_mpc.registry import planners
+
     base = defaults(planners.get("dream").Options)
     d = df[df["planner"] == "dream"]
     points, reference = {}, {}
@@ -214,8 +244,9 @@ def sweep_points(df, runs):
         keys = diff or list(agg.SWEEP_KEYS)  # the defaults belong to every curve
         for k in keys:
             points.setdefault((task, agent), {}).setdefault(k, []).append(
-                (opt.get(k, base[k]), float(v.mean()), float(v.std()), len(v)))
-    for (task, agent) in points:
+                (opt.get(k, base[k]), float(v.mean()), float(v.std()), len(v))
+            )
+    for task, agent in points:
         p = df[(df["planner"] == "policy") & (df["task"] == task) & (df["agent"] == agent)]
         if len(p):
             reference[(task, agent)] = float(p["return"].mean())
@@ -228,10 +259,12 @@ def sweep_plot(points, reference, writer):
     plt = _plt()
     from dream_mpc.options import defaults
     from dream_mpc.registry import planners
+
     base = defaults(planners.get("dream").Options)
     rows = list(points)
-    fig, axes = plt.subplots(len(rows), len(agg.SWEEP_KEYS), figsize=(3.2 * len(agg.SWEEP_KEYS), 2.6 * len(rows)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), len(agg.SWEEP_KEYS), figsize=(3.2 * len(agg.SWEEP_KEYS), 2.6 * len(rows)), squeeze=False
+    )
     for i, row in enumerate(rows):
         for j, key in enumerate(agg.SWEEP_KEYS):
             ax = axes[i][j]
@@ -260,10 +293,16 @@ def latency_plot(data, writer):
     for ax, (name, by_planner) in zip(axes[0], curves.items()):
         for planner, pts in by_planner.items():
             x = [p["x"] for p in pts]
-            line, = ax.plot(x, [p["ms"] for p in pts], marker="o", label=planner)
+            (line,) = ax.plot(x, [p["ms"] for p in pts], marker="o", label=planner)
             for p in pts:
-                ax.annotate(f"{p['evals']}", (p["x"], p["ms"]), fontsize=6, color=line.get_color(),
-                            textcoords="offset points", xytext=(2, 3))
+                ax.annotate(
+                    f"{p['evals']}",
+                    (p["x"], p["ms"]),
+                    fontsize=6,
+                    color=line.get_color(),
+                    textcoords="offset points",
+                    xytext=(2, 3),
+                )
         ax.set_xlabel(name)
         ax.set_ylabel("planning ms / step")
         ax.spines[["top", "right"]].set_visible(False)
@@ -275,8 +314,19 @@ def latency_plot(data, writer):
 
 
 # --------------------------------------------------------------------------------------------- the report
-def build(folders, out, runs=("train_seed",), baseline=None, compare=None, tdmpc2_csv=(), bmpc_json=(),
-          latency=None, reps=2000, overwrite=False, baseline_step=None):
+def build(
+    folders,
+    out,
+    runs=("train_seed",),
+    baseline=None,
+    compare=None,
+    tdmpc2_csv=(),
+    bmpc_json=(),
+    latency=None,
+    reps=2000,
+    overwrite=False,
+    baseline_step=None,
+):
     """Write every output to `out`; returns a dict of what was computed (for tests and scripts)."""
     rows = records.collect(folders)
     if not rows:
@@ -287,14 +337,20 @@ def build(folders, out, runs=("train_seed",), baseline=None, compare=None, tdmpc
     df.drop(columns=["method"]).to_csv(writer.path("episodes.csv"), index=False)
     runs = tuple(runs)
     methods = list(dict.fromkeys(df["method"]))
-    md = ["# Evaluation report\n",
-          f"Records: {len(df)} episodes from {', '.join(map(str, folders))}; {df['task'].nunique()} tasks, "
-          f"{len(methods)} methods, checkpoints: {', '.join(sorted(df['checkpoint'].unique()))}.\n",
-          f"Runs (the resampled unit of every interval): **{' x '.join(runs)}**"
-          + (" — (training seed, evaluation seed) pairs, because the checkpoints have a single training seed each; "
-             "with several training seeds use the default `--runs train_seed`." if runs != ("train_seed",) else ".")
-          + " Scores are each suite's normalized score (DMControl return/1000, HumanoidBench "
-            "(x - random)/(target - random), Meta-World success).\n"]
+    md = [
+        "# Evaluation report\n",
+        f"Records: {len(df)} episodes from {', '.join(map(str, folders))}; {df['task'].nunique()} tasks, "
+        f"{len(methods)} methods, checkpoints: {', '.join(sorted(df['checkpoint'].unique()))}.\n",
+        f"Runs (the resampled unit of every interval): **{' x '.join(runs)}**"
+        + (
+            " — (training seed, evaluation seed) pairs, because the checkpoints have a single training seed each; "
+            "with several training seeds use the default `--runs train_seed`."
+            if runs != ("train_seed",)
+            else "."
+        )
+        + " Scores are each suite's normalized score (DMControl return/1000, HumanoidBench "
+        "(x - random)/(target - random), Meta-World success).\n",
+    ]
     # figure 2
     matrices, tasks, notes = agg.score_matrices(df, runs, methods)
     result = {"matrices": matrices, "tasks": tasks, "notes": notes}
@@ -308,27 +364,40 @@ def build(folders, out, runs=("train_seed",), baseline=None, compare=None, tdmpc
         lines = ["| method | runs | " + " | ".join(agg.METRICS) + " |", "|---|---|" + "---|" * len(agg.METRICS)]
         agg_rows = [["method", "metric", "point", "ci_low", "ci_high", "runs", "tasks"]]
         for m in usable:
-            lines.append(f"| {m} | {usable[m].shape[0]} | " + " | ".join(
-                f"{points[m][i]:.3f} [{cis[m][0, i]:.3f}, {cis[m][1, i]:.3f}]" for i in range(len(agg.METRICS)))
-                + " |")
-            agg_rows += [[m, name, points[m][i], cis[m][0, i], cis[m][1, i], usable[m].shape[0], len(tasks)]
-                         for i, name in enumerate(agg.METRICS)]
+            lines.append(
+                f"| {m} | {usable[m].shape[0]} | "
+                + " | ".join(
+                    f"{points[m][i]:.3f} [{cis[m][0, i]:.3f}, {cis[m][1, i]:.3f}]" for i in range(len(agg.METRICS))
+                )
+                + " |"
+            )
+            agg_rows += [
+                [m, name, points[m][i], cis[m][0, i], cis[m][1, i], usable[m].shape[0], len(tasks)]
+                for i, name in enumerate(agg.METRICS)
+            ]
         with open(writer.path("aggregates.csv"), "w", newline="") as f:
             csv.writer(f).writerows(agg_rows)
-        md += [f"Over {len(tasks)} tasks ({', '.join(tasks)}); point estimate [95 % stratified-bootstrap CI, "
-               f"{reps} resamples of runs within each task, percentile method]. Optimality gap: lower is better.\n",
-               "\n".join(lines) + "\n", "![aggregate intervals](figure2-intervals.png)\n",
-               "![score distributions](figure2-profiles.png)\n"]
-        pairs = [tuple(compare)] if compare else \
-            [(m, baseline) for m in usable if baseline in usable and m != baseline]
+        md += [
+            f"Over {len(tasks)} tasks ({', '.join(tasks)}); point estimate [95 % stratified-bootstrap CI, "
+            f"{reps} resamples of runs within each task, percentile method]. Optimality gap: lower is better.\n",
+            "\n".join(lines) + "\n",
+            "![aggregate intervals](figure2-intervals.png)\n",
+            "![score distributions](figure2-profiles.png)\n",
+        ]
+        pairs = [tuple(compare)] if compare else [(m, baseline) for m in usable if baseline in usable and m != baseline]
         pairs = [(x, y) for x, y in pairs if x in usable and y in usable]
         if pairs:
             p_points, p_cis = agg.probability_of_improvement(usable, pairs, reps=reps)
             result["poi"] = (p_points, p_cis)
             md.append("Probability of improvement P(X > Y) [95 % CI]:\n")
-            md.append("\n".join(f"- P({k.replace(',', ' > ')}) = {float(np.ravel(v)[0]):.3f} "
-                                f"[{float(np.ravel(p_cis[k][0])[0]):.3f}, {float(np.ravel(p_cis[k][1])[0]):.3f}]"
-                                for k, v in p_points.items()) + "\n")
+            md.append(
+                "\n".join(
+                    f"- P({k.replace(',', ' > ')}) = {float(np.ravel(v)[0]):.3f} "
+                    f"[{float(np.ravel(p_cis[k][0])[0]):.3f}, {float(np.ravel(p_cis[k][1])[0]):.3f}]"
+                    for k, v in p_points.items()
+                )
+                + "\n"
+            )
     else:
         md.append("No task was run by every method: no aggregate.\n")
     if notes:
@@ -338,13 +407,21 @@ def build(folders, out, runs=("train_seed",), baseline=None, compare=None, tdmpc
         paired = agg.paired_differences(df, baseline, runs=runs, reps=reps)
         result["paired"] = paired
         md.append(f"## Paired differences to {baseline}\n")
-        md.append("Mean per-episode return difference on the same episodes: the same task, checkpoint, evaluation "
-                  "seed and episode index, which start from the same initial state (the environment is seeded per "
-                  "evaluation seed and every episode is reset, recorded or skipped). 95 % interval: bootstrap over "
-                  "runs, not episodes.\n")
-        md.append("| task | method | difference [95 % CI] | episodes |\n|---|---|---|---|\n" + "\n".join(
-            f"| {t} | {m} | {d:+.1f} [{lo:+.1f}, {hi:+.1f}] | {n} |"
-            for (t, m), (d, lo, hi, n) in paired.items() if m != baseline) + "\n")
+        md.append(
+            "Mean per-episode return difference on the same episodes: the same task, checkpoint, evaluation "
+            "seed and episode index, which start from the same initial state (the environment is seeded per "
+            "evaluation seed and every episode is reset, recorded or skipped). 95 % interval: bootstrap over "
+            "runs, not episodes.\n"
+        )
+        md.append(
+            "| task | method | difference [95 % CI] | episodes |\n|---|---|---|---|\n"
+            + "\n".join(
+                f"| {t} | {m} | {d:+.1f} [{lo:+.1f}, {hi:+.1f}] | {n} |"
+                for (t, m), (d, lo, hi, n) in paired.items()
+                if m != baseline
+            )
+            + "\n"
+        )
     # tables 8-13
     published = read_tdmpc2_csv(tdmpc2_csv, baseline_step) if tdmpc2_csv else {}
     for algo, tasks_ in (read_bmpc_json(bmpc_json, baseline_step) if bmpc_json else {}).items():
@@ -364,28 +441,44 @@ def build(folders, out, runs=("train_seed",), baseline=None, compare=None, tdmpc
         with open(writer.path(f"table-{suite}.csv"), "w", newline="") as f:
             csv.writer(f).writerows(agg.to_csv_rows(cells, cols))
         result.setdefault("tables", {})[suite] = (cells, cols, missing)
-        md += [f"### {title}\n", f"Mean {what} ± std over runs (each run: the mean over its episodes); Mean row: "
-               f"mean ± std over the task means (only for methods with every task). Best **bold**, second best "
-               f"<u>underlined</u>. Published baselines: their own seeds (BMPC's files give means only).\n",
-               agg.to_markdown(rows_, cols, "Task") + "\n",
-               f"Files: table-{suite}.md, table-{suite}.csv, table-{suite}.tex\n"]
+        md += [
+            f"### {title}\n",
+            f"Mean {what} ± std over runs (each run: the mean over its episodes); Mean row: "
+            f"mean ± std over the task means (only for methods with every task). Best **bold**, second best "
+            f"<u>underlined</u>. Published baselines: their own seeds (BMPC's files give means only).\n",
+            agg.to_markdown(rows_, cols, "Task") + "\n",
+            f"Files: table-{suite}.md, table-{suite}.csv, table-{suite}.tex\n",
+        ]
         if missing:
-            md.append("Missing cells (fewer runs than the others; not filled in, not averaged over fewer silently):"
-                      "\n\n" + "\n".join(f"- {m}" for m in missing) + "\n")
+            md.append(
+                "Missing cells (fewer runs than the others; not filled in, not averaged over fewer silently):"
+                "\n\n" + "\n".join(f"- {m}" for m in missing) + "\n"
+            )
     # planning time
     means, stds = planning_ms_plot(df, writer)
-    md += ["## Planning time\n", "Planning ms per step (mean ± std over episodes) and non-finite plans replaced by "
-           "the policy mean:\n", "| method | ms / step | non-finite plans |\n|---|---|---|\n" + "\n".join(
-               f"| {m} | {means[m]:.2f} ± {stds[m]:.2f} | {int(df.loc[df['method'] == m, 'nonfinite'].sum())} |"
-               for m in means.index) + "\n", "![planning ms per step](planning-ms.png)\n"]
+    md += [
+        "## Planning time\n",
+        "Planning ms per step (mean ± std over episodes) and non-finite plans replaced by the policy mean:\n",
+        "| method | ms / step | non-finite plans |\n|---|---|---|\n"
+        + "\n".join(
+            f"| {m} | {means[m]:.2f} ± {stds[m]:.2f} | {int(df.loc[df['method'] == m, 'nonfinite'].sum())} |"
+            for m in means.index
+        )
+        + "\n",
+        "![planning ms per step](planning-ms.png)\n",
+    ]
     # figure 5
     points, reference = sweep_points(df, runs)
     if points:
         sweep_plot(points, reference, writer)
         result["sweep"] = (points, reference)
-        md += ["## Parameter sweep (figure 5)\n", "Dream-MPC return (mean ± std over runs) when one of "
-               "num_candidates, iterations, horizon is varied and the others stay at their defaults (dotted line); "
-               "dashed: the policy prior alone.\n", "![parameter sweep](sweep.png)\n"]
+        md += [
+            "## Parameter sweep (figure 5)\n",
+            "Dream-MPC return (mean ± std over runs) when one of "
+            "num_candidates, iterations, horizon is varied and the others stay at their defaults (dotted line); "
+            "dashed: the policy prior alone.\n",
+            "![parameter sweep](sweep.png)\n",
+        ]
     # latency
     if latency:
         data = json.loads(Path(latency).read_text())
@@ -416,8 +509,19 @@ def main(argv=None):
     bad = [r for r in runs if r not in records.ROW_FIELDS]
     if bad:
         raise UserError(f"--runs: unknown column {bad[0]!r}; use train_seed or train_seed,seed")
-    return build(a.folders, a.out, runs, a.baseline, a.compare, a.tdmpc2_csv, a.bmpc_json, a.latency, a.reps,
-                 a.overwrite, a.baseline_step)
+    return build(
+        a.folders,
+        a.out,
+        runs,
+        a.baseline,
+        a.compare,
+        a.tdmpc2_csv,
+        a.bmpc_json,
+        a.latency,
+        a.reps,
+        a.overwrite,
+        a.baseline_step,
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Dream-MPC's TD-MPC2 core. `tdmpc2.load_agent(path)` builds a ready agent from a checkpoint file."""
+
 import dream_mpc  # noqa: F401  (sets OpenMP's wait policy before torch loads)
 
 __all__ = ["load_agent"]
@@ -8,5 +9,6 @@ def __getattr__(name):
     # lazy, so `import tdmpc2.config` stays free of torch and of import cycles
     if name == "load_agent":
         from tdmpc2.checkpoint import load_agent
+
         return load_agent
     raise AttributeError(f"module 'tdmpc2' has no attribute {name!r}")

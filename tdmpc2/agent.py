@@ -1,4 +1,5 @@
 """The TD-MPC2 agent: acts through a planner (chosen by `planner=`) and learns the world model and policy."""
+
 import torch
 import torch.nn.functional as F
 
@@ -21,14 +22,18 @@ class TDMPC2:
             cfg._iterations_adjusted = True
         self.model = WorldModel(cfg).to(self.device)
         m = self.model
-        self.optim = torch.optim.Adam([
-            {"params": m._encoder.parameters(), "lr": cfg.lr * cfg.enc_lr_scale},
-            {"params": m._dynamics.parameters()},
-            {"params": m._reward.parameters()},
-            {"params": m._termination.parameters() if cfg.episodic else []},
-            {"params": m._Qs.parameters()},
-            {"params": m._task_emb.parameters() if cfg.multitask else []},
-        ], lr=cfg.lr, **self._adam_options())
+        self.optim = torch.optim.Adam(
+            [
+                {"params": m._encoder.parameters(), "lr": cfg.lr * cfg.enc_lr_scale},
+                {"params": m._dynamics.parameters()},
+                {"params": m._reward.parameters()},
+                {"params": m._termination.parameters() if cfg.episodic else []},
+                {"params": m._Qs.parameters()},
+                {"params": m._task_emb.parameters() if cfg.multitask else []},
+            ],
+            lr=cfg.lr,
+            **self._adam_options(),
+        )
         self.pi_optim = torch.optim.Adam(m._pi.parameters(), lr=cfg.lr, eps=1e-5, **self._adam_options())
         self.model.eval()
         self.scale = RunningScale(cfg, self.device)
@@ -115,8 +120,13 @@ class TDMPC2:
         pi_grad_norm = torch.nn.utils.clip_grad_norm_(self.model._pi.parameters(), self.cfg.grad_clip_norm)
         self.pi_optim.step()
         self.pi_optim.zero_grad(set_to_none=True)
-        return {"pi_loss": pi_loss, "pi_grad_norm": pi_grad_norm, "pi_entropy": info["entropy"].mean(),
-                "pi_scaled_entropy": info["scaled_entropy"].mean(), "pi_scale": self.scale.value.squeeze()}
+        return {
+            "pi_loss": pi_loss,
+            "pi_grad_norm": pi_grad_norm,
+            "pi_entropy": info["entropy"].mean(),
+            "pi_scaled_entropy": info["scaled_entropy"].mean(),
+            "pi_scale": self.scale.value.squeeze(),
+        }
 
     def world_model_losses(self, obs, action, reward, terminated, task, next_z, td_targets):
         """Consistency, reward, value (and termination) losses of a latent rollout; returns (total, metrics, zs)."""
@@ -161,7 +171,7 @@ class TDMPC2:
         self.optim.zero_grad(set_to_none=True)
         metrics["grad_norm"] = grad_norm
         pi_metrics = self.update_pi(zs.detach(), task)  # not metrics.update(f()): a bound method on the stack at a
-        metrics.update(pi_metrics)                      # graph break made torch.compile recompile on every call
+        metrics.update(pi_metrics)  # graph break made torch.compile recompile on every call
         self.model.soft_update_target_Q()
         self.model.eval()
         return {k: v.detach() for k, v in metrics.items()}
@@ -175,22 +185,28 @@ class TDMPC2:
     def weights_state(self):
         """The weights as checkpoints hold them: the official TD-MPC2 layout, so the official code loads ours."""
         from tdmpc2.checkpoint import official_state_dict
+
         return official_state_dict(self.model)
 
     def load_weights_state(self, sd):
         from tdmpc2.checkpoint import load_weights
+
         load_weights(self.model, sd)
 
     @classmethod
     def from_checkpoint(cls, obj, path, **kwargs):
         """A ready agent from a read checkpoint (every official layout; see tdmpc2.checkpoint.load_agent)."""
         from tdmpc2.checkpoint.agents import load_official
+
         return load_official(obj, path, **kwargs)
 
     def state_dict(self):
         """Everything training needs to resume (the weights in the official layout come from checkpoint.py)."""
-        return {"optim": self.optim.state_dict(), "pi_optim": self.pi_optim.state_dict(),
-                "scale": self.scale.state_dict()}
+        return {
+            "optim": self.optim.state_dict(),
+            "pi_optim": self.pi_optim.state_dict(),
+            "scale": self.scale.state_dict(),
+        }
 
     def load_state_dict(self, state):
         self.optim.load_state_dict(state["optim"])

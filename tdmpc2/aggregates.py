@@ -9,6 +9,7 @@ of a method is (runs x tasks) and rliable's stratified bootstrap resamples runs 
 never resampled. With one training seed per checkpoint (the bundled agents) `runs=("train_seed", "seed")` treats
 (training seed, evaluation seed) pairs as runs, and the report says so.
 """
+
 import json
 
 import numpy as np
@@ -24,8 +25,9 @@ def method_labels(df):
     labels = {}
     for (agent, planner), group in df.groupby(["agent", "planner"], sort=False):
         sets = {o: json.loads(o) for o in group["options"].unique()}
-        varying = sorted(k for k in set().union(*map(set, sets.values()))
-                         if len({json.dumps(s.get(k)) for s in sets.values()}) > 1)
+        varying = sorted(
+            k for k in set().union(*map(set, sets.values())) if len({json.dumps(s.get(k)) for s in sets.values()}) > 1
+        )
         for o, s in sets.items():
             extra = " ".join(f"{k}={s.get(k)}" for k in varying)
             labels[(agent, planner, o)] = f"{planner} ({agent})" + (f" {extra}" if extra else "")
@@ -70,13 +72,21 @@ def score_matrices(df, runs=("train_seed",), methods=None):
 # --------------------------------------------------------------------------------------------- rliable
 def aggregate_func(scores):
     from rliable import metrics
-    return np.array([metrics.aggregate_median(scores), metrics.aggregate_iqm(scores),
-                     metrics.aggregate_mean(scores), metrics.aggregate_optimality_gap(scores)])
+
+    return np.array(
+        [
+            metrics.aggregate_median(scores),
+            metrics.aggregate_iqm(scores),
+            metrics.aggregate_mean(scores),
+            metrics.aggregate_optimality_gap(scores),
+        ]
+    )
 
 
 def aggregate_intervals(matrices, reps=2000, seed=0, method="percentile"):
     """rliable's point estimates and stratified-bootstrap 95 % CIs of (median, IQM, mean, optimality gap)."""
     from rliable import library as rly
+
     np.random.seed(seed)  # rliable draws its indices from the global numpy stream
     return rly.get_interval_estimates(matrices, aggregate_func, reps=reps, method=method)
 
@@ -84,6 +94,7 @@ def aggregate_intervals(matrices, reps=2000, seed=0, method="percentile"):
 def performance_profiles(matrices, taus=None, reps=2000, seed=0):
     """rliable's score distributions (fraction of run x task scores above tau) with their CIs."""
     from rliable import library as rly
+
     taus = np.linspace(0, 1.0, 41) if taus is None else np.asarray(taus)
     np.random.seed(seed)
     profiles, cis = rly.create_performance_profile(matrices, taus, reps=reps)
@@ -94,6 +105,7 @@ def probability_of_improvement(matrices, pairs, reps=2000, seed=0):
     """P(X > Y) for each (X, Y) pair, with rliable's independent stratified bootstrap CIs."""
     from rliable import library as rly
     from rliable import metrics
+
     np.random.seed(seed)
     pair_dict = {f"{x},{y}": [matrices[x], matrices[y]] for x, y in pairs}
     return rly.get_interval_estimates(pair_dict, metrics.probability_of_improvement, reps=reps)
@@ -125,8 +137,7 @@ def paired_differences(df, baseline, value="return", runs=("train_seed",), reps=
         sums, counts = np.array([x.sum() for x in groups]), np.array([len(x) for x in groups])
         pick = rng.integers(0, len(groups), (reps, len(groups)))
         means = sums[pick].sum(1) / counts[pick].sum(1)
-        out[group] = (float(d.mean()), float(np.percentile(means, 2.5)),
-                                     float(np.percentile(means, 97.5)), int(len(d)))
+        out[group] = (float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5)), int(len(d)))
     return out
 
 
@@ -147,8 +158,11 @@ def task_table(df, suite, runs=("train_seed",), baselines=None):
     if len(d):
         for _, r in run_task_scores(d, value, runs).groupby(["task", "method"], sort=False):
             v = r[value].to_numpy(dtype=float)
-            cells.setdefault(r["task"].iat[0], {})[r["method"].iat[0]] = {"mean": float(v.mean()),
-                                                                        "std": float(v.std()), "n": len(v)}
+            cells.setdefault(r["task"].iat[0], {})[r["method"].iat[0]] = {
+                "mean": float(v.mean()),
+                "std": float(v.std()),
+                "n": len(v),
+            }
     for name, per_task in (baselines or {}).items():
         for task, cell in per_task.items():
             if task in cells or not len(d):
@@ -202,20 +216,27 @@ def table_rows(cells, methods, suite):
 def to_markdown(rows, methods, title):
     lines = [f"| {title} | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
     for task, row in rows:
-        lines.append(f"| {task} | " + " | ".join(f"**{t}**" if r == 1 else f"<u>{t}</u>" if r == 2 else t
-                                                 for t, r in row) + " |")
+        lines.append(
+            f"| {task} | " + " | ".join(f"**{t}**" if r == 1 else f"<u>{t}</u>" if r == 2 else t for t, r in row) + " |"
+        )
     return "\n".join(lines)
 
 
 def to_latex(rows, methods, title):
     esc = lambda s: str(s).replace("_", r"\_").replace("%", r"\%").replace("±", r"$\pm$")  # noqa: E731
-    lines = [r"\begin{tabular}{l" + "c" * len(methods) + "}", r"\toprule",
-             esc(title) + " & " + " & ".join(esc(m) for m in methods) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{l" + "c" * len(methods) + "}",
+        r"\toprule",
+        esc(title) + " & " + " & ".join(esc(m) for m in methods) + r" \\",
+        r"\midrule",
+    ]
     for task, row in rows:
         if task == "Mean":
             lines.append(r"\midrule")
-        cells = [r"\textbf{" + esc(t) + "}" if r == 1 else r"\underline{" + esc(t) + "}" if r == 2 else esc(t)
-                 for t, r in row]
+        cells = [
+            r"\textbf{" + esc(t) + "}" if r == 1 else r"\underline{" + esc(t) + "}" if r == 2 else esc(t)
+            for t, r in row
+        ]
         lines.append(esc(task) + " & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines)

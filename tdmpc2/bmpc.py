@@ -20,6 +20,7 @@ Planners: any `planner=`. With MPPI the target is the Gumbel-selected elite's fi
 (as BMPC); with planner=dream the mean/std of the optimised candidates' first actions (as Dream-MPC's BMPC
 variant); with planner=policy the policy's own mean/std.
 """
+
 import torch
 
 from dream_mpc.registry import agents
@@ -63,8 +64,10 @@ class BMPC(TDMPC2):
         A = self.cfg.action_dim
         info = self.last_plan_info if planned else None
         if info is None:
-            return {"expert_action_dist": torch.full((2 * A,), float("nan")),
-                    "expert_value": torch.full((1,), float("nan"))}
+            return {
+                "expert_action_dist": torch.full((2 * A,), float("nan")),
+                "expert_value": torch.full((1,), float("nan")),
+            }
         dist = torch.cat([info["mean"][0].reshape(A), info["std"][0].reshape(A)])
         value = info["value"][0].reshape(1)
         return {"expert_action_dist": dist.detach().float().cpu(), "expert_value": value.detach().float().cpu()}
@@ -131,9 +134,14 @@ class BMPC(TDMPC2):
         pi_grad_norm = torch.nn.utils.clip_grad_norm_(self.model._pi.parameters(), self.cfg.grad_clip_norm)
         self.pi_optim.step()
         self.pi_optim.zero_grad(set_to_none=True)
-        return {"pi_loss": pi_loss, "pi_grad_norm": pi_grad_norm, "pi_entropy": info["entropy"].mean(),
-                "pi_scaled_entropy": info["scaled_entropy"].mean(), "pi_scale": self.scale.value.squeeze(),
-                "pi_log_std": info["log_std"].mean()}
+        return {
+            "pi_loss": pi_loss,
+            "pi_grad_norm": pi_grad_norm,
+            "pi_entropy": info["entropy"].mean(),
+            "pi_scaled_entropy": info["scaled_entropy"].mean(),
+            "pi_scale": self.scale.value.squeeze(),
+            "pi_log_std": info["log_std"].mean(),
+        }
 
     def _update_step(self, obs, action, reward, terminated, task=None, expert_action_dist=None, pretrain=False):
         with torch.no_grad():
@@ -159,15 +167,23 @@ class BMPC(TDMPC2):
         batch, index = buffer.sample(return_index=True)
         missing = [k for k in EXPERT_KEYS if k not in batch]
         if missing:
-            raise RuntimeError(f"the buffer has no {', '.join(missing)}: fill it through a trainer that calls "
-                               f"agent.buffer_extras")
+            raise RuntimeError(
+                f"the buffer has no {', '.join(missing)}: fill it through a trainer that calls agent.buffer_extras"
+            )
         if not pretrain:
             self.update_count += 1
             interval = int(self.cfg.reanalyze_interval or 0)
             if interval > 0 and self.update_count % interval == 0:
                 self.reanalyze(buffer, batch, index)
-        return self._update(batch["obs"], batch["action"], batch["reward"], batch["terminated"], batch.get("task"),
-                            expert_action_dist=expert_targets(batch["expert_action_dist"]), pretrain=pretrain)
+        return self._update(
+            batch["obs"],
+            batch["action"],
+            batch["reward"],
+            batch["terminated"],
+            batch.get("task"),
+            expert_action_dist=expert_targets(batch["expert_action_dist"]),
+            pretrain=pretrain,
+        )
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self):

@@ -5,6 +5,7 @@ holds obs_t and action_{t-1}, reward_{t-1}, terminated_{t-1}. Rows live in a rin
 grows on demand up to capacity, then overwrites the oldest rows. A start row is valid when the H rows after
 it belong to the same episode, so a sample never crosses an episode boundary.
 """
+
 import torch
 
 from tdmpc2.errors import UserError
@@ -76,8 +77,9 @@ class Buffer:
         episode = self._stack(episode)
         length = len(episode["obs"])
         if length > self.capacity:
-            raise UserError(f"an episode of {length} steps does not fit in a buffer of {self.capacity} rows; "
-                            f"raise buffer_size")
+            raise UserError(
+                f"an episode of {length} steps does not fit in a buffer of {self.capacity} rows; raise buffer_size"
+            )
         if self._fields and set(episode) != set(self._fields):
             raise ValueError(f"episode keys {sorted(episode)} differ from the buffer's {sorted(self._fields)}")
         allocated = len(self._valid) if self._valid is not None else 0
@@ -124,8 +126,13 @@ class Buffer:
         """The stored rows, oldest first (so they load into a buffer of any capacity)."""
         order = torch.arange(self._size).roll(-self._ptr)  # the identity until the ring wraps
         valid = self._valid[order] if self._valid is not None else torch.zeros(0, dtype=torch.bool)
-        return {"fields": {k: v[order.to(v.device)].cpu() for k, v in self._fields.items()},
-                "valid": valid, "num_episodes": self.num_episodes, "ptr": self._ptr, "capacity": self.capacity}
+        return {
+            "fields": {k: v[order.to(v.device)].cpu() for k, v in self._fields.items()},
+            "valid": valid,
+            "num_episodes": self.num_episodes,
+            "ptr": self._ptr,
+            "capacity": self.capacity,
+        }
 
     def load_state_dict(self, state):
         size = min(len(state["valid"]), self.capacity)
@@ -133,11 +140,11 @@ class Buffer:
         self._ptr, self._size, self.num_episodes = size % self.capacity, size, state["num_episodes"]
         self._starts = torch.zeros(0, dtype=torch.long)
         if size:  # a smaller capacity keeps the newest rows; a cut episode keeps its valid suffix
-            fields = {k: v[len(v) - size:] for k, v in state["fields"].items()}
+            fields = {k: v[len(v) - size :] for k, v in state["fields"].items()}
             self._allocate(fields, size)
             for key, value in fields.items():
                 self._fields[key][:] = value.to(self._storage_device)
-            self._valid[:] = state["valid"][len(state["valid"]) - size:]
+            self._valid[:] = state["valid"][len(state["valid"]) - size :]
             if state.get("capacity") == self.capacity == size and state.get("ptr", 0):
                 # the same wrapped ring: put the rows back where they were, so a resumed run samples the same rows
                 ptr = state["ptr"]

@@ -6,6 +6,7 @@ closest valid ones); inside each job the config is validated and completed (a ba
 and what is allowed). A user's mistake prints `error: ...` without a traceback: a single run exits with code 2; in a
 multirun the job is reported as failed and the other jobs go on.
 """
+
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; before anything imports mujoco
@@ -57,6 +58,7 @@ def hydra_app(job):
 
     try:
         from dream_mpc.registry import load_plugins
+
         load_plugins()
         sys.argv[1:] = config.check_overrides(sys.argv[1:])
         config.register()
@@ -79,6 +81,7 @@ def train_job(cfg):
 
     if cfg.multitask:  # task=mt30|mt80: offline from the dataset chunks in data_dir
         from tdmpc2.offline import train as train_offline
+
         return train_offline(cfg)
     runtime.setup(cfg)
     env = make_env(cfg)
@@ -89,9 +92,11 @@ def train_job(cfg):
 def evaluate_job(cfg):
     from tdmpc2.config import check_checkpoint_file
     from tdmpc2.evaluation import evaluate_checkpoint
+
     check_checkpoint_file(cfg.checkpoint)  # a missing or non-torch file: one line, before anything is loaded
     if cfg.multitask:  # task=mt30|mt80: every task of the set, the official normalized score
         from tdmpc2.envs.multitask import evaluate_checkpoint_set
+
         return evaluate_checkpoint_set(cfg)
     return evaluate_checkpoint(cfg)
 
@@ -99,6 +104,7 @@ def evaluate_job(cfg):
 def run(job, argv):
     """Run a job in-process on a list of overrides (tests, notebooks): the same config and checks as the app."""
     from tdmpc2 import config
+
     cfg = config.load(argv)
     cfg._overrides = list(argv)
     return job(cfg)

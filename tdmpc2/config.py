@@ -5,6 +5,7 @@ The root config is registered in Hydra's ConfigStore as `dream_mpc` (`register()
 `evaluate.py` are ordinary `@hydra.main` applications (multirun, launcher plugins, --cfg, --help) and work from
 any directory after `pip install`. `compose()` builds the same config in-process (tests, load_agent, scripts).
 """
+
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,33 +34,81 @@ _pos, _nonneg = dict(type=float, low=0, low_open=True), dict(type=float, low=0)
 _fraction = dict(type=float, low=0, high=1)
 # type and range of every root key; the planners' options are declared with each planner (MPPI's are root keys)
 ROOT = {
-    "task": Spec(str), "obs": Spec(str, choices=("state", "rgb")), "episodic": Spec(bool),
-    "agent": Spec(str), "planner": Spec(str), "device": Spec(str),
-    "checkpoint": Spec(str, nullable=True), "eval_episodes": Spec(**_pos_int), "eval_freq": Spec(**_nonneg_int),
-    "eval_noise": Spec(bool), "steps": Spec(**_pos_int), "batch_size": Spec(**_pos_int),
-    "reward_coef": Spec(**_nonneg), "value_coef": Spec(**_nonneg), "termination_coef": Spec(**_nonneg),
-    "consistency_coef": Spec(**_nonneg), "rho": Spec(type=float, low=0, low_open=True, high=1),
-    "lr": Spec(**_pos), "enc_lr_scale": Spec(**_nonneg), "grad_clip_norm": Spec(**_pos), "tau": Spec(**_fraction),
-    "discount_denom": Spec(**_pos), "discount_min": Spec(**_fraction), "discount_max": Spec(**_fraction),
-    "buffer_size": Spec(**_pos_int), "seed_steps": Spec(int, low=0, nullable=True), "exp_name": Spec(str),
-    "data_dir": Spec(str, nullable=True), "mpc": Spec(bool),
-    "log_std_min": Spec(float), "log_std_max": Spec(float), "entropy_coef": Spec(**_nonneg),
-    "num_bins": Spec(**_pos_int), "vmin": Spec(float), "vmax": Spec(float),
-    "model_size": Spec(int, nullable=True, choices=tuple(MODEL_SIZE)), "num_enc_layers": Spec(**_pos_int),
-    "enc_dim": Spec(**_pos_int), "num_channels": Spec(**_pos_int), "mlp_dim": Spec(**_pos_int),
-    "latent_dim": Spec(**_pos_int), "task_dim": Spec(**_nonneg_int), "num_q": Spec(**_pos_int),
-    "dropout": Spec(type=float, low=0, high=1), "simnorm_dim": Spec(**_pos_int),
-    "wandb_project": Spec(str, nullable=True), "wandb_entity": Spec(str, nullable=True), "wandb_silent": Spec(bool),
-    "enable_wandb": Spec(bool), "save_csv": Spec(bool), "compile": Spec(bool), "fused": Spec(bool),
-    "keep_freed_memory": Spec(bool), "planning_dtype": Spec(str, choices=PLANNING_DTYPES),
-    "threads": Spec(**_nonneg_int), "save_video": Spec(bool), "save_agent": Spec(bool),
-    "save_freq": Spec(**_nonneg_int), "resume": Spec(bool), "seed": Spec(**_nonneg_int),
-    "trust_checkpoint": Spec(bool), "eval_tasks": Spec(list, nullable=True), "results_dir": Spec(str),
+    "task": Spec(str),
+    "obs": Spec(str, choices=("state", "rgb")),
+    "episodic": Spec(bool),
+    "agent": Spec(str),
+    "planner": Spec(str),
+    "device": Spec(str),
+    "checkpoint": Spec(str, nullable=True),
+    "eval_episodes": Spec(**_pos_int),
+    "eval_freq": Spec(**_nonneg_int),
+    "eval_noise": Spec(bool),
+    "steps": Spec(**_pos_int),
+    "batch_size": Spec(**_pos_int),
+    "reward_coef": Spec(**_nonneg),
+    "value_coef": Spec(**_nonneg),
+    "termination_coef": Spec(**_nonneg),
+    "consistency_coef": Spec(**_nonneg),
+    "rho": Spec(type=float, low=0, low_open=True, high=1),
+    "lr": Spec(**_pos),
+    "enc_lr_scale": Spec(**_nonneg),
+    "grad_clip_norm": Spec(**_pos),
+    "tau": Spec(**_fraction),
+    "discount_denom": Spec(**_pos),
+    "discount_min": Spec(**_fraction),
+    "discount_max": Spec(**_fraction),
+    "buffer_size": Spec(**_pos_int),
+    "seed_steps": Spec(int, low=0, nullable=True),
+    "exp_name": Spec(str),
+    "data_dir": Spec(str, nullable=True),
+    "mpc": Spec(bool),
+    "log_std_min": Spec(float),
+    "log_std_max": Spec(float),
+    "entropy_coef": Spec(**_nonneg),
+    "num_bins": Spec(**_pos_int),
+    "vmin": Spec(float),
+    "vmax": Spec(float),
+    "model_size": Spec(int, nullable=True, choices=tuple(MODEL_SIZE)),
+    "num_enc_layers": Spec(**_pos_int),
+    "enc_dim": Spec(**_pos_int),
+    "num_channels": Spec(**_pos_int),
+    "mlp_dim": Spec(**_pos_int),
+    "latent_dim": Spec(**_pos_int),
+    "task_dim": Spec(**_nonneg_int),
+    "num_q": Spec(**_pos_int),
+    "dropout": Spec(type=float, low=0, high=1),
+    "simnorm_dim": Spec(**_pos_int),
+    "wandb_project": Spec(str, nullable=True),
+    "wandb_entity": Spec(str, nullable=True),
+    "wandb_silent": Spec(bool),
+    "enable_wandb": Spec(bool),
+    "save_csv": Spec(bool),
+    "compile": Spec(bool),
+    "fused": Spec(bool),
+    "keep_freed_memory": Spec(bool),
+    "planning_dtype": Spec(str, choices=PLANNING_DTYPES),
+    "threads": Spec(**_nonneg_int),
+    "save_video": Spec(bool),
+    "save_agent": Spec(bool),
+    "save_freq": Spec(**_nonneg_int),
+    "resume": Spec(bool),
+    "seed": Spec(**_nonneg_int),
+    "trust_checkpoint": Spec(bool),
+    "eval_tasks": Spec(list, nullable=True),
+    "results_dir": Spec(str),
 }
-BMPC = {"log_std_min": Spec(float), "log_std_max": Spec(float), "num_q": Spec(**_pos_int),
-        "td_horizon": Spec(**_pos_int), "reanalyze_interval": Spec(**_pos_int),
-        "reanalyze_batch_size": Spec(**_nonneg_int), "reanalyze_horizon": Spec(**_pos_int),
-        "expl_log_std_min": Spec(float), "expl_log_std_max": Spec(float)}
+BMPC = {
+    "log_std_min": Spec(float),
+    "log_std_max": Spec(float),
+    "num_q": Spec(**_pos_int),
+    "td_horizon": Spec(**_pos_int),
+    "reanalyze_interval": Spec(**_pos_int),
+    "reanalyze_batch_size": Spec(**_nonneg_int),
+    "reanalyze_horizon": Spec(**_pos_int),
+    "expl_log_std_min": Spec(float),
+    "expl_log_std_max": Spec(float),
+}
 
 
 class Config(SimpleNamespace):
@@ -75,6 +124,7 @@ class Config(SimpleNamespace):
 def root_node():
     """The root config as an OmegaConf node: config.yaml plus the option block of every registered planner."""
     from omegaconf import OmegaConf
+
     node = OmegaConf.load(CONFIG_PATH)
     for _, cls in planners.items():
         if cls.option_block and cls.option_block not in node:
@@ -85,6 +135,7 @@ def root_node():
 def defaults():
     """The root config as a plain dict (without the hydra block)."""
     from omegaconf import OmegaConf
+
     raw = OmegaConf.to_container(root_node())
     raw.pop("hydra", None)
     return raw
@@ -93,6 +144,7 @@ def defaults():
 def register():
     """Store the root config in Hydra's ConfigStore as `dream_mpc` (before @hydra.main composes it)."""
     from hydra.core.config_store import ConfigStore
+
     node = root_node()
     node["defaults"] = ["_self_", {"override hydra/job_logging": "stdout"}]
     ConfigStore.instance().store(name=CONFIG_NAME, node=node)
@@ -102,8 +154,23 @@ def _key(override):
     return re.split(r"[=~]", override.lstrip("+~"), maxsplit=1)[0].strip()
 
 
-_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp", "--config-name", "-cn",
-                     "--config-dir", "-cd", "--shell-completion", "-sc", "--experimental-rerun"}
+_FLAGS_WITH_VALUE = {
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--info",
+    "-i",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--shell-completion",
+    "-sc",
+    "--experimental-rerun",
+}
 
 
 def check_overrides(overrides):
@@ -112,6 +179,7 @@ def check_overrides(overrides):
     valid ones (Hydra would only say 'not in struct'). Flags (--cfg, -m ...) and hydra/ keys pass through."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
+
     base = defaults()
     bmpc_only = {k for k in base["bmpc"] if k not in base}
     multirun = any(ov in ("-m", "--multirun") or ov.replace(" ", "") == "hydra.mode=MULTIRUN" for ov in overrides)
@@ -128,13 +196,17 @@ def check_overrides(overrides):
             parsed = parser.parse_override(ov)
         except HydraException as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"cannot read {ov!r} ({reason}): a value with brackets, commas, quotes or spaces needs "
-                            f"quoting, e.g. 'exp_name=\"a b\"' (grammar: https://hydra.cc/docs/advanced/"
-                            f"override_grammar/basic/)") from None
+            raise UserError(
+                f"cannot read {ov!r} ({reason}): a value with brackets, commas, quotes or spaces needs "
+                f"quoting, e.g. 'exp_name=\"a b\"' (grammar: https://hydra.cc/docs/advanced/"
+                f"override_grammar/basic/)"
+            ) from None
         if parsed.is_sweep_override() and not multirun:
-            raise UserError(f"{ov} gives several values, which is a sweep: add -m to run one job per value "
-                            f"(python train.py -m {ov}), or quote the value to mean one string "
-                            f"({parsed.key_or_group}=\"'...'\")")
+            raise UserError(
+                f"{ov} gives several values, which is a sweep: add -m to run one job per value "
+                f"(python train.py -m {ov}), or quote the value to mean one string "
+                f"({parsed.key_or_group}=\"'...'\")"
+            )
         key = _key(ov)
         if key.startswith("hydra"):
             out.append(ov)
@@ -149,8 +221,10 @@ def check_overrides(overrides):
             if not isinstance(block, dict) or parts[1] not in block:
                 raise unknown(f"{parts[0]} option", parts[1], list(block) if isinstance(block, dict) else [])
         elif isinstance(base[key], dict) and not ov.startswith("~") and not isinstance(parsed.value(), dict):
-            raise UserError(f"{ov} is not allowed: {key} is a block of options, set them one by one, e.g. "
-                            f"{key}.{next(iter(base[key]), 'option')}=...; its options: {', '.join(base[key])}")
+            raise UserError(
+                f"{ov} is not allowed: {key} is a block of options, set them one by one, e.g. "
+                f"{key}.{next(iter(base[key]), 'option')}=...; its options: {', '.join(base[key])}"
+            )
         out.append(ov)
     return out
 
@@ -161,6 +235,7 @@ def compose(overrides=()):
     from hydra import initialize
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
+
     overrides = check_overrides(list(overrides))
     register()
     try:
@@ -177,6 +252,7 @@ def compose(overrides=()):
 def from_hydra(cfg, overrides):
     """A composed DictConfig -> the plain dict parse_cfg takes (which keys the user set is kept for presets)."""
     from omegaconf import OmegaConf
+
     raw = OmegaConf.to_container(cfg, resolve=True)
     raw.pop("hydra", None)
     raw["_overridden"] = sorted({_key(o) for o in overrides if not o.startswith("-")})
@@ -192,6 +268,7 @@ def validate(raw):
     A mistake is a one-line UserError naming the key, the value and what is allowed."""
     from dream_mpc.planner import validate_options
     from tdmpc2 import envs
+
     for key, value in list(raw.items()):  # official: strings like "5*2" are arithmetic
         if isinstance(value, str) and re.fullmatch(r"\d+\s*[+\-*/]\s*\d+", value):
             raw[key] = eval(value, {"__builtins__": {}})
@@ -200,8 +277,10 @@ def validate(raw):
             raw[key] = spec.check(key, raw[key])
     for block in ["bmpc"] + [cls.option_block for _, cls in planners.items() if cls.option_block]:
         if block in raw and not isinstance(raw[block], dict):
-            raise UserError(f"{block}={raw[block]!r} is not allowed: {block} is a block of options, set them one "
-                            f"by one, e.g. {block}.<option>=<value>")
+            raise UserError(
+                f"{block}={raw[block]!r} is not allowed: {block} is a block of options, set them one "
+                f"by one, e.g. {block}.<option>=<value>"
+            )
     for key, spec in BMPC.items():
         raw["bmpc"][key] = spec.check(f"bmpc.{key}", raw["bmpc"][key])
     for name in planners.names():
@@ -215,8 +294,9 @@ def validate(raw):
     if raw.get("eval_tasks"):
         members = envs.task_set(raw["task"])
         if members is None:
-            raise UserError("eval_tasks only applies to a multi-task set (task=mt30 or task=mt80), "
-                            f"not task={raw['task']}")
+            raise UserError(
+                f"eval_tasks only applies to a multi-task set (task=mt30 or task=mt80), not task={raw['task']}"
+            )
         for name in raw["eval_tasks"]:
             if name not in members:
                 raise UserError(f"{unknown('task', name, members)} (eval_tasks names tasks of {raw['task']})")
@@ -235,29 +315,36 @@ def check_checkpoint_file(path):
     """evaluate.py's checkpoint= before anything is loaded: an existing file that torch.save could have written (a
     zip archive, or a pickle for files from before PyTorch 1.6); else a one-line UserError naming what is allowed."""
     if path is None:
-        raise UserError(f"no checkpoint given: checkpoint= must name a .pt file written by torch.save, e.g. "
-                        f"{_EXAMPLE_CHECKPOINT}")
+        raise UserError(
+            f"no checkpoint given: checkpoint= must name a .pt file written by torch.save, e.g. {_EXAMPLE_CHECKPOINT}"
+        )
     file = Path(path)
     if not file.is_file():
         what = "is a directory" if file.is_dir() else "no such file"
-        raise UserError(f"checkpoint not found: {path} ({what}); checkpoint= must name a .pt file written by "
-                        f"torch.save, e.g. {_EXAMPLE_CHECKPOINT}")
+        raise UserError(
+            f"checkpoint not found: {path} ({what}); checkpoint= must name a .pt file written by "
+            f"torch.save, e.g. {_EXAMPLE_CHECKPOINT}"
+        )
     try:
         with open(file, "rb") as f:
             head = f.read(4)
     except OSError as err:
-        raise UserError(f"cannot read checkpoint {path}: {err.strerror}; checkpoint= must name a readable .pt "
-                        f"file") from None
+        raise UserError(
+            f"cannot read checkpoint {path}: {err.strerror}; checkpoint= must name a readable .pt file"
+        ) from None
     if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip archive; legacy pickle (protocol 2+)
-        raise UserError(f"cannot read checkpoint {path}: not a torch file (neither the zip archive nor the pickle "
-                        f"that torch.save writes); checkpoint= must name a .pt file written by torch.save, e.g. "
-                        f"{_EXAMPLE_CHECKPOINT}")
+        raise UserError(
+            f"cannot read checkpoint {path}: not a torch file (neither the zip archive nor the pickle "
+            f"that torch.save writes); checkpoint= must name a .pt file written by torch.save, e.g. "
+            f"{_EXAMPLE_CHECKPOINT}"
+        )
     return path
 
 
 def parse_cfg(raw):
     """Validate and apply presets: a dict from `compose` -> Config (env-dependent keys come later)."""
     from tdmpc2 import envs
+
     raw = dict(raw)
     overridden = set(raw.pop("_overridden", ()))
     raw = validate(raw)

@@ -13,6 +13,7 @@ FakeTensor trace through them) and autograd (the forward op's backward calls the
 them visible to torch.profiler by name. `available()` is False where no C++ compiler or ninja works; layers.py then
 uses the plain ops.
 """
+
 import hashlib
 import os
 import platform
@@ -44,6 +45,7 @@ def _machine_id():
 def _cache_dirs():
     """Where the build is kept: $DREAM_MPC_CACHE, else torch's extension folder, else a per-user temp folder."""
     from torch.utils import cpp_extension
+
     if "DREAM_MPC_CACHE" in os.environ:
         yield Path(os.environ["DREAM_MPC_CACHE"])
     else:
@@ -57,11 +59,13 @@ def _cache_dirs():
 def _find_tools(cxx):
     """The C++ compiler and ninja that cpp_extension runs, or a RuntimeError that says which is missing."""
     from torch.utils import cpp_extension
+
     if shutil.which(cxx) is None:
         raise RuntimeError(f"no C++ compiler: {cxx!r} not found (set CXX)")
     if not cpp_extension.is_ninja_available():
         try:  # the `ninja` package (a dependency) puts its binary beside the interpreter's scripts
             import ninja
+
             os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
         except ImportError:
             pass
@@ -71,10 +75,19 @@ def _find_tools(cxx):
 
 def _build():
     from torch.utils import cpp_extension
+
     cxx = os.environ.get("CXX", "c++")
     _find_tools(cxx)
-    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join([cxx, *CFLAGS, *OPENMP]).encode(),
-                                     torch.__version__.encode(), _machine_id().encode()])).hexdigest()[:12]
+    key = hashlib.sha256(
+        b"\0".join(
+            [
+                SOURCE.read_bytes(),
+                " ".join([cxx, *CFLAGS, *OPENMP]).encode(),
+                torch.__version__.encode(),
+                _machine_id().encode(),
+            ]
+        )
+    ).hexdigest()[:12]
     name = f"dream_mpc_kernels_{key}"
     errors = []
     for folder in _cache_dirs():
@@ -82,9 +95,15 @@ def _build():
             build = folder / (name if openmp else f"{name}_serial")
             try:
                 build.mkdir(parents=True, exist_ok=True)
-                cpp_extension.load(name=build.name, sources=[str(SOURCE)], extra_cflags=CFLAGS + openmp,
-                                   extra_ldflags=openmp, build_directory=str(build), is_python_module=False,
-                                   verbose=False)
+                cpp_extension.load(
+                    name=build.name,
+                    sources=[str(SOURCE)],
+                    extra_cflags=CFLAGS + openmp,
+                    extra_ldflags=openmp,
+                    build_directory=str(build),
+                    is_python_module=False,
+                    verbose=False,
+                )
                 return
             except Exception as err:  # a compiler without OpenMP, or a folder we may not write: try the next
                 errors.append(f"{type(err).__name__}: {str(err).strip()[-600:]}")
@@ -92,6 +111,7 @@ def _build():
 
 
 # ---------------------------------------------------------------- checks and fake implementations (shapes only)
+
 
 def _check_storage(t, name, like):
     if t.dtype not in DTYPES:
@@ -116,8 +136,9 @@ def check_ln_mish(x, c, w, b):
 
 def check_group(x, name="x"):
     if x.dim() < 1 or not 1 <= x.shape[-1] <= MAX_GROUP:
-        raise ValueError(f"dream_mpc::group_softmax: the last dim (the group) must be 1..{MAX_GROUP}, "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"dream_mpc::group_softmax: the last dim (the group) must be 1..{MAX_GROUP}, got shape {tuple(x.shape)}"
+        )
     _check_storage(x, name, x)
 
 
@@ -146,6 +167,7 @@ def _group_softmax_backward_fake(grad, y):
 
 
 # ---------------------------------------------------------------- autograd (the backward ops)
+
 
 def _ln_mish_setup(ctx, inputs, output):
     ctx.save_for_backward(*inputs)

@@ -1,4 +1,5 @@
 """Running evaluation episodes: shared by evaluate.py, the planner comparison and the demo."""
+
 import time
 
 import numpy as np
@@ -22,8 +23,13 @@ def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=Non
             frames.append(env.render())
         if on_step is not None:
             on_step()
-    return {"return": ep_return, "success": float(info["success"]), "length": t,
-            "ms_per_step": 1000 * plan_seconds / max(t, 1), "frames": frames}
+    return {
+        "return": ep_return,
+        "success": float(info["success"]),
+        "length": t,
+        "ms_per_step": 1000 * plan_seconds / max(t, 1),
+        "frames": frames,
+    }
 
 
 def seed_everything(seed, env=None):
@@ -57,28 +63,42 @@ def evaluate_checkpoint(cfg):
     runtime.setup(cfg)
     overrides = cfg._overrides
     task_given = any(o.split("=", 1)[0].lstrip("+") == "task" for o in overrides)
-    agent = load_agent(cfg.checkpoint, task=cfg.task if task_given else None, device=cfg.device,
-                       overrides=overrides, trusted=cfg.trust_checkpoint)
+    agent = load_agent(
+        cfg.checkpoint,
+        task=cfg.task if task_given else None,
+        device=cfg.device,
+        overrides=overrides,
+        trusted=cfg.trust_checkpoint,
+    )
     cfg.task = agent.cfg.task  # the file's own task unless task= was given
     video_dir = Path(cfg.work_dir).parents[2] / cfg.task / str(cfg.seed) / cfg.exp_name / "videos"
     env = _SuccessAny(make_env(cfg))
     runtime.set_seed(cfg.seed)
     planner = agent.cfg.planner
     options = dataclasses.asdict(agent.planner.opt) if dataclasses.is_dataclass(agent.planner.opt) else {}
-    job = {"task": cfg.task, "checkpoint": records.checkpoint_name(cfg.checkpoint), "agent": agent.cfg.agent,
-           "train_seed": records.train_seed_of(cfg.checkpoint,
-                                               records.read_saved_config(cfg.checkpoint, cfg.trust_checkpoint)),
-           "planner": planner, "options": records.options_json(options), "eval_noise": bool(cfg.eval_noise),
-           "seed": int(cfg.seed)}
+    job = {
+        "task": cfg.task,
+        "checkpoint": records.checkpoint_name(cfg.checkpoint),
+        "agent": agent.cfg.agent,
+        "train_seed": records.train_seed_of(
+            cfg.checkpoint, records.read_saved_config(cfg.checkpoint, cfg.trust_checkpoint)
+        ),
+        "planner": planner,
+        "options": records.options_json(options),
+        "eval_noise": bool(cfg.eval_noise),
+        "seed": int(cfg.seed),
+    }
     results_dir = Path(cfg.get("results_dir") or "logs/results")
     out_file = records.job_file(results_dir, job)
     done = records.done_episodes(results_dir, job)
     suite = suite_of(cfg.task)
     todo = [i for i in range(cfg.eval_episodes) if i not in done]
-    tqdm.write(f"evaluating {cfg.checkpoint} on {cfg.task} with planner={planner} "
-               f"({'with' if cfg.eval_noise else 'no'} exploration noise): {len(todo)} episodes to run"
-               + (f", {cfg.eval_episodes - len(todo)} already in {results_dir}" if len(todo) < cfg.eval_episodes
-                  else "") + f"; rows -> {out_file}")
+    tqdm.write(
+        f"evaluating {cfg.checkpoint} on {cfg.task} with planner={planner} "
+        f"({'with' if cfg.eval_noise else 'no'} exploration noise): {len(todo)} episodes to run"
+        + (f", {cfg.eval_episodes - len(todo)} already in {results_dir}" if len(todo) < cfg.eval_episodes else "")
+        + f"; rows -> {out_file}"
+    )
     episodes = []
     for i in range(cfg.eval_episodes):
         if i in done:
@@ -86,16 +106,22 @@ def evaluate_checkpoint(cfg):
             continue
         torch.manual_seed(cfg.seed * 100_003 + i)  # the planner's noise: the same whichever episodes were skipped
         before = agent.nonfinite_actions + agent.planner.nonfinite_count
-        with tqdm(total=env.max_episode_steps, desc=f"episode {i + 1}/{cfg.eval_episodes}", unit="step",
-                  leave=False, dynamic_ncols=True) as bar:
+        with tqdm(
+            total=env.max_episode_steps,
+            desc=f"episode {i + 1}/{cfg.eval_episodes}",
+            unit="step",
+            leave=False,
+            dynamic_ncols=True,
+        ) as bar:
             ep = run_episode(agent, env, eval_mode=not cfg.eval_noise, render=cfg.save_video, on_step=bar.update)
         ep["success_any"] = env.success_any
         nonfinite = agent.nonfinite_actions + agent.planner.nonfinite_count - before
         records.append_row(out_file, records.make_row(job, i, ep, suite, cfg.task, nonfinite))
         episodes.append(ep)
         line = f"episode {i + 1}/{cfg.eval_episodes}: return {ep['return']:.1f}"
-        tqdm.write(line + (f", success {ep['success']:.0f}" if env.has_success else "")
-                   + f" ({ep['ms_per_step']:.1f} ms/step)")
+        tqdm.write(
+            line + (f", success {ep['success']:.0f}" if env.has_success else "") + f" ({ep['ms_per_step']:.1f} ms/step)"
+        )
         if ep["frames"] is not None:
             tqdm.write(f"  video: {save_video(ep['frames'], video_dir / f'{cfg.task}-{i}.mp4')}")
     if not episodes:
@@ -107,8 +133,11 @@ def evaluate_checkpoint(cfg):
         summary += f", success {np.mean([ep['success'] for ep in episodes]):.2f}"
     ms = sum(ep["ms_per_step"] * ep["length"] for ep in episodes) / sum(ep["length"] for ep in episodes)
     nonfinite = agent.nonfinite_actions + agent.planner.nonfinite_count
-    print(summary + f" over {len(returns)} episodes; planning {ms:.2f} ms/step"
-          + (f"; {nonfinite} non-finite plans replaced by the policy mean" if nonfinite else ""))
+    print(
+        summary
+        + f" over {len(returns)} episodes; planning {ms:.2f} ms/step"
+        + (f"; {nonfinite} non-finite plans replaced by the policy mean" if nonfinite else "")
+    )
     return episodes
 
 

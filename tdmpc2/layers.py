@@ -1,4 +1,5 @@
 """Building blocks of the world model, with TD-MPC2's module names so state_dict keys match the official ones."""
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -19,8 +20,12 @@ def set_fused_activation(enabled: bool):
 
 
 def _use_kernels(x):
-    return (_fused["enabled"] and x.numel() >= KERNEL_MIN_NUMEL and not torch.compiler.is_compiling()
-            and cpu_kernels.supports(x))
+    return (
+        _fused["enabled"]
+        and x.numel() >= KERNEL_MIN_NUMEL
+        and not torch.compiler.is_compiling()
+        and cpu_kernels.supports(x)
+    )
 
 
 def _per_feature(t, E, D, dtype):
@@ -114,7 +119,8 @@ class NormedLinear(nn.Linear):
 
 
 def mlp(in_dim, mlp_dims, out_dim, act=None, dropout=0.0):
-    """TD-MPC2's MLP: NormedLinear(Mish) hidden layers, dropout in the first only; last layer NormedLinear(act) or Linear."""
+    """TD-MPC2's MLP: NormedLinear(Mish) hidden layers, dropout in the first only; the last layer NormedLinear(act)
+    or Linear."""
     dims = [in_dim] + list(mlp_dims) + [out_dim]
     layers = [NormedLinear(dims[i], dims[i + 1], dropout=dropout * (i == 0)) for i in range(len(dims) - 2)]
     layers.append(NormedLinear(dims[-2], dims[-1], act=act) if act is not None else nn.Linear(dims[-2], dims[-1]))
@@ -165,11 +171,18 @@ def conv_encoder(in_shape, num_channels, act):
     assert in_shape[-1] == 64, f"rgb observations must be 64x64, got {tuple(in_shape)}"
     c = num_channels
     return nn.Sequential(
-        ShiftAug(), PixelPreprocess(),
-        nn.Conv2d(in_shape[0], c, 7, stride=2), nn.ReLU(inplace=False),
-        nn.Conv2d(c, c, 5, stride=2), nn.ReLU(inplace=False),
-        nn.Conv2d(c, c, 3, stride=2), nn.ReLU(inplace=False),
-        nn.Conv2d(c, c, 3, stride=1), nn.Flatten(), act)
+        ShiftAug(),
+        PixelPreprocess(),
+        nn.Conv2d(in_shape[0], c, 7, stride=2),
+        nn.ReLU(inplace=False),
+        nn.Conv2d(c, c, 5, stride=2),
+        nn.ReLU(inplace=False),
+        nn.Conv2d(c, c, 3, stride=2),
+        nn.ReLU(inplace=False),
+        nn.Conv2d(c, c, 3, stride=1),
+        nn.Flatten(),
+        act,
+    )
 
 
 class _StackedLayer(nn.Module):
@@ -182,16 +195,21 @@ class _StackedLayer(nn.Module):
         reg("bias", torch.zeros(num, out_dim))
         if norm:
             self.ln = nn.Module()
-            reg_ln = self.ln.register_buffer if as_buffers else (
-                lambda n, t: self.ln.register_parameter(n, nn.Parameter(t)))
+            reg_ln = (
+                self.ln.register_buffer if as_buffers else (lambda n, t: self.ln.register_parameter(n, nn.Parameter(t)))
+            )
             reg_ln("weight", torch.ones(num, out_dim))
             reg_ln("bias", torch.zeros(num, out_dim))
 
 
 def stacked_mlp(num, in_dim, mlp_dims, out_dim, as_buffers=False):
     dims = [in_dim] + list(mlp_dims) + [out_dim]
-    return nn.ModuleDict({str(i): _StackedLayer(num, dims[i], dims[i + 1], norm=i < len(dims) - 2, as_buffers=as_buffers)
-                          for i in range(len(dims) - 1)})
+    return nn.ModuleDict(
+        {
+            str(i): _StackedLayer(num, dims[i], dims[i + 1], norm=i < len(dims) - 2, as_buffers=as_buffers)
+            for i in range(len(dims) - 1)
+        }
+    )
 
 
 def ensemble_forward(layers, x, members=None, dropout=0.0, detach=False):

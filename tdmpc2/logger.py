@@ -1,4 +1,5 @@
 """Run logging: console lines, `train.csv` / `eval.csv` in the work dir, eval videos, and optionally wandb."""
+
 import csv
 import datetime
 import os
@@ -9,13 +10,20 @@ from tqdm import tqdm
 VIDEO_FPS = 15
 CSV_COLUMNS = {"eval": ("step", "episode_reward", "episode_success")}  # as the official eval.csv; train.csv: all
 # console columns: (metric, label, format)
-CONSOLE = (("episode", "E", "{:,d}"), ("step", "I", "{:,d}"), ("episode_reward", "R", "{:.1f}"),
-           ("episode_success", "S", "{:.2f}"), ("elapsed_time", "T", None), ("steps_per_second", "FPS", "{:.0f}"))
+CONSOLE = (
+    ("episode", "E", "{:,d}"),
+    ("step", "I", "{:,d}"),
+    ("episode_reward", "R", "{:.1f}"),
+    ("episode_success", "S", "{:.2f}"),
+    ("elapsed_time", "T", None),
+    ("steps_per_second", "FPS", "{:.0f}"),
+)
 
 
 def save_video(frames, path):
     """Frames (H, W, 3) uint8 -> mp4 at 15 fps."""
     import imageio
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     imageio.mimsave(path, frames, fps=VIDEO_FPS, macro_block_size=1)
@@ -66,12 +74,20 @@ class Logger:
             if cfg.wandb_silent:
                 os.environ["WANDB_SILENT"] = "true"
             import wandb  # only when asked for: importing it is slow
-            self._wandb = wandb.init(project=cfg.wandb_project, entity=cfg.wandb_entity, name=str(cfg.seed),
-                                     group=f"{cfg.task}-{cfg.exp_name}", dir=str(self.work_dir),
-                                     tags=[cfg.task, f"seed:{cfg.seed}", f"planner:{cfg.planner}", cfg.agent],
-                                     config=cfg.to_dict())
-        tqdm.write(f"work dir: {self.work_dir}  (task {cfg.task}, agent {cfg.agent}, planner {cfg.planner}, "
-                   f"wandb {'on' if self._wandb else 'off'})")
+
+            self._wandb = wandb.init(
+                project=cfg.wandb_project,
+                entity=cfg.wandb_entity,
+                name=str(cfg.seed),
+                group=f"{cfg.task}-{cfg.exp_name}",
+                dir=str(self.work_dir),
+                tags=[cfg.task, f"seed:{cfg.seed}", f"planner:{cfg.planner}", cfg.agent],
+                config=cfg.to_dict(),
+            )
+        tqdm.write(
+            f"work dir: {self.work_dir}  (task {cfg.task}, agent {cfg.agent}, planner {cfg.planner}, "
+            f"wandb {'on' if self._wandb else 'off'})"
+        )
 
     def rows(self):
         """Rows written per CSV file, saved with checkpoints so that a resumed run drops what came after."""
@@ -101,6 +117,7 @@ class Logger:
         path = save_video(frames, self.work_dir / "videos" / f"eval_{step}.mp4")
         if self._wandb is not None:
             import wandb
+
             self._wandb.log({"eval/video": wandb.Video(str(path), fps=VIDEO_FPS, format="mp4")}, step=step)
 
     def finish(self):

@@ -1,4 +1,5 @@
 """Numerics shared by the world model, the planners and the losses (two-hot regression, policy log-probs)."""
+
 import torch
 import torch.nn.functional as F
 
@@ -75,4 +76,3 @@ def squash(mu, pi, log_pi):
     mu, pi = torch.tanh(mu), torch.tanh(pi)
     log_pi = log_pi - torch.log(F.relu(1 - pi.pow(2)) + 1e-6).sum(-1, keepdim=True)
     return mu, pi, log_pi
-

@@ -7,6 +7,7 @@ them), the episodes of the set's tasks (task id < len(cfg.tasks)) go into the re
 cfg.steps gradient steps; every eval_freq steps and at the end (eval_freq > 0) every task is evaluated with
 `evaluate_task_set`; the agent is saved to models/<step>.pt then and at the end (save_agent).
 """
+
 import time
 from pathlib import Path
 
@@ -23,14 +24,17 @@ OFFICIAL_CHUNKS = {"mt30": 4, "mt80": 20}
 def chunk_files(data_dir):
     files = sorted(Path(data_dir).glob("*.pt")) if data_dir else []
     if not files:
-        raise UserError(f"no dataset chunks (*.pt) in data_dir={data_dir!r}; download TD-MPC2's mt30/mt80 chunks "
-                        "(huggingface.co/datasets/nicklashansen/tdmpc2) and pass data_dir=<their folder>")
+        raise UserError(
+            f"no dataset chunks (*.pt) in data_dir={data_dir!r}; download TD-MPC2's mt30/mt80 chunks "
+            "(huggingface.co/datasets/nicklashansen/tdmpc2) and pass data_dir=<their folder>"
+        )
     return files
 
 
 def read_chunk(path):
     """One chunk as a dict of (episodes, steps, ...) tensors (weights_only: no code runs from the file)."""
     import tensordict  # noqa: F401 - importing it allowlists its TensorDict reductions for weights_only loading
+
     try:
         td = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is the user's to fix
@@ -52,31 +56,48 @@ def load_dataset(cfg, log=tqdm.write):
 
     files = chunk_files(cfg.data_dir)
     if cfg.task in OFFICIAL_CHUNKS and len(files) < OFFICIAL_CHUNKS[cfg.task]:
-        log(f"warning: {len(files)} chunk(s) in {cfg.data_dir}; the official {cfg.task} dataset has "
-            f"{OFFICIAL_CHUNKS[cfg.task]}")
+        log(
+            f"warning: {len(files)} chunk(s) in {cfg.data_dir}; the official {cfg.task} dataset has "
+            f"{OFFICIAL_CHUNKS[cfg.task]}"
+        )
     obs_dim, action_dim, num_tasks = cfg.obs_shape[cfg.obs][0], cfg.action_dim, len(cfg.tasks)
     chunks = []
     for path in files:
         data = read_chunk(path)
         if data["obs"].shape[-1] > obs_dim or data["action"].shape[-1] > action_dim:
-            raise UserError(f"dataset chunk {path} has obs dim {data['obs'].shape[-1]} and action dim "
-                            f"{data['action'].shape[-1]}; task={cfg.task} takes at most {obs_dim} and {action_dim}")
+            raise UserError(
+                f"dataset chunk {path} has obs dim {data['obs'].shape[-1]} and action dim "
+                f"{data['action'].shape[-1]}; task={cfg.task} takes at most {obs_dim} and {action_dim}"
+            )
         task = data["task"][:, 0].long()
         chunks.append((path, data, ((task >= 0) & (task < num_tasks)).nonzero().squeeze(1).tolist()))
     rows = sum(len(keep) * data["obs"].shape[1] for _, data, keep in chunks)
     if rows == 0:
         raise UserError(f"no episode of {cfg.task}'s tasks (ids 0..{num_tasks - 1}) in {cfg.data_dir}")
     length = max(data["obs"].shape[1] for _, data, _ in chunks)
-    buffer = Buffer(types.SimpleNamespace(buffer_size=rows, steps=rows, episode_length=length, horizon=cfg.horizon,
-                                          batch_size=cfg.batch_size, device=cfg.device))
+    buffer = Buffer(
+        types.SimpleNamespace(
+            buffer_size=rows,
+            steps=rows,
+            episode_length=length,
+            horizon=cfg.horizon,
+            batch_size=cfg.batch_size,
+            device=cfg.device,
+        )
+    )
     for path, data, keep in chunks:
         terminated = data.get("terminated")
         for i in keep:
             reward = data["reward"][i].reshape(-1).float()
-            buffer.add({"obs": _pad(data["obs"][i], obs_dim), "action": _pad(data["action"][i], action_dim),
-                        "reward": reward, "task": data["task"][i].long(),
-                        "terminated": torch.zeros_like(reward) if terminated is None else
-                        terminated[i].reshape(-1).float()})
+            buffer.add(
+                {
+                    "obs": _pad(data["obs"][i], obs_dim),
+                    "action": _pad(data["action"][i], action_dim),
+                    "reward": reward,
+                    "task": data["task"][i].long(),
+                    "terminated": torch.zeros_like(reward) if terminated is None else terminated[i].reshape(-1).float(),
+                }
+            )
         log(f"loaded {path.name}: {len(keep)} of {len(data['task'])} episodes")
     chunks.clear()
     return buffer
@@ -86,8 +107,12 @@ def setup(cfg):
     """Fill cfg's env-dependent keys of a multi-task set from the task tables (no env is built)."""
     from tdmpc2 import config
     from tdmpc2.envs import task_sets
-    obs, actions, lengths = (task_sets.obs_dims(cfg.task), task_sets.action_dims(cfg.task),
-                             task_sets.episode_lengths(cfg.task))
+
+    obs, actions, lengths = (
+        task_sets.obs_dims(cfg.task),
+        task_sets.action_dims(cfg.task),
+        task_sets.episode_lengths(cfg.task),
+    )
     return config.set_env_dims(cfg, (max(obs),), max(actions), max(lengths), actions, lengths)
 
 
@@ -96,6 +121,7 @@ def train(cfg):
     from dream_mpc.registry import agents
     from tdmpc2 import runtime
     from tdmpc2.logger import Logger
+
     if cfg.obs != "state":
         raise UserError("offline multi-task training is state-based (as TD-MPC2's); use obs=state")
     runtime.setup(cfg)
@@ -120,6 +146,7 @@ class OfflineTrainer:
 
     def eval(self, step):
         from tdmpc2.envs.multitask import evaluate_task_set
+
         result = evaluate_task_set(self.agent, self.cfg, episodes=self.cfg.eval_episodes, log=None)
         metrics = {"step": step, "score": result["score"]}
         for task, r in result["tasks"].items():
@@ -130,6 +157,7 @@ class OfflineTrainer:
 
     def save(self, step):
         from tdmpc2 import checkpoint
+
         checkpoint.save(self.models_dir / f"{step}.pt", self.agent, step=step)
 
     def train(self):

@@ -11,6 +11,7 @@ checkpoint load): PyTorch bumps a tensor's version counter on every in-place wri
 exact and costs microseconds. Values are decoded in float32 (tdmpc2/math.py), so candidates are ranked at full
 precision; the agent returns float32 actions and plan infos.
 """
+
 import copy
 
 import torch
@@ -94,5 +95,6 @@ class TDMPC2Planning(protocol.WorldModel):
 
 def as_float32(action, info):
     """A planner's outputs in float32, whatever it planned in (BMPC stores the infos in its buffer)."""
-    return action.float(), {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v
-                            for k, v in info.items()}
+    return action.float(), {
+        k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in info.items()
+    }

@@ -19,6 +19,7 @@ score), length, ms_per_step (planning), nonfinite (plans replaced by the policy 
 Episode identity (`episode_key`): (task, checkpoint, planner, options, eval_noise, seed, episode). Rows are merged
 by it: a collector over any set of folders keeps the first row of each identity.
 """
+
 import glob
 import hashlib
 import json
@@ -27,8 +28,26 @@ import re
 import time
 from pathlib import Path
 
-ROW_FIELDS = ("suite", "task", "agent", "checkpoint", "train_seed", "planner", "options", "eval_noise", "seed",
-              "episode", "return", "success", "success_any", "score", "length", "ms_per_step", "nonfinite", "time")
+ROW_FIELDS = (
+    "suite",
+    "task",
+    "agent",
+    "checkpoint",
+    "train_seed",
+    "planner",
+    "options",
+    "eval_noise",
+    "seed",
+    "episode",
+    "return",
+    "success",
+    "success_any",
+    "score",
+    "length",
+    "ms_per_step",
+    "nonfinite",
+    "time",
+)
 JOB_FIELDS = ("task", "checkpoint", "planner", "options", "eval_noise", "seed")
 KEY_FIELDS = JOB_FIELDS + ("episode",)
 PATTERN = "episodes-*.jsonl"
@@ -60,6 +79,7 @@ def train_seed_of(path, saved_config=None):
 def read_saved_config(path, trusted=False):
     """The `config` dict a checkpoint file carries (ours), or None; reads without running code from the file."""
     import torch
+
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=not trusted, mmap=True)
     except Exception:  # an official layout torch cannot mmap, or metadata weights_only refuses: no seed known
@@ -154,15 +174,25 @@ def done_episodes(results_dir, job):
 def make_row(job, episode, result, suite, task, nonfinite):
     """A record row from the job's identity, the episode index and run_episode's result."""
     row = dict(job)
-    row.update({"episode": int(episode), "return": float(result["return"]), "success": float(result["success"]),
-                "success_any": result.get("success_any"), "length": int(result["length"]),
-                "ms_per_step": float(result["ms_per_step"]), "nonfinite": int(nonfinite), "time": time.time(),
-                "suite": suite.name, "score": float(suite.normalized_score(task, result["return"],
-                                                                           result["success"]))})
+    row.update(
+        {
+            "episode": int(episode),
+            "return": float(result["return"]),
+            "success": float(result["success"]),
+            "success_any": result.get("success_any"),
+            "length": int(result["length"]),
+            "ms_per_step": float(result["ms_per_step"]),
+            "nonfinite": int(nonfinite),
+            "time": time.time(),
+            "suite": suite.name,
+            "score": float(suite.normalized_score(task, result["return"], result["success"])),
+        }
+    )
     return row
 
 
 def to_frame(rows):
     """Rows as a pandas DataFrame with the columns in ROW_FIELDS order."""
     import pandas as pd
+
     return pd.DataFrame([{k: r.get(k) for k in ROW_FIELDS} for r in rows], columns=list(ROW_FIELDS))

@@ -1,4 +1,5 @@
 """Device, seeding and CPU threads: the run-time setup shared by train.py, evaluate.py and load_agent."""
+
 import ctypes
 import ctypes.util
 import random
@@ -15,6 +16,7 @@ def resolve_device(name="auto"):
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         from tdmpc2.errors import UserError
+
         raise UserError(f"device={name} was asked for, but CUDA is not available here; use device=cpu or device=auto")
     return device
 

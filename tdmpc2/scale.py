@@ -1,4 +1,5 @@
 """RunningScale: an EMA of the 5th-95th percentile range, used to normalise the policy objective."""
+
 import torch
 
 

@@ -1,4 +1,5 @@
 """What a job of a Hydra multirun needs to know about its sweep: its share of the cores, and the sweep's progress."""
+
 import os
 import sys
 
@@ -32,6 +33,7 @@ def job_status(sweep_dir, num, state, overrides):
     """Record this job's state (running, done, failed) in <sweep dir>/.jobs/ and print the sweep's counts:
     `[sweep] job #3 done (task=... planner=...): 4 done, 2 running, 0 failed`."""
     from pathlib import Path
+
     folder = Path(sweep_dir) / ".jobs"
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ requeue signal). Ctrl-C stops at once and says which checkpoint a rerun resumes 
 An agent that stores plan targets in the buffer (BMPC) defines `buffer_extras(planned) -> dict` of per-step
 tensors (NaN when not planned).
 """
+
 import inspect
 import random
 import signal
@@ -36,8 +37,21 @@ from tdmpc2.evaluation import run_episode
 BUFFER_SAVE_LIMIT = 1 << 30  # bytes: a larger buffer is left out of checkpoints (a resumed run refills it)
 STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
 # config keys that may change between a run and its resumption without a warning
-RUN_CONTROL_KEYS = {"steps", "resume", "trust_checkpoint", "checkpoint", "threads", "device", "wandb_project",
-                    "wandb_entity", "wandb_silent", "enable_wandb", "save_video", "work_dir", "_overridden"}
+RUN_CONTROL_KEYS = {
+    "steps",
+    "resume",
+    "trust_checkpoint",
+    "checkpoint",
+    "threads",
+    "device",
+    "wandb_project",
+    "wandb_entity",
+    "wandb_silent",
+    "enable_wandb",
+    "save_video",
+    "work_dir",
+    "_overridden",
+}
 
 
 class Stopped(SystemExit):
@@ -64,10 +78,14 @@ class OnlineTrainer:
     # ------------------------------------------------------------------ metrics
     def common_metrics(self):
         elapsed = time.time() - self._start_time
-        return {"step": self._step, "episode": self._episode, "elapsed_time": elapsed,
-                "steps_per_second": (self._step - self._start_step) / max(elapsed, 1e-9),
-                "nonfinite_actions": self.agent.nonfinite_actions,
-                "planner_nonfinite": self.agent.planner.nonfinite_count}
+        return {
+            "step": self._step,
+            "episode": self._episode,
+            "elapsed_time": elapsed,
+            "steps_per_second": (self._step - self._start_step) / max(elapsed, 1e-9),
+            "nonfinite_actions": self.agent.nonfinite_actions,
+            "planner_nonfinite": self.agent.planner.nonfinite_count,
+        }
 
     # ------------------------------------------------------------------ evaluation
     def eval(self):
@@ -75,12 +93,25 @@ class OnlineTrainer:
         the evaluation's env steps (the training bar stands still meanwhile)."""
         n, length = self.cfg.eval_episodes, self.env.max_episode_steps
         episodes = []
-        with tqdm(total=n * length, desc=f"eval at step {self._step:,}", unit="step", position=1, leave=False,
-                  dynamic_ncols=True) as bar:
+        with tqdm(
+            total=n * length,
+            desc=f"eval at step {self._step:,}",
+            unit="step",
+            position=1,
+            leave=False,
+            dynamic_ncols=True,
+        ) as bar:
             for i in range(n):
                 bar.set_postfix(episode=f"{i + 1}/{n}")
-                episodes.append(run_episode(self.agent, self.env, eval_mode=True,
-                                            render=self.cfg.save_video and i == 0, on_step=lambda: bar.update(1)))
+                episodes.append(
+                    run_episode(
+                        self.agent,
+                        self.env,
+                        eval_mode=True,
+                        render=self.cfg.save_video and i == 0,
+                        on_step=lambda: bar.update(1),
+                    )
+                )
                 bar.update((i + 1) * length - bar.n)  # an episode that ended early
         if episodes[0]["frames"] is not None:
             self.logger.video(episodes[0]["frames"], self._step)
@@ -93,13 +124,22 @@ class OnlineTrainer:
     def save(self, name, resumable=True):
         extra = {"step": self._step, "episode": self._episode}
         if resumable:
-            extra.update(pretrained=self._pretrained, eval_next=self._eval_next, save_next=self._save_next,
-                         log_rows=self.logger.rows(), update_metrics=list(self._update_metrics),
-                         nonfinite=(self.agent.nonfinite_actions, self.agent.planner.nonfinite_count),
-                         rng={"torch": torch.get_rng_state(), "numpy": _plain_rng(np.random.get_state()),
-                              "python": random.getstate(), "env": _plain_rng(self.env.get_rng_state()),
-                              "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-                         current_episode=self._episode_state())
+            extra.update(
+                pretrained=self._pretrained,
+                eval_next=self._eval_next,
+                save_next=self._save_next,
+                log_rows=self.logger.rows(),
+                update_metrics=list(self._update_metrics),
+                nonfinite=(self.agent.nonfinite_actions, self.agent.planner.nonfinite_count),
+                rng={
+                    "torch": torch.get_rng_state(),
+                    "numpy": _plain_rng(np.random.get_state()),
+                    "python": random.getstate(),
+                    "env": _plain_rng(self.env.get_rng_state()),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                },
+                current_episode=self._episode_state(),
+            )
             if self.buffer.nbytes < BUFFER_SAVE_LIMIT:
                 extra["buffer"] = self.buffer.state_dict()
         path = self.models_dir / f"{name}.pt"
@@ -113,8 +153,13 @@ class OnlineTrainer:
         state at its reset, and the planner's carried-over warm start."""
         if self._episode_rows is None:
             return None
-        return {"rows": self._episode_rows, "done": self._done, "info": self._info,
-                "env_rng": _plain_rng(self._episode_env_rng), "planner": self.agent.planner.state_dict()}
+        return {
+            "rows": self._episode_rows,
+            "done": self._done,
+            "info": self._info,
+            "env_rng": _plain_rng(self._episode_env_rng),
+            "planner": self.agent.planner.state_dict(),
+        }
 
     def _restore_episode(self, state):
         """Back into the episode a checkpoint was written in: reset the env from its saved random state and
@@ -130,8 +175,10 @@ class OnlineTrainer:
         for row in self._episode_rows[1:]:
             obs, *_ = self.env.step(row["action"])
         if not torch.equal(torch.as_tensor(obs), torch.as_tensor(self._obs)):
-            tqdm.write("warning: replaying the interrupted episode did not reproduce its last observation (a "
-                       "different simulator version?); training goes on from the replayed state")
+            tqdm.write(
+                "warning: replaying the interrupted episode did not reproduce its last observation (a "
+                "different simulator version?); training goes on from the replayed state"
+            )
             self._obs = obs
 
     def resume(self):
@@ -146,9 +193,11 @@ class OnlineTrainer:
             self.agent.load_weights_state(ckpt["model"])
             self.agent.load_state_dict(ckpt["agent"])
         except (UserError, KeyError, ValueError, RuntimeError) as err:
-            raise UserError(f"tried to resume {path}, but it holds a different model than this run builds "
-                            f"({_first_line(err)}). To start fresh instead: resume=false (overwrites that run) or a "
-                            f"new exp_name=...") from None
+            raise UserError(
+                f"tried to resume {path}, but it holds a different model than this run builds "
+                f"({_first_line(err)}). To start fresh instead: resume=false (overwrites that run) or a "
+                f"new exp_name=..."
+            ) from None
         self._step = self._start_step = ckpt["step"]
         self._episode, self._pretrained, self._eval_next = ckpt["episode"], ckpt["pretrained"], ckpt["eval_next"]
         self._save_next = ckpt.get("save_next", False)
@@ -177,11 +226,16 @@ class OnlineTrainer:
         if not isinstance(saved, dict):
             return
         current = self.cfg.to_dict()
-        changed = [f"{k} ({saved.get(k)!r} -> {current.get(k)!r})" for k in sorted(set(saved) | set(current))
-                   if k not in RUN_CONTROL_KEYS and not k.startswith("_") and saved.get(k) != current.get(k)]
+        changed = [
+            f"{k} ({saved.get(k)!r} -> {current.get(k)!r})"
+            for k in sorted(set(saved) | set(current))
+            if k not in RUN_CONTROL_KEYS and not k.startswith("_") and saved.get(k) != current.get(k)
+        ]
         if changed:
-            tqdm.write(f"warning: resuming {path}, whose config differs from this run's in {', '.join(changed)}. "
-                       f"To start fresh instead: resume=false (overwrites that run) or a new exp_name=...")
+            tqdm.write(
+                f"warning: resuming {path}, whose config differs from this run's in {', '.join(changed)}. "
+                f"To start fresh instead: resume=false (overwrites that run) or a new exp_name=..."
+            )
 
     # ------------------------------------------------------------------ stopping
     def _install_signal_handlers(self):
@@ -208,28 +262,38 @@ class OnlineTrainer:
             what = f"with the episode in progress, {len(self._episode_rows) - 1} steps in"
         else:
             what = "between episodes"
-        tqdm.write(f"{name} received: saved {path} at step {self._step:,} ({what}). To resume, run the same "
-                   f"command again (with resume=true, the default).")
+        tqdm.write(
+            f"{name} received: saved {path} at step {self._step:,} ({what}). To resume, run the same "
+            f"command again (with resume=true, the default)."
+        )
         sys.stdout.flush()
         self.logger.finish()
         raise Stopped(128 + self._stop_signal)
 
     def _interrupted(self):
         if self._saved is None:
-            msg = (f"interrupted at step {self._step:,}: nothing saved yet (checkpoints are written every save_freq="
-                   f"{self.cfg.save_freq} steps, at an episode's end); running the same command again starts afresh")
+            msg = (
+                f"interrupted at step {self._step:,}: nothing saved yet (checkpoints are written every save_freq="
+                f"{self.cfg.save_freq} steps, at an episode's end); running the same command again starts afresh"
+            )
         else:
             path, step = self._saved
-            msg = (f"interrupted at step {self._step:,}: the last checkpoint is {path} at step {step:,}; run the same "
-                   f"command again to resume from it")
+            msg = (
+                f"interrupted at step {self._step:,}: the last checkpoint is {path} at step {step:,}; run the same "
+                f"command again to resume from it"
+            )
         print(msg, file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------------ training
     def _row(self, obs, action=None, reward=None, terminated=None, planned=False):
         """One buffer row: obs_t with action_{t-1}, reward_{t-1}, terminated_{t-1} (NaN on the reset row)."""
         nan = torch.tensor(float("nan"))
-        row = {"obs": obs, "action": torch.full((self.cfg.action_dim,), float("nan")) if action is None else action,
-               "reward": nan if reward is None else reward, "terminated": nan if terminated is None else terminated}
+        row = {
+            "obs": obs,
+            "action": torch.full((self.cfg.action_dim,), float("nan")) if action is None else action,
+            "reward": nan if reward is None else reward,
+            "terminated": nan if terminated is None else terminated,
+        }
         if self._buffer_extras is not None:
             row.update(self._buffer_extras(planned=planned))
         return row
@@ -239,8 +303,9 @@ class OnlineTrainer:
             episode[-1]["terminated"] = torch.zeros_like(episode[-1]["terminated"])
         self._episode += 1
         metrics = self.common_metrics()
-        metrics.update(episode_reward=float(torch.stack([r["reward"] for r in episode[1:]]).sum()),
-                       episode_length=len(episode) - 1)
+        metrics.update(
+            episode_reward=float(torch.stack([r["reward"] for r in episode[1:]]).sum()), episode_length=len(episode) - 1
+        )
         if self.env.has_success:
             metrics["episode_success"] = float(info["success"])
         if self._update_metrics:
@@ -265,9 +330,11 @@ class OnlineTrainer:
         """Updates start once seed_steps random steps are done and the buffer holds a whole episode."""
         first = max(self.cfg.seed_steps, self.env.max_episode_steps)
         if self.cfg.steps < first:
-            tqdm.write(f"warning: no update will happen: updates start at step {first:,} (after seed_steps="
-                       f"{self.cfg.seed_steps} random steps and the first episode's end at step "
-                       f"{self.env.max_episode_steps}), but steps={self.cfg.steps}; the agent only acts randomly")
+            tqdm.write(
+                f"warning: no update will happen: updates start at step {first:,} (after seed_steps="
+                f"{self.cfg.seed_steps} random steps and the first episode's end at step "
+                f"{self.env.max_episode_steps}), but steps={self.cfg.steps}; the agent only acts randomly"
+            )
 
     def train(self):
         previous = self._install_signal_handlers()
@@ -285,8 +352,10 @@ class OnlineTrainer:
         self.resume()
         self._warn_no_updates()
         if self._step > cfg.steps:
-            tqdm.write(f"nothing to train: {self._saved[0]} is at step {self._step:,}, past steps={cfg.steps:,}. "
-                       f"Raise steps= to train further, or start fresh with resume=false or a new exp_name=...")
+            tqdm.write(
+                f"nothing to train: {self._saved[0]} is at step {self._step:,}, past steps={cfg.steps:,}. "
+                f"Raise steps= to train further, or start fresh with resume=false or a new exp_name=..."
+            )
             self.logger.finish()
             return
         bar = tqdm(total=cfg.steps, initial=self._step, unit="step", dynamic_ncols=True)
@@ -344,7 +413,7 @@ def _revalidate(buffer_state, old_horizon, new_horizon):
     else:  # each run of valid rows extends by -shift rows (into its own episode's tail)
         ends = (valid & ~torch.cat([valid[1:], torch.tensor([False])])).nonzero().squeeze(1)
         for end in ends.tolist():
-            out[end + 1:end + 1 - shift] = True
+            out[end + 1 : end + 1 - shift] = True
     return {**buffer_state, "valid": out}
 
 

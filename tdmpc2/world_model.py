@@ -3,6 +3,7 @@
 Parameters are named as in the official code, so `state_dict()` keys equal the official ones up to the
 `_detach_Qs_params` copy and the tensordict pseudo-entries that `checkpoint.py` adds when writing.
 """
+
 import torch
 import torch.nn as nn
 
@@ -26,8 +27,10 @@ class WorldModel(nn.Module):
         simnorm = layers.SimNorm(cfg.simnorm_dim)
         if cfg.obs == "rgb":
             if L != cfg.num_channels * 16:  # the conv stack ends at 4x4 spatial: its output is the latent
-                raise UserError(f"obs=rgb needs latent_dim = 16 * num_channels, got latent_dim={L} and "
-                                f"num_channels={cfg.num_channels}; e.g. latent_dim={cfg.num_channels * 16}")
+                raise UserError(
+                    f"obs=rgb needs latent_dim = 16 * num_channels, got latent_dim={L} and "
+                    f"num_channels={cfg.num_channels}; e.g. latent_dim={cfg.num_channels * 16}"
+                )
             enc = layers.conv_encoder(cfg.obs_shape["rgb"], cfg.num_channels, simnorm)
         else:
             hidden = max(cfg.num_enc_layers - 1, 1) * [cfg.enc_dim]
@@ -154,8 +157,13 @@ class WorldModel(nn.Module):
         action = mean + eps * log_std.exp()
         mean, action, log_prob = math.squash(mean, action, log_prob)
         entropy_scale = scaled_log_prob / (log_prob + 1e-8)
-        return action, {"mean": mean, "log_std": log_std, "action_prob": 1.0,
-                        "entropy": -log_prob, "scaled_entropy": -log_prob * entropy_scale}
+        return action, {
+            "mean": mean,
+            "log_std": log_std,
+            "action_prob": 1.0,
+            "entropy": -log_prob,
+            "scaled_entropy": -log_prob * entropy_scale,
+        }
 
     def _values(self, x, return_type, target, detach):
         layers_ = self._target_Qs_params if target else self._Qs.params

@@ -3,6 +3,7 @@ one `error: ...` line naming the key, the value and what is allowed, without a t
 any work, so each case is one cheap `python train.py ...` / `python evaluate.py ...` (two at a time).
 Also: legit edge values stay allowed (dream.iterations=0 evaluates), and a checkpoint evaluated on another task with
 the same dims loads with a warning (issue #15 item 2). docs/errors.md lists the same cases and their messages."""
+
 import os
 import subprocess
 import sys
@@ -13,30 +14,37 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"
-CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl", "WANDB_MODE": "offline",
-             "OMP_NUM_THREADS": "1"}
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl", "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
 EVAL = [f"checkpoint={AGENT}", "device=cpu", "eval_episodes=1"]  # a valid evaluation, but for the bad value
 
 # (script, arguments, what the one error line must contain: the key, the value, what is allowed)
 CASES = {
-    "dream.num_candidates=0": ("evaluate.py", [*EVAL, "dream.num_candidates=0"],
-                               ["dream.num_candidates", "0", "integer >= 1"]),
+    "dream.num_candidates=0": (
+        "evaluate.py",
+        [*EVAL, "dream.num_candidates=0"],
+        ["dream.num_candidates", "0", "integer >= 1"],
+    ),
     "dream.horizon=-2": ("evaluate.py", [*EVAL, "dream.horizon=-2"], ["dream.horizon", "-2", "integer >= 1"]),
     "horizon=0": ("train.py", ["horizon=0"], ["horizon=0", "integer >= 1"]),
     "num_samples=0": ("train.py", ["num_samples=0"], ["num_samples=0", "integer >= 2"]),
     "dream.clip=foo": ("evaluate.py", [*EVAL, "dream.clip=foo"], ["dream.clip", "foo", "per_candidate, global"]),
-    "dream.num_candidates=abc": ("evaluate.py", [*EVAL, "dream.num_candidates=abc"],
-                                 ["dream.num_candidates", "abc", "integer"]),
+    "dream.num_candidates=abc": (
+        "evaluate.py",
+        [*EVAL, "dream.num_candidates=abc"],
+        ["dream.num_candidates", "abc", "integer"],
+    ),
     "seed=abc": ("train.py", ["seed=abc"], ["seed", "abc", "integer >= 0"]),
     "seed=1.5": ("train.py", ["seed=1.5"], ["seed=1.5", "integer >= 0"]),
     "steps=abc": ("train.py", ["steps=abc"], ["steps", "abc", "integer >= 1"]),
     "steps=5*0": ("train.py", ["steps=5*0"], ["steps=0", "integer >= 1"]),
     "dream.lr=-1": ("evaluate.py", [*EVAL, "dream.lr=-1"], ["dream.lr=-1", "number > 0"]),
     "dream.iterations=-1": ("evaluate.py", [*EVAL, "dream.iterations=-1"], ["dream.iterations=-1", "integer >= 0"]),
-    "eval_episodes=0": ("evaluate.py", [f"checkpoint={AGENT}", "eval_episodes=0"],
-                        ["eval_episodes=0", "integer >= 1"]),
-    "eval_episodes=null": ("evaluate.py", [f"checkpoint={AGENT}", "eval_episodes=null"],
-                           ["eval_episodes=null", "integer >= 1"]),
+    "eval_episodes=0": ("evaluate.py", [f"checkpoint={AGENT}", "eval_episodes=0"], ["eval_episodes=0", "integer >= 1"]),
+    "eval_episodes=null": (
+        "evaluate.py",
+        [f"checkpoint={AGENT}", "eval_episodes=null"],
+        ["eval_episodes=null", "integer >= 1"],
+    ),
     "planner=dreem": ("evaluate.py", [*EVAL, "planner=dreem"], ["planner", "dreem", "dream, grad, mppi"]),
     "task=walker-wlk": ("train.py", ["task=walker-wlk"], ["task", "walker-wlk", "walker-walk"]),
     "task=": ("train.py", ["task="], ["task", "''", "cartpole-swingup"]),
@@ -45,11 +53,17 @@ CASES = {
     "dream=3": ("train.py", ["dream=3"], ["dream=3", "block of options", "dream.num_candidates="]),
     "agent=foo": ("train.py", ["agent=foo"], ["agent", "foo", "bmpc, tdmpc2"]),
     "device=tpu": ("train.py", ["device=tpu"], ["device", "tpu", "cpu", "cuda"]),
-    "checkpoint=<missing file>": ("evaluate.py", ["checkpoint=no-such-file.pt"],
-                                  ["checkpoint", "no-such-file.pt", "no such file", "torch.save"]),
+    "checkpoint=<missing file>": (
+        "evaluate.py",
+        ["checkpoint=no-such-file.pt"],
+        ["checkpoint", "no-such-file.pt", "no such file", "torch.save"],
+    ),
     "checkpoint=<a directory>": ("evaluate.py", ["checkpoint=."], ["checkpoint", "is a directory", "torch.save"]),
-    "checkpoint=<not a torch file>": ("evaluate.py", ["checkpoint=README.md"],
-                                      ["checkpoint", "README.md", "not a torch file", "torch.save"]),
+    "checkpoint=<not a torch file>": (
+        "evaluate.py",
+        ["checkpoint=README.md"],
+        ["checkpoint", "README.md", "not a torch file", "torch.save"],
+    ),
     "num_elites=600": ("train.py", ["num_elites=600"], ["num_elites=600", "num_samples=512", "<="]),
     "obs=depth": ("train.py", ["obs=depth"], ["obs", "depth", "state, rgb"]),
     "model_size=7": ("train.py", ["model_size=7"], ["model_size=7", "1, 5, 19, 48, 317"]),
@@ -57,8 +71,11 @@ CASES = {
     "rho=1.5": ("train.py", ["rho=1.5"], ["rho=1.5", "> 0 and <= 1"]),
     "discount_min=0.999": ("train.py", ["discount_min=0.999"], ["discount_min=0.999", "discount_max=0.995", "<="]),
     "task (no =)": ("train.py", ["task"], ["'task'", "key=value"]),
-    "task=a,b (a sweep without -m)": ("train.py", ["task=cartpole-swingup,walker-walk"],
-                                      ["task=cartpole-swingup,walker-walk", "-m"]),
+    "task=a,b (a sweep without -m)": (
+        "train.py",
+        ["task=cartpole-swingup,walker-walk"],
+        ["task=cartpole-swingup,walker-walk", "-m"],
+    ),
     "task=[ (bad grammar)": ("train.py", ["task=["], ["task=[", "quoting"]),
 }
 
@@ -70,8 +87,14 @@ def results(tmp_path_factory):
 
     def run(case):
         script, args, _ = CASES[case]
-        return case, subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=CHILD_ENV,
-                                    capture_output=True, text=True, timeout=300)
+        return case, subprocess.run(
+            [sys.executable, str(ROOT / script), *args],
+            cwd=cwd,
+            env=CHILD_ENV,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     with ThreadPoolExecutor(2) as pool:  # each is a start-up and an error: CPU-bound, two at a time
         results = dict(pool.map(run, CASES))
@@ -81,8 +104,9 @@ def results(tmp_path_factory):
             script, args, _ = CASES[case]
             shown = " ".join(a.replace(str(ROOT) + "/", "") for a in args if a not in EVAL[1:])
             message = " / ".join(line for line in result.stderr.splitlines() if line.startswith("error: "))
-            lines.append(f"| `{case}` | `python {script} {shown}` | {result.returncode} | "
-                         f"{message.replace('|', '&#124;')} |")
+            lines.append(
+                f"| `{case}` | `python {script} {shown}` | {result.returncode} | {message.replace('|', '&#124;')} |"
+            )
         Path(os.environ["BAD_INPUT_TABLE"]).write_text("\n".join(lines) + "\n")
     return results
 
@@ -100,9 +124,23 @@ def test_bad_input_is_one_error_line_and_exit_code_2(case, results):
 
 def test_zero_dream_iterations_is_allowed_and_evaluates(tmp_path):
     """dream.iterations=0 (documented): Dream-MPC picks among the policy's candidates without a gradient step."""
-    result = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), f"checkpoint={AGENT}", "planner=dream",
-                             "dream.iterations=0", "eval_episodes=1", "device=cpu", "threads=1"],
-                            cwd=tmp_path, env=CHILD_ENV, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "evaluate.py"),
+            f"checkpoint={AGENT}",
+            "planner=dream",
+            "dream.iterations=0",
+            "eval_episodes=1",
+            "device=cpu",
+            "threads=1",
+        ],
+        cwd=tmp_path,
+        env=CHILD_ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "episode 1/1: return" in result.stdout + result.stderr
 
@@ -112,6 +150,7 @@ def test_other_task_with_the_same_dims_loads_with_a_warning():
     import warnings
 
     from tdmpc2.checkpoint import load_agent
+
     with pytest.warns(UserWarning, match="trained on cartpole-swingup, not on task=cartpole-balance"):
         agent = load_agent(AGENT, task="cartpole-balance", device="cpu")
     assert agent.cfg.task == "cartpole-balance"
@@ -121,11 +160,14 @@ def test_other_task_with_the_same_dims_loads_with_a_warning():
         load_agent(AGENT, device="cpu")
 
 
-@pytest.mark.parametrize("script, args", [
-    ("scripts/demo.py", []),
-    ("scripts/compare_planners.py", ["--checkpoints", str(AGENT), "--planners", "policy", "--episodes", "1"]),
-    ("scripts/ablate_dream.py", ["--checkpoint", str(AGENT), "--episodes", "1"]),
-])
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("scripts/demo.py", []),
+        ("scripts/compare_planners.py", ["--checkpoints", str(AGENT), "--planners", "policy", "--episodes", "1"]),
+        ("scripts/ablate_dream.py", ["--checkpoint", str(AGENT), "--episodes", "1"]),
+    ],
+)
 def test_scripts_refuse_to_write_into_a_folder_with_results(script, args, tmp_path):
     """No command overwrites results: an existing results folder needs --resume or --overwrite, and without them
     the script stops before evaluating anything, leaving the files byte-identical."""
@@ -134,8 +176,14 @@ def test_scripts_refuse_to_write_into_a_folder_with_results(script, args, tmp_pa
     files = {"episodes.csv": b"checkpoint,task\nx,y\n", "summary.json": b"[]\n", "returns.png": b"\x89PNG old"}
     for name, data in files.items():
         (out / name).write_bytes(data)
-    result = subprocess.run([sys.executable, str(ROOT / script), *args, "--out", str(out)], cwd=tmp_path,
-                            env=CHILD_ENV, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / script), *args, "--out", str(out)],
+        cwd=tmp_path,
+        env=CHILD_ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "already holds results" in errors[0] and "--overwrite" in errors[0], result.stderr
@@ -146,9 +194,14 @@ def test_scripts_refuse_to_write_into_a_folder_with_results(script, args, tmp_pa
 def test_benchmark_refuses_to_replace_an_existing_json(tmp_path):
     target = tmp_path / "planners.json"
     target.write_text('{"kept": true}')
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_planners.py"), "--model-size", "1",
-                             "--json", str(target)], cwd=tmp_path, env=CHILD_ENV, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark_planners.py"), "--model-size", "1", "--json", str(target)],
+        cwd=tmp_path,
+        env=CHILD_ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2 and "--overwrite" in result.stderr and "Traceback" not in result.stderr
     assert target.read_text() == '{"kept": true}'
 

@@ -2,6 +2,7 @@
 target, the buffer's expert fields and their alignment, lazy reanalysis (rows written, one batched plan, the acting
 planner untouched), short real training runs with MPPI and Dream-MPC, and checkpoints (official layout round
 trip, load_agent, evaluate.py, TD-MPC2 files asked for as agent=bmpc)."""
+
 import functools
 import math
 import os
@@ -20,12 +21,41 @@ from tdmpc2.buffer import Buffer
 from tdmpc2.world_model import WorldModel
 
 OBS, A = 5, 2
-UNIT = ["task=cartpole-swingup", "agent=bmpc", "device=cpu", "threads=1", "fused=false", "mlp_dim=16",
-        "latent_dim=8", "enc_dim=16", "num_samples=16", "num_elites=4", "num_pi_trajs=4", "iterations=1",
-        "batch_size=8"]
-TRAIN = ["task=cartpole-swingup", "agent=bmpc", "device=cpu", "threads=1", "fused=false", "model_size=1",
-         "mlp_dim=64", "latent_dim=32", "enc_dim=64", "num_samples=64", "num_elites=8", "iterations=2",
-         "batch_size=32", "horizon=3", "eval_episodes=1", "steps=600", "eval_freq=100000", "save_freq=0"]
+UNIT = [
+    "task=cartpole-swingup",
+    "agent=bmpc",
+    "device=cpu",
+    "threads=1",
+    "fused=false",
+    "mlp_dim=16",
+    "latent_dim=8",
+    "enc_dim=16",
+    "num_samples=16",
+    "num_elites=4",
+    "num_pi_trajs=4",
+    "iterations=1",
+    "batch_size=8",
+]
+TRAIN = [
+    "task=cartpole-swingup",
+    "agent=bmpc",
+    "device=cpu",
+    "threads=1",
+    "fused=false",
+    "model_size=1",
+    "mlp_dim=64",
+    "latent_dim=32",
+    "enc_dim=64",
+    "num_samples=64",
+    "num_elites=8",
+    "iterations=2",
+    "batch_size=32",
+    "horizon=3",
+    "eval_episodes=1",
+    "steps=600",
+    "eval_freq=100000",
+    "save_freq=0",
+]
 WORK_DIR = Path("logs/cartpole-swingup/1/default")
 METRICS = ("consistency_loss", "reward_loss", "value_loss", "total_loss", "grad_norm")
 PI_METRICS = ("pi_loss", "pi_grad_norm", "pi_entropy", "pi_scaled_entropy", "pi_scale", "pi_log_std")
@@ -70,11 +100,14 @@ def episode(length, seed, agent=None):
     dist = torch.cat([(10 + t - 1).unsqueeze(1).expand(-1, A), torch.full((length + 1, A), 0.5)], 1)
     value = (1 - t).unsqueeze(1)
     dist[:4], value[:4] = nan, nan
-    return {"obs": torch.randn(length + 1, OBS, generator=g),
-            "action": torch.cat([torch.full((1, A), nan), torch.rand(length, A, generator=g) * 2 - 1]),
-            "reward": torch.cat([torch.full((1,), nan), torch.rand(length, generator=g)]),
-            "terminated": torch.cat([torch.full((1,), nan), torch.zeros(length)]),
-            "expert_action_dist": dist, "expert_value": value}
+    return {
+        "obs": torch.randn(length + 1, OBS, generator=g),
+        "action": torch.cat([torch.full((1, A), nan), torch.rand(length, A, generator=g) * 2 - 1]),
+        "reward": torch.cat([torch.full((1,), nan), torch.rand(length, generator=g)]),
+        "terminated": torch.cat([torch.full((1,), nan), torch.zeros(length)]),
+        "expert_action_dist": dist,
+        "expert_value": value,
+    }
 
 
 def filled_buffer(cfg, episodes=3, length=12):
@@ -189,8 +222,9 @@ def test_update_uses_the_v_target_and_skips_the_policy_in_pretraining():
     pi_before = [p.clone() for p in agent.model._pi.parameters()]
     target_before = [t.clone() for t in agent.model._target_Qs_params.buffers()]
     torch.manual_seed(11)
-    metrics = agent._update(obs, batch["action"], batch["reward"], batch["terminated"], expert_action_dist=expert,
-                            pretrain=True)
+    metrics = agent._update(
+        obs, batch["action"], batch["reward"], batch["terminated"], expert_action_dist=expert, pretrain=True
+    )
     torch.testing.assert_close(seen[0][6], td)  # td_targets: from the encoder latents of obs[:-1]
     torch.testing.assert_close(seen[0][5], true_zs[1:])  # next_z: the encoder latents of obs[1:]
     assert set(metrics) == set(METRICS)
@@ -235,7 +269,7 @@ def test_reanalyze_writes_exactly_the_aligned_rows_in_one_batched_plan():
     def plan(z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
         """A fake planner whose targets are a function of the latent, so every row says where it came from."""
         calls.append(dict(z=z.clone(), t0=t0, horizon=horizon, reanalyze=reanalyze))
-        return z[:, :A].clone(), {"mean": z[:, :A], "std": z[:, A:2 * A] + 1, "value": z.sum(-1, keepdim=True)}
+        return z[:, :A].clone(), {"mean": z[:, :A], "std": z[:, A : 2 * A] + 1, "value": z.sum(-1, keepdim=True)}
 
     agent.planner.plan = plan
     agent.reanalyze(buf, batch, index)
@@ -251,7 +285,7 @@ def test_reanalyze_writes_exactly_the_aligned_rows_in_one_batched_plan():
         for j in range(b):
             with torch.no_grad():
                 z = agent.model.encode(after["obs"][index[t, j]])
-            torch.testing.assert_close(after["expert_action_dist"][rows[t, j]], torch.cat([z[:A], z[A:2 * A] + 1]))
+            torch.testing.assert_close(after["expert_action_dist"][rows[t, j]], torch.cat([z[:A], z[A : 2 * A] + 1]))
             assert after["expert_value"][rows[t, j]].item() == pytest.approx(z.sum().item(), abs=1e-6)
     untouched = torch.ones(len(after["obs"]), dtype=torch.bool)
     untouched[rows.flatten()] = False
@@ -260,7 +294,9 @@ def test_reanalyze_writes_exactly_the_aligned_rows_in_one_batched_plan():
     assert torch.equal(after["obs"], before["obs"])
     # the batch carries the new targets for the first b sequences, the old ones for the others
     new = call["z"].view(H, b, -1)
-    torch.testing.assert_close(batch["expert_action_dist"][:, :b], torch.cat([new[..., :A], new[..., A:2 * A] + 1], -1))
+    torch.testing.assert_close(
+        batch["expert_action_dist"][:, :b], torch.cat([new[..., :A], new[..., A : 2 * A] + 1], -1)
+    )
     torch.testing.assert_close(batch["expert_value"][:, :b], new.sum(-1, keepdim=True))
     for key in ("expert_action_dist", "expert_value"):
         torch.testing.assert_close(batch[key][:, b:], batch_before[key][:, b:], equal_nan=True)
@@ -396,8 +432,15 @@ def outputs(agent, seed=5):
     obs = torch.randn(4, m.cfg.obs_shape["state"][0])
     a = torch.rand(4, m.cfg.action_dim) * 2 - 1
     z = m.encode(obs)
-    out = {"z": z, "next": m.next(z, a), "reward": m.reward(z, a), "pi": m.pi(z)[0], "pi_expl": m.pi(z, expl=True)[0],
-           "v": m.V(z, return_type="all"), "v_target": m.V(z, return_type="all", target=True)}
+    out = {
+        "z": z,
+        "next": m.next(z, a),
+        "reward": m.reward(z, a),
+        "pi": m.pi(z)[0],
+        "pi_expl": m.pi(z, expl=True)[0],
+        "v": m.V(z, return_type="all"),
+        "v_target": m.V(z, return_type="all", target=True),
+    }
     torch.manual_seed(seed)
     out["act"] = agent.act(obs[0], t0=True, eval_mode=True)
     return out
@@ -429,6 +472,7 @@ def test_official_layout_round_trip(trained_mppi, tmp_path):
 @pytest.mark.parametrize("planner", ["mppi", "dream", "policy"])
 def test_evaluate_a_bmpc_checkpoint(trained_mppi, planner, capsys):
     import evaluate
+
     final = trained_mppi[0] / "models" / "final.pt"
     evaluate.main([*TRAIN, f"checkpoint={final}", f"planner={planner}"])
     out = capsys.readouterr().out
@@ -437,6 +481,7 @@ def test_evaluate_a_bmpc_checkpoint(trained_mppi, planner, capsys):
 
 def test_train_py_with_the_policy_planner(tmp_path, monkeypatch):
     import train
+
     monkeypatch.chdir(tmp_path)
     fused = layers._fused["enabled"]
     try:
@@ -449,21 +494,32 @@ def test_train_py_with_the_policy_planner(tmp_path, monkeypatch):
 
 
 def test_tdmpc2_files_asked_for_as_bmpc_load_as_tdmpc2(tmp_path):
-    cfg = config.set_env_dims(config.load(["task=walker-walk", "device=cpu", "mlp_dim=16", "latent_dim=8",
-                                           "enc_dim=16", "num_q=3"]), (24,), 6, 500)
+    cfg = config.set_env_dims(
+        config.load(["task=walker-walk", "device=cpu", "mlp_dim=16", "latent_dim=8", "enc_dim=16", "num_q=3"]),
+        (24,),
+        6,
+        500,
+    )
     model = perturb(WorldModel(cfg).eval())
     sd = checkpoint.official_state_dict(model)
     torch.save({"model": sd}, tmp_path / "q.pt")
     with pytest.warns(UserWarning, match="agent=bmpc is ignored"):
-        agent = checkpoint.load_agent(tmp_path / "q.pt", task="walker-walk", env_dims=(24, 6), device="cpu",
-                                      overrides=["agent=bmpc", "planner=dream"])
+        agent = checkpoint.load_agent(
+            tmp_path / "q.pt",
+            task="walker-walk",
+            env_dims=(24, 6),
+            device="cpu",
+            overrides=["agent=bmpc", "planner=dream"],
+        )
     assert type(agent) is TDMPC2 and agent.cfg.agent == "tdmpc2" and agent.cfg.planner == "dream"
     assert (agent.cfg.num_q, agent.cfg.log_std_min, agent.cfg.log_std_max) == (3, -10, 2)
     for k, v in model.state_dict().items():
         assert torch.equal(agent.model.state_dict()[k], v), k
     # a Q-headed file written by the BMPC / Dream-MPC code for a TD-MPC2 run carries unused expl_log_std_* buffers
-    torch.save({"model": {**sd, "expl_log_std_min": torch.tensor(-2), "expl_log_std_dif": torch.tensor(3)}},
-               tmp_path / "q_expl.pt")
+    torch.save(
+        {"model": {**sd, "expl_log_std_min": torch.tensor(-2), "expl_log_std_dif": torch.tensor(3)}},
+        tmp_path / "q_expl.pt",
+    )
     with pytest.warns(UserWarning, match="expl_log_std_\\* buffers"):
         agent = checkpoint.load_agent(tmp_path / "q_expl.pt", task="walker-walk", env_dims=(24, 6), device="cpu")
     assert type(agent) is TDMPC2 and "expl_log_std_min" not in agent.model.state_dict()
@@ -471,6 +527,6 @@ def test_tdmpc2_files_asked_for_as_bmpc_load_as_tdmpc2(tmp_path):
         assert torch.equal(agent.model.state_dict()[k], v), k
     with warnings.catch_warnings():  # a plain TD-MPC2 file without agent=bmpc: no warning
         warnings.simplefilter("error")
-        assert type(checkpoint.load_agent(tmp_path / "q.pt", task="walker-walk", env_dims=(24, 6),
-                                          device="cpu")) is TDMPC2
-
+        assert (
+            type(checkpoint.load_agent(tmp_path / "q.pt", task="walker-walk", env_dims=(24, 6), device="cpu")) is TDMPC2
+        )

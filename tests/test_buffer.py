@@ -3,6 +3,7 @@
 Episodes are synthetic: obs_t = (episode, t), the action taken at obs_t is (episode, t) too and its reward
 100*episode + t, so every sampled value says which row it came from.
 """
+
 import pytest
 import torch
 
@@ -13,18 +14,28 @@ H = 3
 
 
 def make_buffer(capacity=10_000, batch_size=256, episode_length=20):
-    return Buffer(Config(buffer_size=capacity, steps=10**6, episode_length=episode_length, horizon=H,
-                         batch_size=batch_size, device="cpu"))
+    return Buffer(
+        Config(
+            buffer_size=capacity,
+            steps=10**6,
+            episode_length=episode_length,
+            horizon=H,
+            batch_size=batch_size,
+            device="cpu",
+        )
+    )
 
 
 def episode(ep, length, extras=False, as_list=False):
     """length+1 rows: the reset row (NaN action/reward/terminated), then one row per step."""
     t = torch.arange(length + 1, dtype=torch.float32)
     nan = torch.full((1,), float("nan"))
-    out = {"obs": torch.stack([torch.full_like(t, ep), t], 1),
-           "action": torch.cat([torch.full((1, 2), float("nan")), torch.stack([torch.full_like(t, ep), t], 1)[:-1]]),
-           "reward": torch.cat([nan, 100 * ep + t[:-1]]),
-           "terminated": torch.cat([nan, torch.zeros(length)])}
+    out = {
+        "obs": torch.stack([torch.full_like(t, ep), t], 1),
+        "action": torch.cat([torch.full((1, 2), float("nan")), torch.stack([torch.full_like(t, ep), t], 1)[:-1]]),
+        "reward": torch.cat([nan, 100 * ep + t[:-1]]),
+        "terminated": torch.cat([nan, torch.zeros(length)]),
+    }
     if extras:
         out["expert_value"] = torch.cat([nan, -(100 * ep + t[:-1])]).unsqueeze(1)
         out["expert_action_dist"] = torch.cat([out["action"], out["action"]], 1)

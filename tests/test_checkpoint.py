@@ -4,6 +4,7 @@
 Old layouts are made here from our own model's weights, following the reference tables, so a loaded file can
 be compared with the weights it came from.
 """
+
 import importlib.util
 import re
 from pathlib import Path
@@ -61,8 +62,12 @@ def outputs(model, task=None, transform=None):
     obs = torch.randn(4, model.cfg.obs_shape["state"][0])
     a = torch.rand(4, model.cfg.action_dim) * 2 - 1
     z = model.encode(obs, task) if transform is None else model._encoder["state"](transform(obs))
-    out = {"z": z, "next": model.next(z, a, task), "reward": model.reward(z, a, task),
-           "pi_mean": model.pi(z, task)[1]["mean"]}
+    out = {
+        "z": z,
+        "next": model.next(z, a, task),
+        "reward": model.reward(z, a, task),
+        "pi_mean": model.pi(z, task)[1]["mean"],
+    }
     if model.bmpc:
         out.update(v=model.V(z, task, "all"), v_target=model.V(z, task, "all", target=True))
     else:
@@ -87,12 +92,15 @@ def to_release(official):
     no detach copy, no pseudo-entries, no log-std buffers, no action masks."""
     out = {}
     for k, v in official.items():
-        if (k.startswith("_detach_Qs_params.") or k.endswith(("__batch_size", "__device"))
-                or k in ("log_std_min", "log_std_dif", "_action_masks")):
+        if (
+            k.startswith("_detach_Qs_params.")
+            or k.endswith(("__batch_size", "__device"))
+            or k in ("log_std_min", "log_std_dif", "_action_masks")
+        ):
             continue
         for new, old in (("_Qs.params.", "_Qs.params."), ("_target_Qs_params.", "_target_Qs.params.")):
             if k.startswith(new):
-                layer, part = k[len(new):].split(".", 1)
+                layer, part = k[len(new) :].split(".", 1)
                 k = f"{old}{4 * int(layer) + PARTS.index(part)}"
                 break
         out[k] = v
@@ -126,17 +134,36 @@ def test_official_layout_keys_and_shapes():
     sd = checkpoint.official_state_dict(model)
     assert sd["log_std_min"].dtype == torch.int64 and int(sd["log_std_min"]) == -10
     assert sd["log_std_dif"].dtype == torch.int64 and int(sd["log_std_dif"]) == 12
-    expected = {"_encoder.state.0.weight": (256, 223), "_encoder.state.1.weight": (512, 256),
-                "_dynamics.0.weight": (512, 550), "_dynamics.1.weight": (512, 512), "_dynamics.2.weight": (512, 512),
-                "_dynamics.2.ln.weight": (512,), "_reward.0.weight": (512, 550), "_reward.2.weight": (101, 512),
-                "_reward.2.bias": (101,), "_pi.0.weight": (512, 512), "_pi.2.weight": (76, 512), "_pi.2.bias": (76,)}
+    expected = {
+        "_encoder.state.0.weight": (256, 223),
+        "_encoder.state.1.weight": (512, 256),
+        "_dynamics.0.weight": (512, 550),
+        "_dynamics.1.weight": (512, 512),
+        "_dynamics.2.weight": (512, 512),
+        "_dynamics.2.ln.weight": (512,),
+        "_reward.0.weight": (512, 550),
+        "_reward.2.weight": (101, 512),
+        "_reward.2.bias": (101,),
+        "_pi.0.weight": (512, 512),
+        "_pi.2.weight": (76, 512),
+        "_pi.2.bias": (76,),
+    }
     for k, shape in expected.items():
         assert tuple(sd[k].shape) == shape, k
-    q_shapes = {"0.weight": (5, 512, 550), "0.bias": (5, 512), "0.ln.weight": (5, 512), "0.ln.bias": (5, 512),
-                "1.weight": (5, 512, 512), "1.bias": (5, 512), "1.ln.weight": (5, 512), "1.ln.bias": (5, 512),
-                "2.weight": (5, 101, 512), "2.bias": (5, 101)}
+    q_shapes = {
+        "0.weight": (5, 512, 550),
+        "0.bias": (5, 512),
+        "0.ln.weight": (5, 512),
+        "0.ln.bias": (5, 512),
+        "1.weight": (5, 512, 512),
+        "1.bias": (5, 512),
+        "1.ln.weight": (5, 512),
+        "1.ln.bias": (5, 512),
+        "2.weight": (5, 101, 512),
+        "2.bias": (5, 101),
+    }
     for prefix in checkpoint.ENSEMBLE_PREFIXES:
-        keys = {k[len(prefix) + 1:] for k in sd if k.startswith(prefix + ".")}
+        keys = {k[len(prefix) + 1 :] for k in sd if k.startswith(prefix + ".")}
         assert keys == set(q_shapes) | {"__batch_size", "__device"}, prefix
         for k, shape in q_shapes.items():
             assert tuple(sd[f"{prefix}.{k}"].shape) == shape
@@ -200,9 +227,20 @@ def test_prerelease_layout_loads(tmp_path):
     model = small_model()
     pre = to_prerelease(to_release(checkpoint.official_state_dict(model)))
     assert len(pre) == 60  # reference 3.5: 60 keys per single-task file
-    assert {"_encoder.state.1.weight", "_encoder.state.2.weight", "_encoder.state.4.weight", "_encoder.state.5.bias",
-            "_dynamics.0.0.weight", "_dynamics.0.1.weight", "_dynamics.0.3.weight", "_dynamics.0.4.weight",
-            "_dynamics.0.6.weight", "_dynamics.1.weight", "_reward.6.weight", "_pi.4.bias"} <= pre.keys()
+    assert {
+        "_encoder.state.1.weight",
+        "_encoder.state.2.weight",
+        "_encoder.state.4.weight",
+        "_encoder.state.5.bias",
+        "_dynamics.0.0.weight",
+        "_dynamics.0.1.weight",
+        "_dynamics.0.3.weight",
+        "_dynamics.0.4.weight",
+        "_dynamics.0.6.weight",
+        "_dynamics.1.weight",
+        "_reward.6.weight",
+        "_pi.4.bias",
+    } <= pre.keys()
     assert checkpoint.detect_layout(pre) == "prerelease"
 
     fresh = WorldModel(model.cfg).eval()
@@ -234,8 +272,9 @@ def test_prerelease_transform_survives_save(tmp_path):
 
 def test_missing_target_copies_online():
     model = small_model()
-    release = {k: v for k, v in to_release(checkpoint.official_state_dict(model)).items()
-               if not k.startswith("_target_Qs.")}
+    release = {
+        k: v for k, v in to_release(checkpoint.official_state_dict(model)).items() if not k.startswith("_target_Qs.")
+    }
     fresh = small_model(seed=5)
     with pytest.warns(UserWarning, match="no target Q ensemble"):
         checkpoint.load_weights(fresh, release)
@@ -283,8 +322,9 @@ def test_bmpc_round_trip(tmp_path):
         with pytest.raises(UserError, match="BMPC agent"):
             checkpoint.load_agent(tmp_path / "bmpc.pt", task="walker-walk", env_dims=WALKER, device="cpu")
     with pytest.raises(UserError, match="not supported yet"):
-        checkpoint.load_agent(tmp_path / "bmpc.pt", task="walker-walk", env_dims=WALKER, device="cpu",
-                              overrides=["agent=tdmpc2"])
+        checkpoint.load_agent(
+            tmp_path / "bmpc.pt", task="walker-walk", env_dims=WALKER, device="cpu", overrides=["agent=tdmpc2"]
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- spec
@@ -370,8 +410,10 @@ def test_mismatched_weights_are_a_user_error():
 
 
 # ---------------------------------------------------------------------------------------------------- sizes
-@pytest.mark.parametrize("task,dims,count", [("walker-walk", WALKER, 4_960_618), ("dog-run", (223, 38), 5_159_082),
-                                             ("mt80", (39, 6), 5_389_930)])
+@pytest.mark.parametrize(
+    "task,dims,count",
+    [("walker-walk", WALKER, 4_960_618), ("dog-run", (223, 38), 5_159_082), ("mt80", (39, 6), 5_389_930)],
+)
 def test_parameter_counts(task, dims, count):
     assert WorldModel(make_cfg(task, dims, ["model_size=5"])).total_params == count
 
@@ -390,11 +432,14 @@ class RunsCode:
 @pytest.mark.parametrize("how", ["os.system", "open"])
 def test_a_pickle_that_runs_code_is_refused(tmp_path, how):
     import os
+
     target = tmp_path / "pwned"
     payload = RunsCode(os.system, (f"touch {target}",)) if how == "os.system" else RunsCode(open, (str(target), "w"))
     torch.save({"model": checkpoint.official_state_dict(small_model()), "payload": payload}, tmp_path / "evil.pt")
-    for load in (checkpoint.read, lambda p: checkpoint.load_agent(p, task="walker-walk", env_dims=WALKER,
-                                                                   device="cpu")):
+    for load in (
+        checkpoint.read,
+        lambda p: checkpoint.load_agent(p, task="walker-walk", env_dims=WALKER, device="cpu"),
+    ):
         with pytest.raises(UserError) as err:
             load(tmp_path / "evil.pt")
         msg = str(err.value)
@@ -405,13 +450,16 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path, how):
 
 def test_trusted_files_load_with_a_warning(tmp_path):
     import fractions
-    torch.save({"model": checkpoint.official_state_dict(small_model()), "ratio": fractions.Fraction(1, 3)},
-               tmp_path / "old.pt")  # a harmless Python object that weights_only does not know
+
+    torch.save(
+        {"model": checkpoint.official_state_dict(small_model()), "ratio": fractions.Fraction(1, 3)}, tmp_path / "old.pt"
+    )  # a harmless Python object that weights_only does not know
     with pytest.raises(UserError, match="it names fractions.Fraction"):
         checkpoint.read(tmp_path / "old.pt")
     with pytest.warns(UserWarning, match="weights_only=False"):
-        agent = checkpoint.load_agent(tmp_path / "old.pt", task="walker-walk", env_dims=WALKER, device="cpu",
-                                      trusted=True)
+        agent = checkpoint.load_agent(
+            tmp_path / "old.pt", task="walker-walk", env_dims=WALKER, device="cpu", trusted=True
+        )
     assert agent.checkpoint_info["layout"] == "current"
 
 
@@ -419,10 +467,15 @@ def test_official_multitask_metadata_loads_without_trust(tmp_path):
     """Official multi-task files carry OmegaConf containers under "metadata" (reference 3.1): the OmegaConf
     classes are allowlisted, everything else stays refused, and the metadata comes back as plain data."""
     from omegaconf import OmegaConf
+
     agent = small_agent(("model_size=1",), task="mt30", dims=(24, 6))
     release = to_release(checkpoint.official_state_dict(agent.model))
-    metadata = OmegaConf.create({"tasks": list(agent.cfg.tasks), "cfg": {"lr": 3e-4, "steps": 10, "mpc": True,
-                                                                         "note": None, "alias": "${cfg.lr}"}})
+    metadata = OmegaConf.create(
+        {
+            "tasks": list(agent.cfg.tasks),
+            "cfg": {"lr": 3e-4, "steps": 10, "mpc": True, "note": None, "alias": "${cfg.lr}"},
+        }
+    )
     torch.save({"model": release, "metadata": metadata}, tmp_path / "mt30-1M.pt")
     loaded = checkpoint.load_agent(tmp_path / "mt30-1M.pt", device="cpu")
     meta = loaded.checkpoint_info["metadata"]

@@ -1,6 +1,7 @@
 """TD-MPC2's 11 custom DMControl tasks: dims, model changes, and every reward against a value computed by hand from
 a physics state set through qpos/qvel (dm_control's tolerance: linear 1 - (1 - v) d / m, gaussian v ** ((d / m) ** 2)
 with v = 0.1, where d is the distance to the bounds and m the margin)."""
+
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -31,10 +32,19 @@ def _gauss(d, m):
     return 0.1 ** ((d / m) ** 2)
 
 
-EXPECTED_DIMS = {"walker-walk-backwards": (24, 6), "walker-run-backwards": (24, 6), "cheetah-run-backwards": (17, 6),
-                 "cheetah-run-front": (17, 6), "cheetah-run-back": (17, 6), "cheetah-jump": (17, 6),
-                 "hopper-hop-backwards": (15, 4), "reacher-three-easy": (8, 3), "reacher-three-hard": (8, 3),
-                 "cup-spin": (8, 2), "pendulum-spin": (3, 1)}
+EXPECTED_DIMS = {
+    "walker-walk-backwards": (24, 6),
+    "walker-run-backwards": (24, 6),
+    "cheetah-run-backwards": (17, 6),
+    "cheetah-run-front": (17, 6),
+    "cheetah-run-back": (17, 6),
+    "cheetah-jump": (17, 6),
+    "hopper-hop-backwards": (15, 4),
+    "reacher-three-easy": (8, 3),
+    "reacher-three-hard": (8, 3),
+    "cup-spin": (8, 2),
+    "pendulum-spin": (3, 1),
+}
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -82,8 +92,9 @@ def test_cheetah_run_front_back_and_jump():
     for goal in ("cheetah-run-front", "cheetah-run-back", "cheetah-jump"):
         physics, task = _env(goal)
         _set(physics, qpos=[0, 0.6] + [0] * 7, qvel=[3.0] + [0] * 8)
-        np.testing.assert_allclose(physics.named.data.xpos[["torso", "bfoot", "ffoot"], "z"], [torso, bfoot, ffoot],
-                                   atol=1e-9)
+        np.testing.assert_allclose(
+            physics.named.data.xpos[["torso", "bfoot", "ffoot"], "z"], [torso, bfoot, ffoot], atol=1e-9
+        )
         lifted = bfoot if goal == "cheetah-run-front" else ffoot
         if goal != "cheetah-jump":
             up = (3 * _gauss(1.2 - lifted, 0.6) + 2 * 1.0) / 5
@@ -97,9 +108,13 @@ def test_cheetah_run_front_back_and_jump():
 
 
 def test_walker_backwards():
-    for task_name, vx, expected_move in [("walker-walk-backwards", -0.5, 0.5), ("walker-walk-backwards", -1.5, 1.0),
-                                         ("walker-walk-backwards", 0.5, 0.0), ("walker-run-backwards", -4.0, 0.5),
-                                         ("walker-run-backwards", -6.0, 0.75)]:
+    for task_name, vx, expected_move in [
+        ("walker-walk-backwards", -0.5, 0.5),
+        ("walker-walk-backwards", -1.5, 1.0),
+        ("walker-walk-backwards", 0.5, 0.0),
+        ("walker-run-backwards", -4.0, 0.5),
+        ("walker-run-backwards", -6.0, 0.75),
+    ]:
         physics, task = _env(task_name)
         _set(physics, qvel=[0, vx] + [0] * 7)  # upright at the model's pose: torso at 1.3 >= 1.2, upright 1
         assert physics.torso_height() == pytest.approx(1.3) and physics.torso_upright() == pytest.approx(1.0)
@@ -122,10 +137,15 @@ def test_hopper_hop_backwards():
     assert task.get_reward(physics) == 0.0
 
 
-@pytest.mark.parametrize("task_name, offset, expected", [("reacher-three-easy", 0.05, 1.0),
-                                                          ("reacher-three-hard", 0.05, 0.0),
-                                                          ("reacher-three-hard", 0.02, 1.0),
-                                                          ("reacher-three-easy", 0.07, 0.0)])
+@pytest.mark.parametrize(
+    "task_name, offset, expected",
+    [
+        ("reacher-three-easy", 0.05, 1.0),
+        ("reacher-three-hard", 0.05, 0.0),
+        ("reacher-three-hard", 0.02, 1.0),
+        ("reacher-three-easy", 0.07, 0.0),
+    ],
+)
 def test_reacher_three(task_name, offset, expected):
     physics, task = _env(task_name)
     physics.named.model.geom_pos["target", ["x", "y"]] = [0.27 - offset, 0.0]

@@ -1,4 +1,5 @@
 """DreamMPCPlanner against closed forms on an analytic world model, and its guarantees on a real one."""
+
 import pytest
 import torch
 
@@ -38,7 +39,7 @@ def closed_form_objective(model, z0, a, lam, gamma=GAMMA):
     z1 = z0 + a0 @ model.B.detach().T
     r = -model.k * (a0 - model.c).pow(2).sum(-1) - 0.5 * z0.pow(2).sum(-1)
     x0, x1 = z0.sum(-1) + a0.sum(-1), z1.sum(-1) + a1.sum(-1)
-    u = s.mean().abs() * s.std() * (x0 ** 2 + x1 ** 2)
+    u = s.mean().abs() * s.std() * (x0**2 + x1**2)
     return (r + gamma * s.mean() * x1 - lam * u).unsqueeze(-1)
 
 
@@ -84,9 +85,9 @@ def test_batched_planner_equals_a_loop_over_candidates():
     a = torch.rand(8, 3, 2) * 2 - 1
     batched, J = planner.optimise(z, a, None, GAMMA, B=2)
     for i in range(8):
-        single, Ji = planner.optimise(z[i:i + 1], a[i:i + 1], None, GAMMA, B=1)
-        torch.testing.assert_close(batched[i:i + 1], single)
-        torch.testing.assert_close(J[i:i + 1], Ji)
+        single, Ji = planner.optimise(z[i : i + 1], a[i : i + 1], None, GAMMA, B=1)
+        torch.testing.assert_close(batched[i : i + 1], single)
+        torch.testing.assert_close(J[i : i + 1], Ji)
 
 
 def test_reuse_mixes_the_shifted_previous_candidates():
@@ -108,11 +109,11 @@ def test_uncertainty_value_sign_and_gradient():
     values = torch.tensor([[-1.0], [-2.0], [-6.0]], requires_grad=True)  # mean -3, unbiased std sqrt(7)
     u_abs = Objective(1, 0.1, "abs").uncertainty(values)
     u_signed = Objective(1, 0.1, "signed").uncertainty(values)
-    torch.testing.assert_close(u_abs, torch.tensor([3 * 7 ** 0.5]))
-    torch.testing.assert_close(u_signed, torch.tensor([-3 * 7 ** 0.5]))
+    torch.testing.assert_close(u_abs, torch.tensor([3 * 7**0.5]))
+    torch.testing.assert_close(u_signed, torch.tensor([-3 * 7**0.5]))
     (g,) = torch.autograd.grad(u_abs.sum(), values)
     # d(|m| s)/dv_i = sign(m) s / M + |m| (v_i - m) / ((M - 1) s)
-    m, s = -3.0, 7 ** 0.5
+    m, s = -3.0, 7**0.5
     expected = torch.tensor([[-s / 3 + abs(m) * (v - m) / (2 * s)] for v in (-1.0, -2.0, -6.0)])
     torch.testing.assert_close(g, expected)
     assert not Objective(1, 0.1, "abs", uncertainty_grad=False).uncertainty(values).requires_grad
@@ -134,8 +135,13 @@ def test_penalty_without_gradient_only_changes_the_score():
 
 def test_official_options_score_before_the_step_and_clip_globally():
     model = LinearQuadraticModel()
-    planner = DreamMPCPlanner(model, make_cfg(horizon=1, uncertainty_coef=0.0, score_after_step=False,
-                                              clip="global", clamp_each_step=False, lr=10.0), GAMMA)
+    planner = DreamMPCPlanner(
+        model,
+        make_cfg(
+            horizon=1, uncertainty_coef=0.0, score_after_step=False, clip="global", clamp_each_step=False, lr=10.0
+        ),
+        GAMMA,
+    )
     z0, a = torch.randn(3, 3), torch.rand(3, 2, 2) - 0.5
     new, J = planner.optimise(z0, a, None, GAMMA, B=1)
     torch.testing.assert_close(J, closed_form_objective(model, z0, a, 0.0))  # J of the initial candidates
@@ -156,6 +162,7 @@ def test_nonfinite_plan_falls_back_to_the_policy_mean_and_is_counted():
 
 def test_planning_leaves_the_world_model_untouched():
     from tdmpc2.agent import TDMPC2
+
     cfg = config.load(["task=cartpole-swingup", "model_size=1", "planner=dream", "device=cpu", "threads=1"])
     config.set_env_dims(cfg, (5,), 1, 500)
     agent = TDMPC2(cfg)
@@ -194,8 +201,21 @@ def test_hybrid_is_one_policy_candidate_with_horizon_one():
 @pytest.mark.parametrize("planner", ["dream", "mppi"])
 def test_pixel_agent_plans_from_stacked_frames(planner):
     from tdmpc2.agent import TDMPC2
-    cfg = config.load(["task=cartpole-swingup", "obs=rgb", "num_channels=8", "latent_dim=128", "mlp_dim=64",
-                       f"planner={planner}", "num_samples=32", "num_elites=4", "device=cpu", "threads=1"])
+
+    cfg = config.load(
+        [
+            "task=cartpole-swingup",
+            "obs=rgb",
+            "num_channels=8",
+            "latent_dim=128",
+            "mlp_dim=64",
+            f"planner={planner}",
+            "num_samples=32",
+            "num_elites=4",
+            "device=cpu",
+            "threads=1",
+        ]
+    )
     config.set_env_dims(cfg, (9, 64, 64), 1, 500)
     agent = TDMPC2(cfg)
     frames = torch.randint(0, 255, (9, 64, 64), dtype=torch.uint8)
@@ -207,6 +227,7 @@ def test_pixel_agent_plans_from_stacked_frames(planner):
 def test_pixel_config_with_mismatched_latent_is_a_clear_error():
     from tdmpc2.errors import UserError
     from tdmpc2.world_model import WorldModel
+
     cfg = config.load(["task=cartpole-swingup", "obs=rgb", "model_size=1"])
     config.set_env_dims(cfg, (9, 64, 64), 1, 500)
     with pytest.raises(UserError, match="latent_dim = 16 \\* num_channels"):
@@ -217,6 +238,7 @@ def test_each_nan_guard_holds_on_its_own():
     """Two separate guards, each tested alone: the planner falls back to the policy mean (above), and the agent
     replaces a non-finite action that a planner lets through by the policy mean, counting it."""
     from tdmpc2.agent import TDMPC2
+
     cfg = config.load(["task=cartpole-swingup", "model_size=1", "planner=dream", "device=cpu", "threads=1"])
     config.set_env_dims(cfg, (5,), 1, 500)
     agent = TDMPC2(cfg)

@@ -1,4 +1,5 @@
 """The DMControl wrapper against the raw suite: task names, obs layout, action repeat, time limit, pixels, errors."""
+
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before dm_control is imported: headless rendering

@@ -5,6 +5,7 @@ uninterrupted one.
 In-process runs use cartpole-swingup with episodes cut to EPISODE steps (the env's time limit and the config's
 episode length both), so a run crosses several episodes, evaluations and checkpoints in a few seconds.
 """
+
 import errno
 import io
 import os
@@ -27,9 +28,22 @@ from tdmpc2.trainer import OnlineTrainer, Stopped
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl", "WANDB_MODE": "offline"}
-TINY = ["task=cartpole-swingup", "device=cpu", "threads=1", "model_size=1", "mlp_dim=64", "latent_dim=32",
-        "enc_dim=64", "num_samples=32", "num_elites=8", "num_pi_trajs=2", "iterations=1", "batch_size=16",
-        "horizon=3", "eval_episodes=1"]
+TINY = [
+    "task=cartpole-swingup",
+    "device=cpu",
+    "threads=1",
+    "model_size=1",
+    "mlp_dim=64",
+    "latent_dim=32",
+    "enc_dim=64",
+    "num_samples=32",
+    "num_elites=8",
+    "num_pi_trajs=2",
+    "iterations=1",
+    "batch_size=16",
+    "horizon=3",
+    "eval_episodes=1",
+]
 EPISODE = 40
 WORK_DIR = Path("logs/cartpole-swingup/1/default")
 
@@ -75,8 +89,9 @@ def assert_same_state(a, b, where=""):
     """Every tensor (and every plain value) of two nested checkpoint objects is equal, bit for bit."""
     if torch.is_tensor(a):
         assert torch.is_tensor(b) and a.dtype == b.dtype and a.shape == b.shape, where
-        assert torch.equal(a, b) or (a.is_floating_point() and torch.equal(a.isnan(), b.isnan())
-                                     and torch.equal(a.nan_to_num(), b.nan_to_num())), where
+        assert torch.equal(a, b) or (
+            a.is_floating_point() and torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num())
+        ), where
     elif isinstance(a, dict):
         assert a.keys() == b.keys(), (where, sorted(set(a) ^ set(b)))
         for k in a:
@@ -127,8 +142,9 @@ for step in range(1, 10_000):
 def test_killed_mid_write_leaves_the_previous_checkpoint(tmp_path):
     path = tmp_path / "last.pt"
     checkpoint.atomic_save({"step": 1, "weights": torch.zeros(3)}, path)
-    result = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(path)], env=CHILD_ENV, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_WRITE, str(path)], env=CHILD_ENV, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     assert checkpoint.read(path)["step"] == 1  # the old file, whole
     leftovers = list(tmp_path.glob(".last.pt.*.tmp"))
@@ -141,8 +157,9 @@ def test_killed_during_a_loop_of_big_saves_leaves_a_whole_checkpoint(tmp_path):
     path = tmp_path / "last.pt"
     log = tmp_path / "steps.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-c", SAVE_LOOP, str(path)], env=CHILD_ENV, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SAVE_LOOP, str(path)], env=CHILD_ENV, stdout=out, stderr=subprocess.STDOUT
+        )
         try:
             wait_for(lambda: len(log.read_text().split()) >= 3, proc, what="three saves")
             time.sleep(0.13)  # somewhere inside a later write
@@ -187,11 +204,19 @@ def test_signal_saves_the_current_step_and_the_rerun_resumes(tmp_path, sig):
     out = tmp_path / "out.log"
     train_csv = tmp_path / WORK_DIR / "train.csv"
     with open(out, "w") as log:
-        proc = subprocess.Popen(train_cmd("steps=100000", "seed_steps=100000"), cwd=tmp_path, env=CHILD_ENV,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            train_cmd("steps=100000", "seed_steps=100000"),
+            cwd=tmp_path,
+            env=CHILD_ENV,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:  # after the first episode (500 steps): the buffer holds it, the second is under way
-            wait_for(lambda: train_csv.is_file() and len(train_csv.read_text().splitlines()) >= 2, proc,
-                     what="the first episode's end")
+            wait_for(
+                lambda: train_csv.is_file() and len(train_csv.read_text().splitlines()) >= 2,
+                proc,
+                what="the first episode's end",
+            )
             time.sleep(0.3)
             proc.send_signal(sig)
             code = proc.wait(timeout=120)
@@ -207,8 +232,14 @@ def test_signal_saves_the_current_step_and_the_rerun_resumes(tmp_path, sig):
     assert 500 < step and obj["episode"] == (step - 1) // 500 and obj["buffer"]["num_episodes"] == obj["episode"]
     assert len(obj["current_episode"]["rows"]) == (step - 1) % 500 + 2  # the episode in progress, up to now
     torch.load(last, weights_only=True)  # our own files: tensors and plain data only
-    again = subprocess.run(train_cmd(f"steps={step + 20}", "seed_steps=100000"), cwd=tmp_path, env=CHILD_ENV,
-                           capture_output=True, text=True, timeout=240)
+    again = subprocess.run(
+        train_cmd(f"steps={step + 20}", "seed_steps=100000"),
+        cwd=tmp_path,
+        env=CHILD_ENV,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"resumed from {last} at step {step:,}" in again.stdout + again.stderr
     assert checkpoint.read(last)["step"] == step + 21  # the finished run's own checkpoint
@@ -222,8 +253,11 @@ def test_ctrl_c_says_what_was_saved(tmp_path):
         with open(out, "w") as log:
             proc = subprocess.Popen(train_cmd(*args), cwd=tmp_path, env=CHILD_ENV, stdout=log, stderr=subprocess.STDOUT)
             try:
-                wait_for(lambda: "work dir:" in out.read_text() and "step/s" in out.read_text(), proc,
-                         what="the training loop")
+                wait_for(
+                    lambda: "work dir:" in out.read_text() and "step/s" in out.read_text(),
+                    proc,
+                    what="the training loop",
+                )
                 proc.send_signal(signal.SIGINT)
                 code = proc.wait(timeout=60)
             finally:
@@ -235,8 +269,13 @@ def test_ctrl_c_says_what_was_saved(tmp_path):
     assert "resume from" not in text and not (tmp_path / WORK_DIR / "models").exists()
     # a run with a checkpoint: stopped by SIGTERM (saving), then resumed and interrupted
     with open(out, "w") as log:
-        proc = subprocess.Popen(train_cmd("steps=100000", "seed_steps=100000"), cwd=tmp_path, env=CHILD_ENV,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            train_cmd("steps=100000", "seed_steps=100000"),
+            cwd=tmp_path,
+            env=CHILD_ENV,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         wait_for(lambda: train_csv.is_file() and len(train_csv.read_text().splitlines()) >= 2, proc, what="an episode")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 143

@@ -1,5 +1,6 @@
 """The HumanoidBench suite: names, dims, no action repeat (against the raw env), falls, success bar, normalized
 score, seeding (reach's goal), pixels from the task camera, a missing package."""
+
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -16,8 +17,11 @@ from tdmpc2.envs import suite_of
 from tdmpc2.errors import UserError
 
 HAVE_HB = importlib.util.find_spec("humanoid_bench") is not None
-needs_hb = pytest.mark.skipif(not HAVE_HB, reason="HumanoidBench is not installed: `make install` puts "
-                              "../shared/vendor/humanoid-bench on sys.path, or " + hb.INSTALL)
+needs_hb = pytest.mark.skipif(
+    not HAVE_HB,
+    reason="HumanoidBench is not installed: `make install` puts "
+    "../shared/vendor/humanoid-bench on sys.path, or " + hb.INSTALL,
+)
 
 
 def test_names_with_and_without_version():
@@ -43,8 +47,9 @@ def test_normalized_score_uses_the_published_constants():
 def test_missing_package_is_a_one_line_user_error(monkeypatch):
     monkeypatch.delitem(sys.modules, "humanoid_bench.env", raising=False)
     real = importlib.util.find_spec
-    monkeypatch.setattr(hb.importlib.util, "find_spec", lambda name, *a: None if name == "humanoid_bench"
-                        else real(name, *a))
+    monkeypatch.setattr(
+        hb.importlib.util, "find_spec", lambda name, *a: None if name == "humanoid_bench" else real(name, *a)
+    )
     with pytest.raises(UserError) as err:
         hb.HumanoidBench("humanoid_h1-run-v0")
     assert str(err.value).count("\n") == 0 and hb.INSTALL in str(err.value)
@@ -53,6 +58,7 @@ def test_missing_package_is_a_one_line_user_error(monkeypatch):
 @needs_hb
 def test_no_action_repeat_matches_the_raw_env_and_falls_terminate():
     import gymnasium as gym
+
     env = hb.HumanoidBench("humanoid_h1-run-v0", seed=0)
     obs = env.reset()
     assert obs.shape == (51,) and env.action_space.shape == (19,) and env.max_episode_steps == 1000

@@ -1,5 +1,6 @@
 """The Meta-World v3 suite against the raw metaworld env: names, the discarded zero step, action repeat, fresh goals,
 seeding, the 100-step limit, success at the last step and at any step, faults, pixels, a missing package."""
+
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -81,6 +82,7 @@ def test_episode_is_100_steps_and_stepping_past_it_is_flagged():
 
 def test_success_last_step_and_any_step():
     from metaworld.policies import SawyerButtonPressV3Policy
+
     policy = SawyerButtonPressV3Policy()
     env = mw.MetaWorld("mw-button-press", seed=1)
     obs, successes = env.reset(), []

@@ -1,4 +1,5 @@
 """MPPI: finite, in-bound actions, and the optimum of an analytic problem."""
+
 import torch
 
 from dream_mpc.planners.mppi import MPPIPlanner
@@ -61,6 +62,7 @@ def test_shared_first_step_equals_the_repeated_latent():
     for a single-task and a multi-task model (whose task embedding joins z)."""
     from tdmpc2.planning import TDMPC2Planning
     from tdmpc2.world_model import WorldModel
+
     for overrides in (["task=walker-walk"], ["task=mt30", "model_size=19"]):
         cfg = config.load([*overrides, "threads=1", "mlp_dim=32", "latent_dim=16", "enc_dim=16", "task_dim=8"])
         n_tasks = len(cfg.tasks) if cfg.multitask else 1

@@ -1,6 +1,7 @@
 """Multi-task: the mt30/mt80 tables against the built envs, the multi-task wrapper (padding, masking, per-task episode
 lengths), evaluate_task_set's official score, offline training from chunks written from real episodes, and every
 registered task of every suite building and stepping."""
+
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -86,6 +87,7 @@ class _ZeroAgent:
 def test_evaluate_task_set_scores_as_tdmpc2():
     cfg = config.load(["task=mt80"])
     from tdmpc2 import offline
+
     offline.setup(cfg)
     agent = _ZeroAgent(cfg.action_dim)
     result = evaluate_task_set(agent, cfg, ["pendulum-swingup", "mw-reach"], episodes=2, log=None)
@@ -105,8 +107,13 @@ def _write_chunks(path, tasks, episodes_per_task=2):
     """Official chunk format from real random episodes: (N, 501) TensorDicts, row 0 the reset obs with NaN
     action and reward, obs padded to 24 and actions to 6."""
     mt30 = task_sets.TASK_SETS["mt30"]
-    env = MultitaskEnv(mt30, _Cfg, obs_dims=task_sets.obs_dims("mt30"), action_dims=task_sets.action_dims("mt30"),
-                       episode_lengths=task_sets.episode_lengths("mt30"))
+    env = MultitaskEnv(
+        mt30,
+        _Cfg,
+        obs_dims=task_sets.obs_dims("mt30"),
+        action_dims=task_sets.action_dims("mt30"),
+        episode_lengths=task_sets.episode_lengths("mt30"),
+    )
     for c, task in enumerate(tasks):
         idx = mt30.index(task)
         obs, action, reward = [], [], []
@@ -120,18 +127,37 @@ def _write_chunks(path, tasks, episodes_per_task=2):
                 ep_o.append(o), ep_a.append(a), ep_r.append(float(r))
             obs.append(torch.stack(ep_o)), action.append(torch.stack(ep_a)), reward.append(torch.tensor(ep_r))
         n = len(obs)
-        td = TensorDict({"obs": torch.stack(obs), "action": torch.stack(action), "reward": torch.stack(reward),
-                         "task": torch.full((n, 501), idx, dtype=torch.int32)}, batch_size=[n, 501])
+        td = TensorDict(
+            {
+                "obs": torch.stack(obs),
+                "action": torch.stack(action),
+                "reward": torch.stack(reward),
+                "task": torch.full((n, 501), idx, dtype=torch.int32),
+            },
+            batch_size=[n, 501],
+        )
         torch.save(td, path / f"chunk_{c}.pt")
 
 
 def test_offline_training_from_chunks(tmp_path):
     from tdmpc2 import offline
+
     data = tmp_path / "data"
     data.mkdir()
     _write_chunks(data, ["cartpole-swingup", "pendulum-spin"])
-    cfg = config.load(["task=mt30", f"data_dir={data}", "model_size=1", "steps=4", "batch_size=16",
-                       "eval_freq=0", "enable_wandb=false", "save_csv=false", "save_agent=false"])
+    cfg = config.load(
+        [
+            "task=mt30",
+            f"data_dir={data}",
+            "model_size=1",
+            "steps=4",
+            "batch_size=16",
+            "eval_freq=0",
+            "enable_wandb=false",
+            "save_csv=false",
+            "save_agent=false",
+        ]
+    )
     offline.setup(cfg)
     assert cfg.obs_shape == {"state": (24,)} and cfg.action_dim == 6 and len(cfg.action_dims) == 30
     buffer = offline.load_dataset(cfg, log=lambda *_: None)
@@ -141,9 +167,10 @@ def test_offline_training_from_chunks(tmp_path):
     assert batch["obs"].shape == (cfg.horizon + 1, 16, 24)
     # the stored episodes are the written ones (pendulum-spin's two episodes follow cartpole's two)
     chunk = offline.read_chunk(data / "chunk_1.pt")
-    stored = buffer._fields["reward"][2 * 501:].reshape(2, 501)
-    assert torch.allclose(stored[:, 1:], chunk["reward"][:, 1:]) and torch.equal(buffer._fields["task"][-1:].long(),
-                                                                                  torch.tensor([29]))
+    stored = buffer._fields["reward"][2 * 501 :].reshape(2, 501)
+    assert torch.allclose(stored[:, 1:], chunk["reward"][:, 1:]) and torch.equal(
+        buffer._fields["task"][-1:].long(), torch.tensor([29])
+    )
     offline.train(cfg)  # agent, 4 updates, no evaluation
     with pytest.raises(UserError, match="no dataset chunks"):
         cfg2 = config.load(["task=mt30", f"data_dir={tmp_path / 'empty'}"])
@@ -162,6 +189,7 @@ def test_every_registered_task_builds_and_steps():
             if importlib.util.find_spec("humanoid_bench") is None:
                 continue
             from tdmpc2.envs.humanoid_bench import gym_id
+
             if gym_id(task) in seen:  # the same env with and without -v0
                 continue
             seen.add(gym_id(task))

@@ -1,6 +1,7 @@
 """The open core: a planner, an env suite and a world model (a recurrent TensorDict latent with a single value
 head) defined outside the packages (tests/plugins/toy_plugin.py) train and evaluate through train.py and
 evaluate.py, and every built-in planner plans on that model through the protocol alone."""
+
 import os
 import subprocess
 import sys
@@ -14,10 +15,14 @@ PLUGINS = Path(__file__).resolve().parent / "plugins"
 
 
 def cli(script, *args, cwd):
-    env = {**os.environ, "DREAM_MPC_PLUGINS": "toy_plugin",
-           "PYTHONPATH": os.pathsep.join([str(PLUGINS), str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
+    env = {
+        **os.environ,
+        "DREAM_MPC_PLUGINS": "toy_plugin",
+        "PYTHONPATH": os.pathsep.join([str(PLUGINS), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +30,14 @@ def toy():
     sys.path.insert(0, str(PLUGINS))
     os.environ["DREAM_MPC_PLUGINS"] = "toy_plugin"
     import toy_plugin
+
     yield toy_plugin
     os.environ.pop("DREAM_MPC_PLUGINS")
 
 
 def toy_agent(toy, planner):
     from tdmpc2 import config
+
     cfg = config.load(["task=toy-reach", "agent=toy_rnn", f"planner={planner}", "device=cpu"])
     config.set_env_dims(cfg, (2,), 1, toy.LENGTH)
     return toy.RecurrentAgent(cfg)
@@ -40,6 +47,7 @@ def test_plugins_are_registered_and_named_in_errors(toy):
     from dream_mpc.errors import UserError
     from dream_mpc.registry import agents, planners, suites
     from tdmpc2 import config
+
     assert "toy_shooting" in planners.names() and "toy_rnn" in agents.names() and "toy" in suites.names()
     with pytest.raises(UserError, match="toy_shooting.num_samples=0 is not allowed"):
         config.load(["task=toy-reach", "toy_shooting.num_samples=0"])
@@ -60,6 +68,7 @@ def test_every_planner_plans_on_a_recurrent_single_head_model(toy, planner):
 
 def test_a_single_value_head_has_zero_uncertainty_not_nan(toy):
     from dream_mpc.objective import Objective
+
     agent = toy_agent(toy, "dream")
     z = agent.model.encode(torch.randn(4, 2))
     values = agent.model.values(z)
@@ -74,8 +83,19 @@ def test_a_single_value_head_has_zero_uncertainty_not_nan(toy):
 
 @pytest.mark.slow
 def test_train_and_evaluate_a_plugin_through_the_command_line(tmp_path):
-    run = cli("train.py", "task=toy-reach", "agent=toy_rnn", "planner=dream", "steps=150", "seed_steps=50",
-              "eval_episodes=1", "batch_size=16", "save_freq=0", "enable_wandb=false", cwd=tmp_path)
+    run = cli(
+        "train.py",
+        "task=toy-reach",
+        "agent=toy_rnn",
+        "planner=dream",
+        "steps=150",
+        "seed_steps=50",
+        "eval_episodes=1",
+        "batch_size=16",
+        "save_freq=0",
+        "enable_wandb=false",
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     final = tmp_path / "logs" / "toy-reach" / "1" / "default" / "models" / "final.pt"
     assert final.is_file()
@@ -91,6 +111,7 @@ def test_train_and_evaluate_a_plugin_through_the_command_line(tmp_path):
 def test_a_file_of_an_unregistered_agent_names_the_plugin_setting(tmp_path, toy):
     from dream_mpc.errors import UserError
     from tdmpc2.checkpoint import atomic_save, load_agent
+
     path = tmp_path / "other.pt"
     atomic_save({"model": {}, "config": {"agent": "somebody_elses", "task": "toy-reach"}}, path)
     with pytest.raises(UserError, match="agent=somebody_elses, which is not registered here"):
@@ -103,13 +124,27 @@ def test_a_fall_ends_the_episode_and_training_goes_on_without_a_terminal_target(
     import csv
 
     import train
+
     stored = []
     from tdmpc2.buffer import Buffer
+
     original = Buffer.add
     monkeypatch.setattr(Buffer, "add", lambda self, ep: (stored.append(ep), original(self, ep))[1])
     monkeypatch.chdir(tmp_path)
-    train.main(["task=toy-fall", "agent=toy_rnn", "planner=policy", "steps=120", "seed_steps=40", "eval_episodes=1",
-                "batch_size=8", "save_freq=0", "enable_wandb=false", "device=cpu"])
+    train.main(
+        [
+            "task=toy-fall",
+            "agent=toy_rnn",
+            "planner=policy",
+            "steps=120",
+            "seed_steps=40",
+            "eval_episodes=1",
+            "batch_size=8",
+            "save_freq=0",
+            "enable_wandb=false",
+            "device=cpu",
+        ]
+    )
     rows = list(csv.DictReader(open(tmp_path / "logs" / "toy-fall" / "1" / "default" / "train.csv")))
     lengths = [int(float(r["episode_length"])) for r in rows]
     assert any(n < toy.LENGTH for n in lengths), lengths  # some episodes ended by a fall

@@ -1,5 +1,6 @@
 """planning_dtype=bfloat16: planners read a bf16 copy of the world model that follows every in-place change of the
 model (and only then), give float32 outputs, and score plans close to the float32 model on a trained agent."""
+
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ def test_the_copy_is_loaded_refreshed_on_change_and_only_then(agents):
     a16.planning.prepare()
     for (name, src), dst in zip(model.state_dict().items(), copy.state_dict().values()):
         assert dst.dtype == (torch.bfloat16 if src.is_floating_point() else src.dtype), name
-        torch.testing.assert_close(dst.float(), src.to(dst.device).float(), atol=0, rtol=2 ** -8, msg=name)
+        torch.testing.assert_close(dst.float(), src.to(dst.device).float(), atol=0, rtol=2**-8, msg=name)
     w_src, w_dst = model._dynamics[0].weight, copy._dynamics[0].weight
     with torch.no_grad():
         w_dst.zero_()  # a marker: no refresh may happen while the model is unchanged
@@ -83,7 +84,7 @@ def test_bfloat16_objective_and_policy_match_float32_on_a_trained_agent(agents):
         j16 = objective(a16.planning.prepare(), a16.planning.cast(z), actions, discount=a16.discount)
     assert j16.dtype == torch.float32
     # returns of 3 steps plus a terminal value of a few hundred: bf16 weights move them by well under 1 %
-    rel = ((j16 - j32).abs() / j32.abs().clamp_min(1.0))
+    rel = (j16 - j32).abs() / j32.abs().clamp_min(1.0)
     assert rel.median() < 0.01 and rel.max() < 0.05, (rel.median(), rel.max())
     # the executed policy mean: bf16 rounds to ~3 significant digits
     a32.set_planner("policy"), a16.set_planner("policy")

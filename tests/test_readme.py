@@ -1,5 +1,6 @@
 """The README runs as written: its Python snippet runs, its train/evaluate commands compose a valid config
 (`--cfg job`: every key, value and task checked), and every script and doc it names exists."""
+
 import re
 import shlex
 from pathlib import Path
@@ -34,6 +35,7 @@ def test_the_python_snippet_runs(monkeypatch):
 def test_train_and_evaluate_commands_build_a_valid_config(line):
     """Every value of every sweep list is validated (the config as each job would build it)."""
     from tdmpc2 import config
+
     args = [a for a in shlex.split(line)[2:] if a != "-m" and not a.startswith(("hydra/", "hydra."))]
     variants = [[]]
     for arg in args:

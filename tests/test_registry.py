@@ -1,6 +1,7 @@
 """Registries, option declarations and the Hydra applications: names come from the registries, every option is
 validated with its declared type and range, the docs show the declarations, and train.py/evaluate.py are real
 Hydra apps (multirun, --cfg, --help)."""
+
 import dataclasses
 import os
 import subprocess
@@ -38,19 +39,25 @@ def test_a_registry_refuses_a_second_object_under_the_same_name():
         reg.register("a", float)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("dream.num_candidates=0", "dream.num_candidates=0 is not allowed: dream.num_candidates must be an integer >= 1"),
-    ("dream.lr=-1", "dream.lr=-1 is not allowed: dream.lr must be a number > 0"),
-    ("dream.reuse=1.5", "dream.reuse=1.5 is not allowed: dream.reuse must be a number >= 0 and <= 1"),
-    ("dream.clip=foo", "dream.clip='foo' is not allowed: dream.clip must be one of per_candidate, global"),
-    ("dream.num_candidates=abc", "dream.num_candidates='abc' is not allowed"),
-    ("grad.init_std=-0.1", "grad.init_std=-0.1 is not allowed"),
-    ("num_samples=0", "num_samples=0 is not allowed"),
-    ("temperature=0", "temperature=0 is not allowed: temperature must be a number > 0"),
-    ("seed=abc", "seed='abc' is not allowed: seed must be an integer >= 0"),
-    ("eval_noise=maybe", "eval_noise='maybe' is not allowed: eval_noise must be true or false"),
-    ("vmin=20", "vmin=20.0 is above vmax=10.0"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "dream.num_candidates=0",
+            "dream.num_candidates=0 is not allowed: dream.num_candidates must be an integer >= 1",
+        ),
+        ("dream.lr=-1", "dream.lr=-1 is not allowed: dream.lr must be a number > 0"),
+        ("dream.reuse=1.5", "dream.reuse=1.5 is not allowed: dream.reuse must be a number >= 0 and <= 1"),
+        ("dream.clip=foo", "dream.clip='foo' is not allowed: dream.clip must be one of per_candidate, global"),
+        ("dream.num_candidates=abc", "dream.num_candidates='abc' is not allowed"),
+        ("grad.init_std=-0.1", "grad.init_std=-0.1 is not allowed"),
+        ("num_samples=0", "num_samples=0 is not allowed"),
+        ("temperature=0", "temperature=0 is not allowed: temperature must be a number > 0"),
+        ("seed=abc", "seed='abc' is not allowed: seed must be an integer >= 0"),
+        ("eval_noise=maybe", "eval_noise='maybe' is not allowed: eval_noise must be true or false"),
+        ("vmin=20", "vmin=20.0 is above vmax=10.0"),
+    ],
+)
 def test_every_option_is_checked_when_the_config_is_built(override, message):
     with pytest.raises(UserError) as err:
         config.load(["task=cartpole-swingup", override])
@@ -58,8 +65,16 @@ def test_every_option_is_checked_when_the_config_is_built(override, message):
 
 
 def test_edge_values_that_mean_something_stay_allowed():
-    cfg = config.load(["task=cartpole-swingup", "dream.iterations=0", "dream.reuse=0", "dream.uncertainty_coef=0",
-                       "num_pi_trajs=0", "seed_steps=0"])
+    cfg = config.load(
+        [
+            "task=cartpole-swingup",
+            "dream.iterations=0",
+            "dream.reuse=0",
+            "dream.uncertainty_coef=0",
+            "num_pi_trajs=0",
+            "seed_steps=0",
+        ]
+    )
     assert cfg.dream.iterations == 0 and cfg.dream.reuse == 0.0 and cfg.num_pi_trajs == 0
 
 
@@ -87,8 +102,9 @@ def test_the_docs_show_every_planners_declarations():
 
 def app(script, *args, cwd):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_the_apps_print_their_config_and_help(tmp_path):
@@ -102,16 +118,31 @@ def test_the_apps_print_their_config_and_help(tmp_path):
 def test_an_unknown_key_in_the_app_is_one_line_without_traceback(tmp_path):
     run = app("train.py", "dream.lrr=1", cwd=tmp_path)
     assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert run.stderr.strip() == ("error: unknown dream option 'lrr'. Valid dream options, closest first: lr, clip, "
-                                  "reuse, large_action_iterations, score_after_step, uncertainty_grad, horizon, "
-                                  "expl_noise, iterations, clamp_each_step, uncertainty_coef, uncertainty_sign "
-                                  "(and 1 more)")
+    assert run.stderr.strip() == (
+        "error: unknown dream option 'lrr'. Valid dream options, closest first: lr, clip, "
+        "reuse, large_action_iterations, score_after_step, uncertainty_grad, horizon, "
+        "expl_noise, iterations, clamp_each_step, uncertainty_coef, uncertainty_sign "
+        "(and 1 more)"
+    )
 
 
 @pytest.mark.slow
 def test_train_multirun_runs_one_job_per_seed(tmp_path):
-    run = app("train.py", "-m", "seed=1,2", "task=cartpole-swingup", "model_size=1", "steps=60", "seed_steps=20",
-              "eval_episodes=1", "eval_freq=0", "batch_size=16", "planner=policy", "save_freq=0", cwd=tmp_path)
+    run = app(
+        "train.py",
+        "-m",
+        "seed=1,2",
+        "task=cartpole-swingup",
+        "model_size=1",
+        "steps=60",
+        "seed_steps=20",
+        "eval_episodes=1",
+        "eval_freq=0",
+        "batch_size=16",
+        "planner=policy",
+        "save_freq=0",
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     for seed in (1, 2):
         assert (tmp_path / "logs" / "cartpole-swingup" / str(seed) / "default" / "models" / "final.pt").is_file()

@@ -1,6 +1,7 @@
 """The record format (tdmpc2/records.py), the statistics (tdmpc2/aggregates.py) and scripts/report.py, on records
 written by the tests: aggregates equal rliable's own functions, intervals resample training seeds (not episodes),
 tables mark missing cells, published baselines import, tracked results are never overwritten."""
+
 import csv
 import json
 import sys
@@ -18,22 +19,48 @@ from tdmpc2 import records  # noqa: E402
 TASKS = ("cartpole-swingup", "cartpole-balance", "walker-walk")
 
 
-def write_records(folder, score, planners=(("policy", {}), ("dream", {"horizon": 3})), train_seeds=(1, 2, 3),
-                  eval_seeds=(1, 2), episodes=2, tasks=TASKS, suite="dmcontrol", skip=()):
+def write_records(
+    folder,
+    score,
+    planners=(("policy", {}), ("dream", {"horizon": 3})),
+    train_seeds=(1, 2, 3),
+    eval_seeds=(1, 2),
+    episodes=2,
+    tasks=TASKS,
+    suite="dmcontrol",
+    skip=(),
+):
     """One file per job, as evaluate.py writes them; score(task, planner, train_seed, seed, episode) -> return."""
     for task in tasks:
         for planner, opts in planners:
             for ts in train_seeds:
                 for seed in eval_seeds:
-                    job = dict(task=task, checkpoint=f"ck/{task}-{ts}.pt", agent="tdmpc2", train_seed=ts,
-                               planner=planner, options=records.options_json(opts), eval_noise=False, seed=seed)
+                    job = dict(
+                        task=task,
+                        checkpoint=f"ck/{task}-{ts}.pt",
+                        agent="tdmpc2",
+                        train_seed=ts,
+                        planner=planner,
+                        options=records.options_json(opts),
+                        eval_noise=False,
+                        seed=seed,
+                    )
                     for ep in range(episodes):
                         if (task, planner, ts) in skip:
                             continue
                         r = score(task, planner, ts, seed, ep)
-                        row = dict(job, suite=suite, episode=ep, score=r / 1000, length=500, time=0.0,
-                                   ms_per_step=1.0 + (planner == "dream"), nonfinite=0, success=float(r > 500),
-                                   success_any=None)
+                        row = dict(
+                            job,
+                            suite=suite,
+                            episode=ep,
+                            score=r / 1000,
+                            length=500,
+                            time=0.0,
+                            ms_per_step=1.0 + (planner == "dream"),
+                            nonfinite=0,
+                            success=float(r > 500),
+                            success_any=None,
+                        )
                         row["return"] = r
                         records.append_row(records.job_file(folder, job), row)
 
@@ -68,17 +95,28 @@ def test_report_aggregates_equal_rliable_on_the_same_scores(tmp_path):
     import report
     from rliable import library as rly
     from rliable import metrics
+
     write_records(tmp_path / "res", noisy)
     out = report.build([tmp_path / "res"], tmp_path / "rep", reps=300, baseline="policy (tdmpc2)")
     # the score matrix: runs (training seeds) x tasks, each cell the mean normalized score of that run's episodes
     m = out["matrices"]["dream (tdmpc2)"]
     assert m.shape == (3, 3)
-    expect = np.array([[np.mean([noisy(t, "dream", ts, s, e) / 1000 for s in (1, 2) for e in (0, 1)])
-                        for t in out["tasks"]] for ts in (1, 2, 3)])
+    expect = np.array(
+        [
+            [np.mean([noisy(t, "dream", ts, s, e) / 1000 for s in (1, 2) for e in (0, 1)]) for t in out["tasks"]]
+            for ts in (1, 2, 3)
+        ]
+    )
     assert m == pytest.approx(expect)
     for name, x in out["matrices"].items():
-        assert out["points"][name] == pytest.approx([metrics.aggregate_median(x), metrics.aggregate_iqm(x),
-                                                     metrics.aggregate_mean(x), metrics.aggregate_optimality_gap(x)])
+        assert out["points"][name] == pytest.approx(
+            [
+                metrics.aggregate_median(x),
+                metrics.aggregate_iqm(x),
+                metrics.aggregate_mean(x),
+                metrics.aggregate_optimality_gap(x),
+            ]
+        )
     np.random.seed(0)
     _, cis = rly.get_interval_estimates(out["matrices"], agg.aggregate_func, reps=300)
     for name in cis:
@@ -89,11 +127,21 @@ def test_report_aggregates_equal_rliable_on_the_same_scores(tmp_path):
     assert out["profiles"]["dream (tdmpc2)"] == pytest.approx(profiles["dream (tdmpc2)"])
     poi, _ = out["poi"]
     key = "dream (tdmpc2),policy (tdmpc2)"
-    assert float(np.ravel(poi[key])[0]) == pytest.approx(metrics.probability_of_improvement(
-        out["matrices"]["dream (tdmpc2)"], out["matrices"]["policy (tdmpc2)"]))
+    assert float(np.ravel(poi[key])[0]) == pytest.approx(
+        metrics.probability_of_improvement(out["matrices"]["dream (tdmpc2)"], out["matrices"]["policy (tdmpc2)"])
+    )
     # the files of the report
-    for name in ("report.md", "figure2-intervals.png", "figure2-profiles.png", "aggregates.csv", "planning-ms.png",
-                 "table-dmcontrol.md", "table-dmcontrol.csv", "table-dmcontrol.tex", "episodes.csv"):
+    for name in (
+        "report.md",
+        "figure2-intervals.png",
+        "figure2-profiles.png",
+        "aggregates.csv",
+        "planning-ms.png",
+        "table-dmcontrol.md",
+        "table-dmcontrol.csv",
+        "table-dmcontrol.tex",
+        "episodes.csv",
+    ):
         assert (tmp_path / "rep" / name).stat().st_size > 0, name
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "same initial state" in text and "![aggregate intervals](figure2-intervals.png)" in text
@@ -102,8 +150,10 @@ def test_report_aggregates_equal_rliable_on_the_same_scores(tmp_path):
 def test_intervals_resample_training_seeds_not_episodes(tmp_path):
     """Every training seed has the same mean on every task, while its episodes vary widely: resampling runs gives
     a zero-width interval of the mean; resampling episodes would not. Seeds that differ widen it."""
+
     def same_seed_means(task, planner, ts, seed, ep):
         return 500 + (300 if (seed + ep) % 2 else -300)  # each run's mean is 500, episodes 200 or 800
+
     write_records(tmp_path / "flat", same_seed_means, planners=(("policy", {}),))
     df = records.to_frame(records.collect([tmp_path / "flat"]))
     matrices, _, _ = agg.score_matrices(df)
@@ -114,6 +164,7 @@ def test_intervals_resample_training_seeds_not_episodes(tmp_path):
 
     def seeds_differ(task, planner, ts, seed, ep):
         return 300 + 200 * ts
+
     write_records(tmp_path / "spread", seeds_differ, planners=(("policy", {}),))
     matrices, _, _ = agg.score_matrices(records.to_frame(records.collect([tmp_path / "spread"])))
     _, cis = agg.aggregate_intervals(matrices, reps=300)
@@ -126,8 +177,13 @@ def test_intervals_resample_training_seeds_not_episodes(tmp_path):
 
 def test_tables_mark_best_second_and_missing_cells(tmp_path):
     import report
-    write_records(tmp_path / "res", noisy, planners=(("policy", {}), ("dream", {}), ("mppi", {})),
-                  skip={("walker-walk", "mppi", 3)})  # one seed missing in one cell
+
+    write_records(
+        tmp_path / "res",
+        noisy,
+        planners=(("policy", {}), ("dream", {}), ("mppi", {})),
+        skip={("walker-walk", "mppi", 3)},
+    )  # one seed missing in one cell
     out = report.build([tmp_path / "res"], tmp_path / "rep", reps=200)
     cells, cols, missing = out["tables"]["dmcontrol"]
     assert missing == ["walker-walk / mppi (tdmpc2): 2 of 3 runs"]
@@ -138,8 +194,9 @@ def test_tables_mark_best_second_and_missing_cells(tmp_path):
     assert "**" in row.split("|")[1 + cols.index("dream (tdmpc2)") + 1] and row.count("<u>") == 1
     means = [cells["cartpole-swingup"][m]["mean"] for m in cols]
     stds = [cells["cartpole-swingup"][m]["std"] for m in cols]
-    seed_means = [np.mean([noisy("cartpole-swingup", "dream", ts, s, e) for s in (1, 2) for e in (0, 1)])
-                  for ts in (1, 2, 3)]
+    seed_means = [
+        np.mean([noisy("cartpole-swingup", "dream", ts, s, e) for s in (1, 2) for e in (0, 1)]) for ts in (1, 2, 3)
+    ]
     assert means[cols.index("dream (tdmpc2)")] == pytest.approx(np.mean(seed_means))
     assert stds[cols.index("dream (tdmpc2)")] == pytest.approx(np.std(seed_means))  # std over training seeds
     tex = (tmp_path / "rep" / "table-dmcontrol.tex").read_text()
@@ -151,6 +208,7 @@ def test_tables_mark_best_second_and_missing_cells(tmp_path):
 
 def test_published_baselines_are_read_and_placed_beside_ours(tmp_path):
     import report
+
     algo = tmp_path / "tdmpc2"
     algo.mkdir()
     with open(algo / "cartpole-swingup.csv", "w", newline="") as f:
@@ -163,10 +221,20 @@ def test_published_baselines_are_read_and_placed_beside_ours(tmp_path):
         w.writerow(["step", "reward", "success", "seed"])
         w.writerows([[1000000, 1500.0, 1.0, 1], [1000000, 1400.0, 0.0, 2]])
     bmpc = tmp_path / "bmpc.json"
-    bmpc.write_text(json.dumps({"BMPC": {"cartpole-swingup": {"values": [100.0, 700.0, 850.0],
-                                                             "steps": [0, 500000, 1000000],
-                                                             "lcbs": [90.0, 650.0, 820.0],
-                                                             "ucbs": [110.0, 750.0, 880.0]}}}))
+    bmpc.write_text(
+        json.dumps(
+            {
+                "BMPC": {
+                    "cartpole-swingup": {
+                        "values": [100.0, 700.0, 850.0],
+                        "steps": [0, 500000, 1000000],
+                        "lcbs": [90.0, 650.0, 820.0],
+                        "ucbs": [110.0, 750.0, 880.0],
+                    }
+                }
+            }
+        )
+    )
     pub = report.read_tdmpc2_csv([algo])
     assert pub["tdmpc2 (published)"]["cartpole-swingup"] == {"mean": 850.0, "std": 10.0, "n": 2}
     assert pub["tdmpc2 (published)"]["mw-button-press"]["mean"] == 0.5  # Meta-World: success
@@ -184,6 +252,7 @@ def test_published_baselines_are_read_and_placed_beside_ours(tmp_path):
 
 def test_parameter_sweep_gives_figure5(tmp_path):
     import report
+
     sweep = [("policy", {})] + [("dream", {"num_candidates": 5, "iterations": 1, "horizon": 3})]
     sweep += [("dream", {"num_candidates": n, "iterations": 1, "horizon": 3}) for n in (1, 10)]
     sweep += [("dream", {"num_candidates": 5, "iterations": i, "horizon": 3}) for i in (0, 3)]
@@ -203,6 +272,7 @@ def test_tracked_results_are_not_overwritten_without_the_flag(tmp_path):
     import report
 
     from tdmpc2.errors import UserError
+
     tracked = "benchmark_cpu.json"
     assert (ROOT / "results" / tracked).exists()
     with pytest.raises(UserError, match="--overwrite"):
@@ -212,9 +282,23 @@ def test_tracked_results_are_not_overwritten_without_the_flag(tmp_path):
 
 def test_compare_planners_paired_difference_uses_the_new_statistics():
     import compare_planners
-    rows = [{"checkpoint": "a.pt", "task": "t", "agent": "tdmpc2", "planner": p, "seed": s, "episode": e,
-             "return": 100.0 * s + e + (10.0 if p == "dream" else 0.0), "success": 0.0, "ms_per_step": 1.0}
-            for p in ("policy", "dream") for s in (1, 2, 3) for e in (0, 1)]
+
+    rows = [
+        {
+            "checkpoint": "a.pt",
+            "task": "t",
+            "agent": "tdmpc2",
+            "planner": p,
+            "seed": s,
+            "episode": e,
+            "return": 100.0 * s + e + (10.0 if p == "dream" else 0.0),
+            "success": 0.0,
+            "ms_per_step": 1.0,
+        }
+        for p in ("policy", "dream")
+        for s in (1, 2, 3)
+        for e in (0, 1)
+    ]
     out = compare_planners.paired_difference(rows, "policy", resamples=200)
     assert out[("a.pt", "policy")] == (0.0, 0.0, 0.0)
     assert out[("a.pt", "dream")] == pytest.approx((10.0, 10.0, 10.0))

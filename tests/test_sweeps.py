@@ -1,5 +1,6 @@
 """Sweeps: threads per job, evaluation records with skipping on rerun, and real two-job multiruns through each
 launcher plugin (basic, joblib, Ray on a local Ray, submitit_local), ending in the report."""
+
 import json
 import os
 import subprocess
@@ -36,8 +37,16 @@ def test_threads_per_job_split_the_cores_between_parallel_jobs():
 def _evaluate_in_process(results_dir, episodes, planner="policy", task="cartpole-swingup", seed=1):
     from tdmpc2 import config
     from tdmpc2.evaluation import evaluate_checkpoint
-    overrides = [f"checkpoint={AGENT}", f"task={task}", f"planner={planner}", f"eval_episodes={episodes}",
-                 f"seed={seed}", f"results_dir={results_dir}", "threads=1"]
+
+    overrides = [
+        f"checkpoint={AGENT}",
+        f"task={task}",
+        f"planner={planner}",
+        f"eval_episodes={episodes}",
+        f"seed={seed}",
+        f"results_dir={results_dir}",
+        "threads=1",
+    ]
     cfg = config.load(overrides)
     cfg._overrides = overrides
     return evaluate_checkpoint(cfg)
@@ -66,9 +75,19 @@ def test_evaluation_records_every_episode_and_a_rerun_skips_the_recorded_ones(tm
 
 def _multirun(launcher_args, tmp_path, extra=()):
     results = tmp_path / "results"
-    cmd = [sys.executable, "evaluate.py", "-m", f"checkpoint={AGENT}", "task=cartpole-swingup,cartpole-balance",
-           "planner=policy", "eval_episodes=1", f"results_dir={results}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-           *launcher_args, *extra]
+    cmd = [
+        sys.executable,
+        "evaluate.py",
+        "-m",
+        f"checkpoint={AGENT}",
+        "task=cartpole-swingup,cartpole-balance",
+        "planner=policy",
+        "eval_episodes=1",
+        f"results_dir={results}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        *launcher_args,
+        *extra,
+    ]
     env = dict(os.environ, MUJOCO_GL="egl", PYTHONWARNINGS="ignore")
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -88,23 +107,44 @@ def test_joblib_multirun_two_jobs_then_the_report(tmp_path):
     assert "Joblib.Parallel(n_jobs=2," in log and "is launching 2 jobs" in log
     sys.path.insert(0, str(ROOT / "scripts"))
     import report
+
     out = report.build([tmp_path / "results"], tmp_path / "report", runs=("train_seed", "seed"), reps=100)
     assert (tmp_path / "report" / "figure2-intervals.png").stat().st_size > 5000
     assert out["tasks"] == ["cartpole-balance", "cartpole-swingup"]
     # a rerun of the sweep runs nothing: every episode is recorded
-    again = subprocess.run([sys.executable, "evaluate.py", "-m", f"checkpoint={AGENT}",
-                            "task=cartpole-swingup,cartpole-balance", "planner=policy", "eval_episodes=1",
-                            f"results_dir={tmp_path / 'results'}", f"hydra.sweep.dir={tmp_path / 'sweep2'}",
-                            "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        [
+            sys.executable,
+            "evaluate.py",
+            "-m",
+            f"checkpoint={AGENT}",
+            "task=cartpole-swingup,cartpole-balance",
+            "planner=policy",
+            "eval_episodes=1",
+            f"results_dir={tmp_path / 'results'}",
+            f"hydra.sweep.dir={tmp_path / 'sweep2'}",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert again.returncode == 0 and again.stdout.count("already recorded") == 2
 
 
 @pytest.mark.slow
 def test_ray_multirun_on_a_local_ray(tmp_path):
     pytest.importorskip("ray")
-    _, proc = _multirun(["hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
-                         "+hydra.launcher.ray.init.include_dashboard=false"], tmp_path)
+    _, proc = _multirun(
+        [
+            "hydra/launcher=ray",
+            "+hydra.launcher.ray.init.num_cpus=2",
+            "+hydra.launcher.ray.init.include_dashboard=false",
+        ],
+        tmp_path,
+    )
     assert "Ray Launcher is launching 2 jobs" in proc.stdout + proc.stderr
 
 
@@ -118,8 +158,18 @@ def test_submitit_local_multirun(tmp_path):
 def test_latency_script_writes_table_curves_and_plot(tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     import latency
-    data = latency.run(tmp_path, threads=1, repeats=1, action_dims=(1, 2), envs=(1, 2), model_sizes=(1,),
-                       table_model_size=1, planners=["policy", "dream"], log=lambda *_: None)
+
+    data = latency.run(
+        tmp_path,
+        threads=1,
+        repeats=1,
+        action_dims=(1, 2),
+        envs=(1, 2),
+        model_sizes=(1,),
+        table_model_size=1,
+        planners=["policy", "dream"],
+        log=lambda *_: None,
+    )
     assert set(data["table"]) == {"policy", "dream"} and data["table"]["policy"]["evals"] == 0
     curve = data["curves"]["envs planned at once"]["mppi"]
     assert [p["x"] for p in curve] == [1, 2] and curve[1]["evals"] == 2 * curve[0]["evals"]

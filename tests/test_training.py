@@ -1,5 +1,6 @@
 """End to end on cartpole-swingup with a tiny model: training whose losses fall, a killed run that resumes from its
 last checkpoint, evaluate.py on a checkpoint the trainer wrote, and CLI errors without tracebacks."""
+
 import csv
 import json
 import math
@@ -24,9 +25,21 @@ from tdmpc2.logger import Logger
 from tdmpc2.trainer import OnlineTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["task=cartpole-swingup", "device=cpu", "threads=1", "model_size=1", "mlp_dim=64", "latent_dim=32",
-        "enc_dim=64", "num_samples=64", "num_elites=8", "iterations=2", "batch_size=32", "horizon=3",
-        "eval_episodes=1"]
+TINY = [
+    "task=cartpole-swingup",
+    "device=cpu",
+    "threads=1",
+    "model_size=1",
+    "mlp_dim=64",
+    "latent_dim=32",
+    "enc_dim=64",
+    "num_samples=64",
+    "num_elites=8",
+    "iterations=2",
+    "batch_size=32",
+    "horizon=3",
+    "eval_episodes=1",
+]
 WORK_DIR = Path("logs/cartpole-swingup/1/default")
 
 
@@ -34,8 +47,9 @@ CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl", "WANDB_M
 
 
 def run(script, args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=CHILD_ENV, capture_output=True,
-                          text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args], cwd=cwd, env=CHILD_ENV, capture_output=True, text=True, timeout=240
+    )
 
 
 def read_csv(path):
@@ -89,8 +103,13 @@ def test_training_losses_are_finite_and_fall(trained):
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     args = [*TINY, "eval_freq=1000", "save_freq=500"]  # an eval (~500 plans) every other checkpoint
     log = open(tmp_path / "first.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args, "steps=100000"], cwd=tmp_path,
-                            env=CHILD_ENV, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args, "steps=100000"],
+        cwd=tmp_path,
+        env=CHILD_ENV,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     last = tmp_path / WORK_DIR / "models" / "last.pt"
     deadline = time.time() + 120
     while not last.exists() and proc.poll() is None and time.time() < deadline:
@@ -122,8 +141,9 @@ def test_evaluate_a_trained_checkpoint(trained, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     returns = [float(x) for x in re.findall(r"episode \d/2: return (-?[\d.]+)", result.stdout)]
     assert len(returns) == 2
-    summary = re.search(r"planner=mppi: return (-?[\d.]+) ± ([\d.]+) over 2 episodes; planning ([\d.]+) ms/step",
-                        result.stdout)
+    summary = re.search(
+        r"planner=mppi: return (-?[\d.]+) ± ([\d.]+) over 2 episodes; planning ([\d.]+) ms/step", result.stdout
+    )
     assert summary, result.stdout
     assert float(summary.group(1)) == pytest.approx(sum(returns) / 2, abs=0.06)
     assert float(summary.group(3)) > 0
@@ -135,14 +155,20 @@ def test_evaluate_a_trained_checkpoint(trained, tmp_path):
     assert video.stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("script, args, message", [
-    ("train.py", ["task=cartpole-swingup", "horizn=3"], "unknown config key 'horizn'. Valid config keys, closest "
-                                                          "first: horizon"),
-    ("train.py", ["task=walker-wlk"], "unknown task 'walker-wlk'. Valid tasks, closest first: walker-walk"),
-    ("train.py", ["task=cartpole-swingup", "planner=mppii"], "unknown planner 'mppii'"),
-    ("evaluate.py", ["task=cartpole-swingup"], "no checkpoint given"),
-    ("evaluate.py", ["task=cartpole-swingup", "checkpoint=missing.pt"], "checkpoint not found: missing.pt"),
-])
+@pytest.mark.parametrize(
+    "script, args, message",
+    [
+        (
+            "train.py",
+            ["task=cartpole-swingup", "horizn=3"],
+            "unknown config key 'horizn'. Valid config keys, closest first: horizon",
+        ),
+        ("train.py", ["task=walker-wlk"], "unknown task 'walker-wlk'. Valid tasks, closest first: walker-walk"),
+        ("train.py", ["task=cartpole-swingup", "planner=mppii"], "unknown planner 'mppii'"),
+        ("evaluate.py", ["task=cartpole-swingup"], "no checkpoint given"),
+        ("evaluate.py", ["task=cartpole-swingup", "checkpoint=missing.pt"], "checkpoint not found: missing.pt"),
+    ],
+)
 def test_bad_command_line_exits_2_without_traceback(script, args, message, tmp_path):
     result = run(script, args, tmp_path)
     assert result.returncode == 2
@@ -153,13 +179,33 @@ def test_bad_command_line_exits_2_without_traceback(script, args, message, tmp_p
 def test_compare_planners_writes_csv_json_plot_and_is_reproducible(trained, tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     import compare_planners
+
     ckpt = str(trained[0] / "models" / "final.pt")
     out = tmp_path / "compare"
-    summary = compare_planners.main(["--checkpoints", ckpt, "--planners", "policy", "dream", "--seeds", "2",
-                                     "--episodes", "1", "--out", str(out), "--threads", "1"])
+    summary = compare_planners.main(
+        [
+            "--checkpoints",
+            ckpt,
+            "--planners",
+            "policy",
+            "dream",
+            "--seeds",
+            "2",
+            "--episodes",
+            "1",
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+        ]
+    )
     rows = read_csv(out / "episodes.csv")
-    assert [(r["planner"], r["seed"]) for r in rows] == [("policy", "1"), ("policy", "2"), ("dream", "1"),
-                                                         ("dream", "2")]
+    assert [(r["planner"], r["seed"]) for r in rows] == [
+        ("policy", "1"),
+        ("policy", "2"),
+        ("dream", "1"),
+        ("dream", "2"),
+    ]
     assert {s["planner"] for s in summary} == {"policy", "dream"} and all(s["episodes"] == 2 for s in summary)
     by = {s["planner"]: s for s in summary}  # paired on the same episodes: the difference of the means
     assert by["policy"]["vs_policy"] == (0.0, 0.0, 0.0)
@@ -168,12 +214,42 @@ def test_compare_planners_writes_csv_json_plot_and_is_reproducible(trained, tmp_
     assert lo <= diff <= hi
     assert (out / "returns.png").stat().st_size > 5_000 and (out / "summary.json").exists()
     # eval-mode policy acting on a reseeded env is deterministic: the same seed gives the same return
-    again = compare_planners.main(["--checkpoints", ckpt, "--planners", "policy", "--seeds", "2", "--episodes", "1",
-                                   "--out", str(tmp_path / "again"), "--threads", "1"])
+    again = compare_planners.main(
+        [
+            "--checkpoints",
+            ckpt,
+            "--planners",
+            "policy",
+            "--seeds",
+            "2",
+            "--episodes",
+            "1",
+            "--out",
+            str(tmp_path / "again"),
+            "--threads",
+            "1",
+        ]
+    )
     assert again[0]["return_mean"] == pytest.approx(summary[0]["return_mean"], abs=1e-6)
     # a later run can add seeds: seed 2 alone replays the first run's seed-2 episode
-    later = compare_planners.main(["--checkpoints", ckpt, "--planners", "policy", "--seeds", "1", "--first-seed", "2",
-                                   "--episodes", "1", "--out", str(tmp_path / "later"), "--threads", "1"])
+    later = compare_planners.main(
+        [
+            "--checkpoints",
+            ckpt,
+            "--planners",
+            "policy",
+            "--seeds",
+            "1",
+            "--first-seed",
+            "2",
+            "--episodes",
+            "1",
+            "--out",
+            str(tmp_path / "later"),
+            "--threads",
+            "1",
+        ]
+    )
     assert read_csv(tmp_path / "later" / "episodes.csv")[0]["seed"] == "2"
     assert later[0]["return_mean"] == pytest.approx(float(rows[1]["return"]), abs=1e-6)
     # runs made apart merge into the same summary
@@ -185,8 +261,17 @@ def test_compare_planners_writes_csv_json_plot_and_is_reproducible(trained, tmp_
 def test_compare_planners_resumes_an_interrupted_run_on_the_same_episodes(trained, tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     import compare_planners
-    args = ["--checkpoints", str(trained[0] / "models" / "final.pt"), "--planners", "policy", "--seeds", "1",
-            "--threads", "1"]
+
+    args = [
+        "--checkpoints",
+        str(trained[0] / "models" / "final.pt"),
+        "--planners",
+        "policy",
+        "--seeds",
+        "1",
+        "--threads",
+        "1",
+    ]
     full = compare_planners.main([*args, "--episodes", "3", "--out", str(tmp_path / "full")])
     compare_planners.main([*args, "--episodes", "1", "--out", str(tmp_path / "part")])  # "interrupted" after one
     resumed = compare_planners.main([*args, "--episodes", "3", "--out", str(tmp_path / "part"), "--resume"])
@@ -202,9 +287,24 @@ def test_compare_planners_resumes_an_interrupted_run_on_the_same_episodes(traine
 def test_ablate_dream_runs_each_variant_on_the_same_episodes(trained, tmp_path):
     ckpt = str(trained[0] / "models" / "final.pt")
     out = tmp_path / "ablation"
-    result = run("scripts/ablate_dream.py", ["--checkpoint", ckpt, "--episodes", "1", "--threads", "1", "--out",
-                                             str(out), "--variants", "paper=", "step 0.5=dream.lr=0.5",
-                                             "no step=dream.iterations=0"], tmp_path)
+    result = run(
+        "scripts/ablate_dream.py",
+        [
+            "--checkpoint",
+            ckpt,
+            "--episodes",
+            "1",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            "--variants",
+            "paper=",
+            "step 0.5=dream.lr=0.5",
+            "no step=dream.iterations=0",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = read_csv(out / "episodes.csv")
     assert [r["planner"] for r in rows] == ["paper", "step 0.5", "no step"]
@@ -216,10 +316,30 @@ def test_ablate_dream_runs_each_variant_on_the_same_episodes(trained, tmp_path):
 
 def test_benchmark_planners_cli_prints_a_table_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_planners.py"), "--model-size", "1",
-                             "--threads", "1", "--repeats", "3", "--planners", "policy", "dream", "hybrid",
-                             "--json", str(out), "--plot", str(tmp_path / "bench.png")], env=CHILD_ENV,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "benchmark_planners.py"),
+            "--model-size",
+            "1",
+            "--threads",
+            "1",
+            "--repeats",
+            "3",
+            "--planners",
+            "policy",
+            "dream",
+            "hybrid",
+            "--json",
+            str(out),
+            "--plot",
+            str(tmp_path / "bench.png"),
+        ],
+        env=CHILD_ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| dream |" in result.stdout
     data = json.loads(out.read_text())
@@ -260,8 +380,9 @@ print(off, runtime.keep_freed_memory(), faults())
 def test_keep_freed_memory_removes_the_page_faults_of_an_update():
     """A model-size-1 update (batch 256) allocates MiB-sized intermediates; with glibc's defaults they go back to
     the OS after each update and return as fresh pages (thousands of page faults per update). Kept, none."""
-    result = subprocess.run([sys.executable, "-c", FAULTS_PER_UPDATE], cwd=ROOT, env=CHILD_ENV, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", FAULTS_PER_UPDATE], cwd=ROOT, env=CHILD_ENV, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     off, tuned, on = result.stdout.split()
     if float(off) < 1000:
@@ -270,9 +391,27 @@ def test_keep_freed_memory_removes_the_page_faults_of_an_update():
 
 
 def test_benchmark_ab_times_two_configurations_side_by_side(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "benchmark_ab.py"), "--what", "policy", "dream",
-                             "--sizes", "1", "--rounds", "1", "--threads", "1", "--b", "dream.num_candidates=2"],
-                            env=CHILD_ENV, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "benchmark_ab.py"),
+            "--what",
+            "policy",
+            "dream",
+            "--sizes",
+            "1",
+            "--rounds",
+            "1",
+            "--threads",
+            "1",
+            "--b",
+            "dream.num_candidates=2",
+        ],
+        env=CHILD_ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "A: defaults; B: dream.num_candidates=2" in result.stdout
     assert re.search(r"\| dream \| 1 \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+ \|", result.stdout), result.stdout
@@ -280,9 +419,22 @@ def test_benchmark_ab_times_two_configurations_side_by_side(tmp_path):
 
 def test_demo_compares_the_planners_on_the_bundled_agent(tmp_path):
     """The README's main job, shortened to one episode per planner (one thread: robust to a busy machine)."""
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--episodes", "1", "--threads", "1",
-                             "--out", str(tmp_path / "demo")], env=CHILD_ENV, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "demo.py"),
+            "--episodes",
+            "1",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path / "demo"),
+        ],
+        env=CHILD_ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {line.split("|")[3].strip(): line for line in result.stdout.splitlines() if line.startswith("| cartpole")}
     assert set(rows) == {"policy", "mppi", "dream"}, result.stdout
@@ -292,6 +444,7 @@ def test_demo_compares_the_planners_on_the_bundled_agent(tmp_path):
 # ---------------------------------------------------------------------------------------------------- resuming
 def test_resume_warns_of_config_changes_and_continues_to_more_steps(tmp_path, capsys):
     from test_faults import short_trainer
+
     short_trainer(tmp_path, ["steps=50", "seed_steps=100"]).train()
     out, err = capsys.readouterr()
     assert "warning: no update will happen" in out and "steps=50" in out  # steps <= seed_steps
@@ -312,6 +465,7 @@ def test_resume_warns_of_config_changes_and_continues_to_more_steps(tmp_path, ca
 
 def test_rerun_of_a_finished_run_with_fewer_steps_says_so(tmp_path, capsys):
     from test_faults import short_trainer
+
     short_trainer(tmp_path, ["steps=30", "seed_steps=100"]).train()
     final = tmp_path / WORK_DIR / "models" / "final.pt"
     before = final.stat().st_mtime_ns
@@ -324,6 +478,7 @@ def test_rerun_of_a_finished_run_with_fewer_steps_says_so(tmp_path, capsys):
 
 def test_resume_with_another_model_is_one_line(tmp_path):
     from test_faults import short_trainer
+
     short_trainer(tmp_path, ["steps=10", "seed_steps=100"]).train()
     with pytest.raises(UserError) as err:
         short_trainer(tmp_path, ["steps=20", "seed_steps=100", "mlp_dim=96"]).train()

@@ -1,4 +1,5 @@
 """Numerics of the world model: two-hot regression, the fused kernel, the batched ensemble."""
+
 import os
 import subprocess
 import sys
@@ -84,9 +85,14 @@ print(cpu_kernels.available(), "|", " / ".join(str(w.message) for w in caught))
 
 
 def test_without_a_c_compiler_the_plain_ops_run_with_a_warning(tmp_path):
-    env = {**os.environ, "CXX": str(tmp_path / "no-such-cc"), "CC": str(tmp_path / "no-such-cc"),
-           "DREAM_MPC_CACHE": str(tmp_path / "cache"), "TMPDIR": str(tmp_path),
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {
+        **os.environ,
+        "CXX": str(tmp_path / "no-such-cc"),
+        "CC": str(tmp_path / "no-such-cc"),
+        "DREAM_MPC_CACHE": str(tmp_path / "cache"),
+        "TMPDIR": str(tmp_path),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
     result = subprocess.run([sys.executable, "-c", NO_COMPILER], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     available, message = result.stdout.strip().split(" | ")
@@ -137,8 +143,9 @@ def test_batched_ensemble_equals_a_loop_over_members():
         for i, layer in enumerate(model._Qs.params.values()):
             h = torch.nn.functional.linear(h, layer.weight[m], layer.bias[m])
             if i < 2:
-                h = torch.nn.functional.mish(torch.nn.functional.layer_norm(
-                    h, (h.shape[-1],), layer.ln.weight[m], layer.ln.bias[m]))
+                h = torch.nn.functional.mish(
+                    torch.nn.functional.layer_norm(h, (h.shape[-1],), layer.ln.weight[m], layer.ln.bias[m])
+                )
         torch.testing.assert_close(batched[m], h, atol=1e-5, rtol=1e-4)
 
 
@@ -149,6 +156,7 @@ def test_fast_paths_give_the_same_update_and_plan_as_the_plain_ones():
         layers.set_fused_activation(fused)
         torch.manual_seed(0)
         from tdmpc2.agent import TDMPC2
+
         cfg = config.load(["task=cartpole-swingup", "model_size=1", "device=cpu", "threads=1"])
         config.set_env_dims(cfg, (5,), 1, 500)
         agent = TDMPC2(cfg)
@@ -173,7 +181,7 @@ def test_fast_paths_give_the_same_update_and_plan_as_the_plain_ones():
 def test_sample_action_is_the_same_draw_as_pi(agent):
     model = _model(f"agent={agent}").eval()
     z = torch.randn(7, model.cfg.latent_dim)
-    for expl in ((False, True) if agent == "bmpc" else (False,)):
+    for expl in (False, True) if agent == "bmpc" else (False,):
         torch.manual_seed(3)
         full = model.pi(z, expl=expl)[0]
         torch.manual_seed(3)
@@ -184,11 +192,23 @@ def test_compiled_planning_step_gives_the_same_action():
     """compile=true wraps the planning step in torch.compile; on the deterministic policy planner the action must
     be the same as without (the compiled update is the same switch, too slow to compile in a CPU test)."""
     from tdmpc2.agent import TDMPC2
+
     actions = []
     for compile_ in ("false", "true"):
         torch.manual_seed(0)
-        cfg = config.load(["task=cartpole-swingup", "model_size=1", "mlp_dim=64", "latent_dim=32", "enc_dim=64",
-                           "device=cpu", "threads=1", "planner=policy", f"compile={compile_}"])
+        cfg = config.load(
+            [
+                "task=cartpole-swingup",
+                "model_size=1",
+                "mlp_dim=64",
+                "latent_dim=32",
+                "enc_dim=64",
+                "device=cpu",
+                "threads=1",
+                "planner=policy",
+                f"compile={compile_}",
+            ]
+        )
         config.set_env_dims(cfg, (5,), 1, 500)
         agent = TDMPC2(cfg)
         obs = torch.linspace(-1, 1, 5)
@@ -203,13 +223,26 @@ def test_compiled_update_gives_the_same_losses_and_compiles_once():
     from torch._inductor import config as inductor_config
 
     from tdmpc2.agent import TDMPC2
+
     torch.manual_seed(1)
     batch = torch.randn(4, 32, 5), torch.rand(3, 32, 1) * 2 - 1, torch.rand(3, 32, 1), torch.zeros(3, 32, 1)
     runs = []
     for compile_ in ("false", "true"):
         torch.manual_seed(0)
-        cfg = config.load(["task=cartpole-swingup", "model_size=1", "mlp_dim=32", "latent_dim=16", "enc_dim=32",
-                           "num_bins=11", "device=cpu", "threads=1", "dropout=0", f"compile={compile_}"])
+        cfg = config.load(
+            [
+                "task=cartpole-swingup",
+                "model_size=1",
+                "mlp_dim=32",
+                "latent_dim=16",
+                "enc_dim=32",
+                "num_bins=11",
+                "device=cpu",
+                "threads=1",
+                "dropout=0",
+                f"compile={compile_}",
+            ]
+        )
         config.set_env_dims(cfg, (5,), 1, 500)
         agent = TDMPC2(cfg)
         with inductor_config.patch(fallback_random=True):  # the compiled code draws eager's random numbers
@@ -256,7 +289,7 @@ def test_sparse_dropout_is_iid_bernoulli_inverted_dropout(extra_draws):
     sigma = (p * (1 - p) / n) ** 0.5
     assert abs(dropped.float().mean() - p) < 5 * sigma
     for chunk in dropped.view(8, -1):  # the same rate everywhere
-        assert abs(chunk.float().mean() - p) < 5 * (8 ** 0.5) * sigma
+        assert abs(chunk.float().mean() - p) < 5 * (8**0.5) * sigma
     both = (dropped[1:] & dropped[:-1]).float().mean()  # neighbours independent: p^2
     assert abs(both - p * p) < 5 * (p * p / n) ** 0.5
     kept = ~dropped
@@ -275,6 +308,7 @@ def test_sparse_dropout_falls_back_to_f_dropout_for_large_p():
 
 
 # ------------------------------------------------------------------ the dream_mpc:: operators themselves
+
 
 def _ln_mish_inputs(E=2, N=40, D=48, dtype=torch.float32, requires_grad=False):
     torch.manual_seed(0)
@@ -318,8 +352,9 @@ def test_dream_mpc_ln_mish_values_and_gradients_equal_the_plain_ops(kernels):
     x16, c16, w16, b16 = (t.detach().bfloat16().requires_grad_() for t in (x, c, w, b))
     y16 = kernels.ln_mish(x16, c16, w16, b16)
     assert y16.dtype == torch.bfloat16
-    torch.testing.assert_close(y16.float(), _ln_mish_plain(*(t.detach().bfloat16().float() for t in (x, c, w, b))),
-                               atol=0.02, rtol=0.02)
+    torch.testing.assert_close(
+        y16.float(), _ln_mish_plain(*(t.detach().bfloat16().float() for t in (x, c, w, b))), atol=0.02, rtol=0.02
+    )
     gx16 = torch.autograd.grad(y16, x16, g.bfloat16())[0]
     gx_ref = torch.autograd.grad(_ln_mish_plain(x16.float(), c16.float(), w16.float(), b16.float()), x16, g)[0]
     torch.testing.assert_close(gx16.float(), gx_ref.float(), atol=0.05, rtol=0.05)

@@ -1,16 +1,18 @@
 """Analytic world models on the planning protocol (dream_mpc/world_model.py), where planners have exact answers.
 
-    step(z, a) = z + B a,  reward(z, a) = -k |a - c|^2 - |z|^2 / 2,
-    value member m: q_m(z, a) = s_m (sum(z) + sum(a)),  policy: a = tanh(W z) (+ sigma * noise)
+step(z, a) = z + B a,  reward(z, a) = -k |a - c|^2 - |z|^2 / 2,
+value member m: q_m(z, a) = s_m (sum(z) + sum(a)),  policy: a = tanh(W z) (+ sigma * noise)
 """
+
 import torch
 
 from dream_mpc.world_model import WorldModel
 
 
 class LinearQuadraticModel(torch.nn.Module, WorldModel):
-    def __init__(self, latent_dim=3, action_dim=2, scales=(0.5, 1.0, 1.5), k=1.0, target=0.3, policy_std=0.0,
-                 nan_reward=False):
+    def __init__(
+        self, latent_dim=3, action_dim=2, scales=(0.5, 1.0, 1.5), k=1.0, target=0.3, policy_std=0.0, nan_reward=False
+    ):
         super().__init__()
         g = torch.Generator().manual_seed(0)
         self.B = torch.nn.Parameter(0.3 * torch.randn(latent_dim, action_dim, generator=g))

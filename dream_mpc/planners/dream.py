@@ -7,6 +7,7 @@ Per step, from the latent z of the current observation:
  4. the first action of the candidate with the highest J on the optimised actions.
 Differences from the official code are options (`DreamOptions`, docs/planners.md).
 """
+
 from dataclasses import dataclass
 
 import torch
@@ -27,12 +28,16 @@ class DreamOptions:
     uncertainty_coef: float = option(0.01, "ensemble-uncertainty penalty (lambda, eq. 6); 0 disables it", low=0)
     horizon: int = option(3, "planning horizon (H)", low=1)
     large_action_iterations: bool = option(False, "official: +2 iterations when action_dim >= 20")
-    uncertainty_sign: str = option("abs", "abs: |mean| x std (the paper's magnitude); signed: mean x std (official)",
-                                   choices=("abs", "signed"))
+    uncertainty_sign: str = option(
+        "abs", "abs: |mean| x std (the paper's magnitude); signed: mean x std (official)", choices=("abs", "signed")
+    )
     uncertainty_grad: bool = option(True, "gradients flow through the penalty (official: false, it only ranks)")
     score_after_step: bool = option(True, "rank candidates after the last gradient step (official: before)")
-    clip: str = option("per_candidate", "gradient-norm clipping per candidate, or one norm over all (official)",
-                       choices=("per_candidate", "global"))
+    clip: str = option(
+        "per_candidate",
+        "gradient-norm clipping per candidate, or one norm over all (official)",
+        choices=("per_candidate", "global"),
+    )
     clamp_each_step: bool = option(True, "clamp actions to [-1, 1] after every step (official: only at the end)")
     expl_noise: float = option(0.0, "std of Gaussian noise on the executed action outside eval mode", low=0)
 

@@ -5,6 +5,7 @@
 - HybridGradMPCPlanner (`planner=hybrid`, hybrid Grad-MPC): one candidate from the policy, horizon 1, which the
   paper notes is Dream-MPC with a single candidate and a horizon of one.
 """
+
 from dataclasses import dataclass
 
 import torch

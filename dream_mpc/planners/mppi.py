@@ -1,5 +1,6 @@
 """MPPI as in TD-MPC2 (`planner=mppi`): sampled action sequences plus policy-prior sequences, iterative refitting of
 a Gaussian to the elites, a Gumbel-softmax draw among the final elites; its options are TD-MPC2's root keys."""
+
 from dataclasses import dataclass
 
 import torch
@@ -32,8 +33,11 @@ class MPPIPlanner(Planner):
         o = self.opt
         if o.num_elites > o.num_samples or o.num_pi_trajs >= o.num_samples:
             from dream_mpc.errors import UserError
-            raise UserError(f"MPPI needs num_elites <= num_samples and num_pi_trajs < num_samples, got "
-                            f"num_elites={o.num_elites}, num_pi_trajs={o.num_pi_trajs}, num_samples={o.num_samples}")
+
+            raise UserError(
+                f"MPPI needs num_elites <= num_samples and num_pi_trajs < num_samples, got "
+                f"num_elites={o.num_elites}, num_pi_trajs={o.num_pi_trajs}, num_samples={o.num_samples}"
+            )
         self._prev_mean = None  # (H, B, A): the last MPPI mean, shifted to warm-start the next step
 
     def reset(self):

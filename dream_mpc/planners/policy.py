@@ -1,4 +1,5 @@
 """The policy prior alone (`planner=policy`): no search."""
+
 import torch
 
 from dream_mpc.planner import Planner

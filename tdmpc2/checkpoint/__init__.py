@@ -9,23 +9,43 @@ One concern a module:
   configs   the config of a loaded file: its own config, its tensors, then the caller's overrides
   agents    `save` an agent, `load_agent` a ready one from a file alone
 """
+
 from tdmpc2.checkpoint.agents import load_agent, save
 from tdmpc2.checkpoint.files import TRUST_OPTION, atomic_save, read
 from tdmpc2.checkpoint.layouts import (
-                                       ENSEMBLE_PREFIXES,
-                                       LAYOUTS,
-                                       ONLINE,
-                                       TARGET,
-                                       convert,
-                                       detect_layout,
-                                       internal_state_dict,
-                                       official_state_dict,
-                                       unwrap,
+    ENSEMBLE_PREFIXES,
+    LAYOUTS,
+    ONLINE,
+    TARGET,
+    convert,
+    detect_layout,
+    internal_state_dict,
+    official_state_dict,
+    unwrap,
 )
 from tdmpc2.checkpoint.spec import infer_spec
 from tdmpc2.checkpoint.tasks import env_dims
 from tdmpc2.checkpoint.weights import INPUT_TRANSFORMS, load_converted, load_weights, set_input_transform
 
-__all__ = ["ENSEMBLE_PREFIXES", "INPUT_TRANSFORMS", "LAYOUTS", "ONLINE", "TARGET", "TRUST_OPTION", "atomic_save",
-           "convert", "detect_layout", "env_dims", "infer_spec", "internal_state_dict", "load_agent", "load_converted",
-           "load_weights", "official_state_dict", "read", "save", "set_input_transform", "unwrap"]
+__all__ = [
+    "ENSEMBLE_PREFIXES",
+    "INPUT_TRANSFORMS",
+    "LAYOUTS",
+    "ONLINE",
+    "TARGET",
+    "TRUST_OPTION",
+    "atomic_save",
+    "convert",
+    "detect_layout",
+    "env_dims",
+    "infer_spec",
+    "internal_state_dict",
+    "load_agent",
+    "load_converted",
+    "load_weights",
+    "official_state_dict",
+    "read",
+    "save",
+    "set_input_transform",
+    "unwrap",
+]

@@ -2,6 +2,7 @@
 `load_agent` builds a ready agent from a file alone (the architecture from its tensors, the task and config from
 the file, its name or the caller) and checks that it fits the task before anything runs.
 """
+
 import warnings
 
 from tdmpc2.checkpoint import tasks
@@ -42,20 +43,27 @@ def _q_model_as_tdmpc2(sd, spec, overrides, path):
     overrides = list(overrides)
     if spec["value_heads"] != "Q":
         return sd, spec, overrides
-    asked = [o for o in overrides if override_key(o) == "agent" and "=" in o
-             and o.split("=", 1)[1].strip().strip("'\"") == "bmpc"]
+    asked = [
+        o
+        for o in overrides
+        if override_key(o) == "agent" and "=" in o and o.split("=", 1)[1].strip().strip("'\"") == "bmpc"
+    ]
     notes = []
     if asked:
         overrides = [o for o in overrides if o not in asked]
-        notes.append("agent=bmpc is ignored: the file has Q(z, a) heads, and BMPC's world model has V(z) heads; as in "
-                     "the official Dream-MPC code (algo=dream_mpc_tdmpc2), it runs as the TD-MPC2 agent with the "
-                     "planner asked for")
+        notes.append(
+            "agent=bmpc is ignored: the file has Q(z, a) heads, and BMPC's world model has V(z) heads; as in "
+            "the official Dream-MPC code (algo=dream_mpc_tdmpc2), it runs as the TD-MPC2 agent with the "
+            "planner asked for"
+        )
     if spec["agent"] == "bmpc":
         sd = {k: v for k, v in sd.items() if not k.startswith("expl_log_std_")}
         spec = {**spec, "agent": "tdmpc2"}
         spec["model_size"] = match_model_size(spec)
-        notes.append("its expl_log_std_* buffers (used by BMPC only) are dropped and it loads as a TD-MPC2 model; "
-                     "policy samples follow TD-MPC2's tanh-squashed head (the policy mean is the same either way)")
+        notes.append(
+            "its expl_log_std_* buffers (used by BMPC only) are dropped and it loads as a TD-MPC2 model; "
+            "policy samples follow TD-MPC2's tanh-squashed head (the policy mean is the same either way)"
+        )
     if notes:
         warnings.warn(f"{path}: " + "; ".join(notes), stacklevel=3)
     return sd, spec, overrides
@@ -65,8 +73,10 @@ def _check_agent(cfg, spec, path):
     """The agent the config asks for must have the value heads the file has."""
     if cfg.agent != spec["agent"]:
         heads = {"Q": "Q(z, a)", "V": "V(z)"}[spec["value_heads"]]
-        raise UserError(f"{path} holds a {spec['agent']} model with {heads} value heads; loading it as "
-                        f"agent={cfg.agent} is not supported yet. Drop the agent= override")
+        raise UserError(
+            f"{path} holds a {spec['agent']} model with {heads} value heads; loading it as "
+            f"agent={cfg.agent} is not supported yet. Drop the agent= override"
+        )
 
 
 def _load_training_state(agent, obj):
@@ -80,8 +90,7 @@ def _load_training_state(agent, obj):
         warnings.warn(f"weights loaded, but not the optimizer state ({type(err).__name__}: {err})", stacklevel=3)
 
 
-def load_agent(path, task=None, device="auto", overrides=(), prerelease_input="symlog", env_dims=None,
-               trusted=False):
+def load_agent(path, task=None, device="auto", overrides=(), prerelease_input="symlog", env_dims=None, trusted=False):
     """A ready agent from a checkpoint file alone (any official layout, or ours).
 
     The architecture comes from the tensors; `task` (default: the file's config, its task set, or its file name)
@@ -93,12 +102,16 @@ def load_agent(path, task=None, device="auto", overrides=(), prerelease_input="s
     obj = read(path, device=resolve_device(device), trusted=trusted)
     saved = obj.get("config") if isinstance(obj, dict) and isinstance(obj.get("config"), dict) else None
     from dream_mpc.registry import agents
+
     name = saved.get("agent", "tdmpc2") if saved else "tdmpc2"  # official files: the TD-MPC2 family
     if name not in agents:
-        raise UserError(f"{path} was written by agent={name}, which is not registered here; install or name its "
-                        f"plug-in (DREAM_MPC_PLUGINS=<module>). Registered agents: {', '.join(agents.names())}")
-    return agents.get(name).from_checkpoint(obj, path, task=task, device=device, overrides=overrides,
-                                            prerelease_input=prerelease_input, env_dims=env_dims)
+        raise UserError(
+            f"{path} was written by agent={name}, which is not registered here; install or name its "
+            f"plug-in (DREAM_MPC_PLUGINS=<module>). Registered agents: {', '.join(agents.names())}"
+        )
+    return agents.get(name).from_checkpoint(
+        obj, path, task=task, device=device, overrides=overrides, prerelease_input=prerelease_input, env_dims=env_dims
+    )
 
 
 def load_official(obj, path, task=None, device="auto", overrides=(), prerelease_input="symlog", env_dims=None):
@@ -119,20 +132,29 @@ def load_official(obj, path, task=None, device="auto", overrides=(), prerelease_
         tasks.check_task_dims(path, spec, cfg.task, task_source, env_dims)
         own = (saved or {}).get("task") or tasks.task_from_filename(path)  # same dims, another task: say so
         if task_source == "argument" and own and own != cfg.task:
-            warnings.warn(f"{path} was trained on {own}, not on task={cfg.task}: the dims match, so it loads, but "
-                          f"its model and policy never saw {cfg.task}", stacklevel=2)
+            warnings.warn(
+                f"{path} was trained on {own}, not on task={cfg.task}: the dims match, so it loads, but "
+                f"its model and policy never saw {cfg.task}",
+                stacklevel=2,
+            )
     tasks.set_env_dims(cfg, spec)
     from tdmpc2.agent import agent_class
+
     agent = agent_class(cfg.agent)(cfg)
     load_converted(agent.model, sd)
     set_input_transform(agent.model, input_transform_of(obj, layout, prerelease_input))
     if saved is not None:
         _load_training_state(agent, obj)
     agent.checkpoint_info = {
-        "path": str(path), "layout": layout, "task": cfg.task if task is not None else None,
-        "task_source": task_source, "agent": cfg.agent, "model_size": spec["model_size"],
+        "path": str(path),
+        "layout": layout,
+        "task": cfg.task if task is not None else None,
+        "task_source": task_source,
+        "agent": cfg.agent,
+        "model_size": spec["model_size"],
         "input_transform": agent.model.input_transform,
         "target_from_online": not any(k.startswith(("_target_Qs_params.", "_target_Qs.params.")) for k in raw),
-        "spec": spec, "metadata": obj.get("metadata"),
+        "spec": spec,
+        "metadata": obj.get("metadata"),
     }
     return agent

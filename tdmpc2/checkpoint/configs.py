@@ -1,12 +1,23 @@
 """The config of a loaded checkpoint: what the file's own config says, what its tensors decide, then what the
 caller asks for, strongest last. Our files carry their config (a plain dict); official ones do not.
 """
+
 import re
 
 from tdmpc2 import config
 
-ARCH_KEYS = ("model_size", "latent_dim", "mlp_dim", "enc_dim", "num_enc_layers", "num_channels", "num_q",
-             "num_bins", "log_std_min", "log_std_max")
+ARCH_KEYS = (
+    "model_size",
+    "latent_dim",
+    "mlp_dim",
+    "enc_dim",
+    "num_enc_layers",
+    "num_channels",
+    "num_q",
+    "num_bins",
+    "log_std_min",
+    "log_std_max",
+)
 # keys of a saved config that the loading call decides, never the file
 SAVED_CONFIG_SKIP = ("task", "device", "task_dim", "checkpoint", "trust_checkpoint")
 

@@ -11,6 +11,7 @@ official multi-task files carry under "metadata" are allowlisted class by class 
 assigns attributes, it calls nothing named in the file), then turned into plain dicts and lists. A file that
 needs anything else is refused, unless the caller says it is trusted (`trust_checkpoint=true`).
 """
+
 import errno
 import os
 import pickle
@@ -48,8 +49,10 @@ def _remove_stale_temps(path):
 
 def _write_error(path, err):
     reason = "disk full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else "write failed"
-    return UserError(f"cannot write checkpoint {path}: {reason} ({err.strerror or err}); "
-                     f"the previous checkpoint there, if any, is unchanged")
+    return UserError(
+        f"cannot write checkpoint {path}: {reason} ({err.strerror or err}); "
+        f"the previous checkpoint there, if any, is unchanged"
+    )
 
 
 def atomic_save(obj, path):
@@ -116,10 +119,26 @@ def _omegaconf_globals():
         from omegaconf import DictConfig, ListConfig, base, nodes
     except ImportError:
         return []
-    value_nodes = [getattr(nodes, name) for name in ("AnyNode", "StringNode", "IntegerNode", "FloatNode",
-                                                     "BooleanNode", "BytesNode") if hasattr(nodes, name)]
-    return [DictConfig, ListConfig, base.Metadata, base.ContainerMetadata, *value_nodes, collections.defaultdict,
-            typing.Any, dict, list, int, float, str, bool]
+    value_nodes = [
+        getattr(nodes, name)
+        for name in ("AnyNode", "StringNode", "IntegerNode", "FloatNode", "BooleanNode", "BytesNode")
+        if hasattr(nodes, name)
+    ]
+    return [
+        DictConfig,
+        ListConfig,
+        base.Metadata,
+        base.ContainerMetadata,
+        *value_nodes,
+        collections.defaultdict,
+        typing.Any,
+        dict,
+        list,
+        int,
+        float,
+        str,
+        bool,
+    ]
 
 
 def _plain(value):
@@ -147,9 +166,11 @@ def _refused(path, err):
         reason = next(line.strip() for line in text.splitlines() if "nsupported operand" in line)
         return UserError(f"cannot read checkpoint {path}: not a torch file, or damaged ({reason})")
     what = f"it names {m.group(1)}" if m else "it holds Python objects"
-    return UserError(f"refusing to load {path}: {what}, beyond the tensors and plain data a checkpoint needs, and "
-                     f"unpickling it could run code. Only if you trust where the file came from, load it with "
-                     f"{TRUST_OPTION}")
+    return UserError(
+        f"refusing to load {path}: {what}, beyond the tensors and plain data a checkpoint needs, and "
+        f"unpickling it could run code. Only if you trust where the file came from, load it with "
+        f"{TRUST_OPTION}"
+    )
 
 
 def read(path, device="cpu", trusted=False):
@@ -159,8 +180,7 @@ def read(path, device="cpu", trusted=False):
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     if trusted:
-        warnings.warn(f"loading {path} with weights_only=False ({TRUST_OPTION}): the file can run code",
-                      stacklevel=2)
+        warnings.warn(f"loading {path} with weights_only=False ({TRUST_OPTION}): the file can run code", stacklevel=2)
     try:
         if trusted:
             obj = torch.load(path, map_location=device, weights_only=False)

@@ -10,6 +10,7 @@ Multi-task files (`_task_emb`, `_action_masks`) and BMPC files (V(z) heads, `exp
 same key layouts; their differences are in shapes and extra entries, which `spec.infer_spec` reads. We write the
 current layout so the official code can load our files.
 """
+
 import re
 import warnings
 
@@ -29,8 +30,8 @@ def official_state_dict(model):
     `_detach_Qs_params`, and the `__batch_size` / `__device` pseudo-entries of each stacked ensemble."""
     sd = model.state_dict()
     out = {k: v for k, v in sd.items() if not k.startswith(TARGET)}
-    online = {k[len(ONLINE):]: v for k, v in sd.items() if k.startswith(ONLINE)}
-    target = {k[len(TARGET):]: v for k, v in sd.items() if k.startswith(TARGET)}
+    online = {k[len(ONLINE) :]: v for k, v in sd.items() if k.startswith(ONLINE)}
+    target = {k[len(TARGET) :]: v for k, v in sd.items() if k.startswith(TARGET)}
     num_q = next(iter(online.values())).shape[0]
     out["_Qs.params.__batch_size"] = torch.Size([num_q])
     out["_Qs.params.__device"] = None
@@ -73,8 +74,11 @@ def detect_layout(sd):
 def _is_dropped(key):
     """Entries that carry nothing of our model: the detach copy (same values as online), the tensordict
     pseudo-entries, and the template-module copies that newer tensordict versions add."""
-    return (key.startswith("_detach_Qs_params.") or key.endswith((".__batch_size", ".__device"))
-            or re.match(r"_(detach_|target_)?Qs\.module\.", key) is not None)
+    return (
+        key.startswith("_detach_Qs_params.")
+        or key.endswith((".__batch_size", ".__device"))
+        or re.match(r"_(detach_|target_)?Qs\.module\.", key) is not None
+    )
 
 
 _RELEASE_Q = re.compile(r"(_Qs\.params|_target_Qs\.params)\.(\d+)")
@@ -129,7 +133,7 @@ def _fill_missing_target(sd):
         return
     warnings.warn("checkpoint has no target Q ensemble; using a copy of the online Q ensemble", stacklevel=3)
     for k in [k for k in sd if k.startswith(ONLINE)]:
-        sd[TARGET + k[len(ONLINE):]] = sd[k].clone()
+        sd[TARGET + k[len(ONLINE) :]] = sd[k].clone()
 
 
 def convert(sd):

@@ -3,6 +3,7 @@
 Official files carry no config (or, for multi-task ones, one we do not read), so the sizes to build the model
 with, the agent (TD-MPC2 Q(z, a) heads or BMPC V(z) heads) and the task set all come from the weight shapes.
 """
+
 import re
 
 from tdmpc2 import config
@@ -44,20 +45,38 @@ def infer_spec(sd):
     emb = sd.get("_task_emb.weight")
     task_dim, num_tasks = (0, 1) if emb is None else (emb.shape[1], emb.shape[0])
     pi = _layer_weights(sd, "_pi")
-    spec = dict(action_dim=pi[-1].shape[0] // 2, latent_dim=pi[0].shape[1] - task_dim, mlp_dim=pi[0].shape[0],
-                task_dim=task_dim, num_tasks=num_tasks, num_bins=_layer_weights(sd, "_reward")[-1].shape[0],
-                episodic="_termination.0.weight" in sd)
+    spec = dict(
+        action_dim=pi[-1].shape[0] // 2,
+        latent_dim=pi[0].shape[1] - task_dim,
+        mlp_dim=pi[0].shape[0],
+        task_dim=task_dim,
+        num_tasks=num_tasks,
+        num_bins=_layer_weights(sd, "_reward")[-1].shape[0],
+        episodic="_termination.0.weight" in sd,
+    )
     spec["task_set"] = None if emb is None else task_set_of_size(num_tasks)
     if "_encoder.rgb.2.weight" in sd:
         conv = sd["_encoder.rgb.2.weight"]  # (channels, 3 * frames, 7, 7); the conv encoder takes 64x64 input
-        spec.update(obs="rgb", obs_shape=(conv.shape[1], 64, 64), obs_dim=None, num_channels=conv.shape[0],
-                    enc_dim=None, num_enc_layers=None)
+        spec.update(
+            obs="rgb",
+            obs_shape=(conv.shape[1], 64, 64),
+            obs_dim=None,
+            num_channels=conv.shape[0],
+            enc_dim=None,
+            num_enc_layers=None,
+        )
     else:
         enc = _layer_weights(sd, "_encoder.state")
         obs_dim = enc[0].shape[1] - task_dim
         # num_enc_layers n >= 2 builds n linear layers (n = 1 builds the same net as 2)
-        spec.update(obs="state", obs_shape=(obs_dim,), obs_dim=obs_dim, num_channels=None,
-                    enc_dim=enc[0].shape[0], num_enc_layers=len(enc))
+        spec.update(
+            obs="state",
+            obs_shape=(obs_dim,),
+            obs_dim=obs_dim,
+            num_channels=None,
+            enc_dim=enc[0].shape[0],
+            num_enc_layers=len(enc),
+        )
     q = sd[ONLINE + "0.weight"]  # (num_q, mlp_dim, value input)
     spec["num_q"] = q.shape[0]
     value_inputs = {spec["latent_dim"] + task_dim: "V", spec["latent_dim"] + task_dim + spec["action_dim"]: "Q"}

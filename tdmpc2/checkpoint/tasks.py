@@ -4,6 +4,7 @@ a task's true dims (to check a file against), episode lengths, and the task a fi
 Kept apart because the task lists live in the env-suite registry (`tdmpc2.envs`: `is_task`, `task_set`,
 `task_dims`), which evolves on its own; the rest of the package asks only this module.
 """
+
 import re
 import warnings
 from pathlib import Path
@@ -14,6 +15,7 @@ from tdmpc2.errors import UserError
 def task_set(name):
     """The task list of a multi-task set (mt30, mt80) in official task-id order, or None for any other name."""
     from tdmpc2.envs import task_set as lookup
+
     return lookup(name)
 
 
@@ -28,6 +30,7 @@ def task_set_of_size(num_tasks):
 
 def is_single_task(name):
     from tdmpc2.envs import is_task
+
     return is_task(name) and task_set(name) is None
 
 
@@ -37,6 +40,7 @@ def env_dims(task):
     if not is_single_task(task):
         return None
     from tdmpc2.envs import task_dims
+
     try:
         with warnings.catch_warnings():  # dm_control probes an OpenGL backend on import; nothing is rendered here
             warnings.simplefilter("ignore")
@@ -53,6 +57,7 @@ def env_dims(task):
 def mt_action_dim(task):
     """The action dim of a task of mt30/mt80 (the official multi-task models mask the rest)."""
     from tdmpc2.envs.task_sets import action_dims
+
     return action_dims(task)[0]
 
 
@@ -76,14 +81,19 @@ def resolve_task(task, spec, saved, path):
         return saved["task"], "checkpoint config"
     if spec["num_tasks"] > 1:
         if spec["task_set"] is None:
-            raise UserError(f"{path} is a multi-task model over {spec['num_tasks']} tasks, but only mt30 (30 tasks) "
-                            f"and mt80 (80 tasks) are known task sets")
+            raise UserError(
+                f"{path} is a multi-task model over {spec['num_tasks']} tasks, but only mt30 (30 tasks) "
+                f"and mt80 (80 tasks) are known task sets"
+            )
         return spec["task_set"], "task embeddings"
     guess = task_from_filename(path)
     if guess is not None:
         return guess, "file name"
-    warnings.warn(f"{path} does not say which task it was trained on; pass task=... to check its dims and get "
-                  f"the task's discount (using episode length 500, as on DMControl)", stacklevel=3)
+    warnings.warn(
+        f"{path} does not say which task it was trained on; pass task=... to check its dims and get "
+        f"the task's discount (using episode length 500, as on DMControl)",
+        stacklevel=3,
+    )
     return None, None
 
 
@@ -93,14 +103,20 @@ def check_task_kind(task, spec, path):
         return
     tasks = task_set(task)
     if spec["num_tasks"] > 1 and tasks is None:
-        raise UserError(f"{path} is a multi-task model ({spec['num_tasks']} tasks), but task={task} is a single "
-                        f"task. Load it with task={spec['task_set']} and pass the task's id when acting")
+        raise UserError(
+            f"{path} is a multi-task model ({spec['num_tasks']} tasks), but task={task} is a single "
+            f"task. Load it with task={spec['task_set']} and pass the task's id when acting"
+        )
     if spec["num_tasks"] == 1 and tasks is not None:
-        raise UserError(f"{path} is a single-task model, but task={task} is a multi-task set. Load it with the task "
-                        f"it was trained on (official files are named <task>-<seed>.pt)")
+        raise UserError(
+            f"{path} is a single-task model, but task={task} is a multi-task set. Load it with the task "
+            f"it was trained on (official files are named <task>-<seed>.pt)"
+        )
     if tasks is not None and len(tasks) != spec["num_tasks"]:
-        raise UserError(f"{path} has {spec['num_tasks']} task embeddings, but {task} has {len(tasks)} tasks. "
-                        f"Load it with task={spec['task_set'] or '...'}")
+        raise UserError(
+            f"{path} has {spec['num_tasks']} task embeddings, but {task} has {len(tasks)} tasks. "
+            f"Load it with task={spec['task_set'] or '...'}"
+        )
 
 
 def check_task_dims(path, spec, task, source, dims=None):
@@ -117,13 +133,15 @@ def check_task_dims(path, spec, task, source, dims=None):
         f"checkpoint {path} does not fit task {task} ({source}): the checkpoint has observation dim {file_obs} and "
         f"action dim {spec['action_dim']}, the task has observation dim {obs_dim} and action dim {action_dim}. "
         f"Load it with the task it was trained on (official files are named <task>-<seed>.pt, e.g. "
-        f"task=dog-run for dog-run-1.pt)")
+        f"task=dog-run for dog-run-1.pt)"
+    )
 
 
 def set_env_dims(cfg, spec):
     """What an environment would tell: dims from the file; episode lengths (and multi-task action dims) from
     the task names."""
     from tdmpc2 import config
+
     if cfg.multitask:
         action_dims = [mt_action_dim(t) for t in cfg.tasks]
         lengths = [episode_length(t) for t in cfg.tasks]

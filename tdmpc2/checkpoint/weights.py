@@ -4,6 +4,7 @@ Older layouts lack some buffers (log-std bounds, action masks): the freshly buil
 Pre-release files had a parameter-free input transform at encoder position 0, which no state_dict key records:
 it is re-applied as a forward pre-hook and remembered on the model, so `save` can write it down.
 """
+
 from tdmpc2 import math
 from tdmpc2.checkpoint.layouts import convert, detect_layout
 from tdmpc2.errors import UserError, unknown
@@ -30,7 +31,8 @@ def set_input_transform(model, name):
         if "state" not in model._encoder:
             raise UserError("an input transform applies to state encoders only")
         model._input_transform_hook = model._encoder["state"].register_forward_pre_hook(
-            lambda _module, args: (fn(args[0]), *args[1:]))
+            lambda _module, args: (fn(args[0]), *args[1:])
+        )
 
 
 def load_converted(model, sd):
@@ -39,12 +41,17 @@ def load_converted(model, sd):
     sd = {**{k: own[k] for k in FILLED_BUFFERS if k in own and k not in sd}, **sd}
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
-    reshaped = [f"{k} (file {tuple(sd[k].shape)}, model {tuple(own[k].shape)})"
-                for k in own if k in sd and sd[k].shape != own[k].shape]
+    reshaped = [
+        f"{k} (file {tuple(sd[k].shape)}, model {tuple(own[k].shape)})"
+        for k in own
+        if k in sd and sd[k].shape != own[k].shape
+    ]
     if missing or unexpected or reshaped:
-        parts = [f"{len(v)} {name}: {', '.join(v[:4])}{' ...' if len(v) > 4 else ''}"
-                 for name, v in (("missing", missing), ("unexpected", unexpected), ("with other shapes", reshaped))
-                 if v]
+        parts = [
+            f"{len(v)} {name}: {', '.join(v[:4])}{' ...' if len(v) > 4 else ''}"
+            for name, v in (("missing", missing), ("unexpected", unexpected), ("with other shapes", reshaped))
+            if v
+        ]
         raise UserError("checkpoint does not fit the model: " + "; ".join(parts))
     model.load_state_dict(sd)
 

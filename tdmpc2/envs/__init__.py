@@ -11,6 +11,7 @@ fault ended the episode) and `past_limit` (1.0: stepped after the episode ended;
 A termination (`info["terminated"]`, e.g. a HumanoidBench fall) ends the episode; only episodic=true makes it
 terminal for the TD target.
 """
+
 from dream_mpc.errors import UserError, unknown
 from dream_mpc.registry import suites
 
@@ -45,12 +46,14 @@ def _all():
 def all_tasks():
     """Every single task of every registered suite, then the multi-task sets."""
     from tdmpc2.envs.task_sets import TASK_SETS
+
     return sorted(_all()) + sorted(TASK_SETS)
 
 
 def task_set(name):
     """The task list of a multi-task set (mt30, mt80), in the order of the official task ids; None otherwise."""
     from tdmpc2.envs.task_sets import TASK_SETS
+
     return list(TASK_SETS[name]) if name in TASK_SETS else None
 
 
@@ -75,10 +78,13 @@ def task_dims(task):
 def make_env(cfg):
     """The env for cfg.task; fills in cfg's env-dependent keys (obs_shape, action_dim, episode_length ...)."""
     from tdmpc2 import config
+
     names = task_set(cfg.task)
     if names is not None:
-        raise UserError(f"task={cfg.task} is a multi-task set: it trains offline from data_dir and has no single "
-                        f"online environment; pick one of its tasks, e.g. task={names[0]}")
+        raise UserError(
+            f"task={cfg.task} is a multi-task set: it trains offline from data_dir and has no single "
+            f"online environment; pick one of its tasks, e.g. task={names[0]}"
+        )
     env = suite_of(cfg.task).make(cfg.task, cfg)
     config.set_env_dims(cfg, env.observation_space.shape, env.action_space.shape[0], env.max_episode_steps)
     return env

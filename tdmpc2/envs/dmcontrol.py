@@ -1,5 +1,6 @@
 """DeepMind Control Suite tasks wrapped as TD-MPC2 wraps them: actions in [-1, 1], action repeat 2, 500-step
 episodes, flat float32 state observations (or 3 stacked 64x64 frames), and the old 4-tuple step API."""
+
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before dm_control loads mujoco
@@ -16,11 +17,35 @@ from dream_mpc.registry import suites
 from tdmpc2.envs import Suite
 
 TASKS = (
-    "acrobot-swingup", "cartpole-balance", "cartpole-balance-sparse", "cartpole-swingup", "cartpole-swingup-sparse",
-    "cheetah-run", "cup-catch", "dog-run", "dog-stand", "dog-trot", "dog-walk", "finger-spin", "finger-turn-easy",
-    "finger-turn-hard", "fish-swim", "hopper-hop", "hopper-stand", "humanoid-run", "humanoid-stand", "humanoid-walk",
-    "pendulum-swingup", "quadruped-run", "quadruped-walk", "reacher-easy", "reacher-hard", "walker-run",
-    "walker-stand", "walker-walk")
+    "acrobot-swingup",
+    "cartpole-balance",
+    "cartpole-balance-sparse",
+    "cartpole-swingup",
+    "cartpole-swingup-sparse",
+    "cheetah-run",
+    "cup-catch",
+    "dog-run",
+    "dog-stand",
+    "dog-trot",
+    "dog-walk",
+    "finger-spin",
+    "finger-turn-easy",
+    "finger-turn-hard",
+    "fish-swim",
+    "hopper-hop",
+    "hopper-stand",
+    "humanoid-run",
+    "humanoid-stand",
+    "humanoid-walk",
+    "pendulum-swingup",
+    "quadruped-run",
+    "quadruped-walk",
+    "reacher-easy",
+    "reacher-hard",
+    "walker-run",
+    "walker-stand",
+    "walker-walk",
+)
 DOMAIN_ALIASES = {"cup": "ball_in_cup", "pointmass": "point_mass"}
 ACTION_REPEAT = 2
 EPISODE_LENGTH = 500  # agent steps, i.e. the suite's 1000 control steps

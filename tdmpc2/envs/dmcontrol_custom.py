@@ -20,6 +20,7 @@ running backwards stays on the floor; the 3-link reacher (links 0.09 apart, shou
 limited to +-80 degrees, 3 motors) observes position (3), to_target (2), velocity (3). cup-spin starts with the ball
 in the cup (except in 10% of the episodes) and pendulum-spin at a uniform angle.
 """
+
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; before dm_control loads mujoco
@@ -34,9 +35,19 @@ from dm_control.utils import rewards
 from dream_mpc.registry import suites
 from tdmpc2.envs.dmcontrol import DMControlSuite
 
-TASKS = ("walker-walk-backwards", "walker-run-backwards", "cheetah-run-backwards", "cheetah-run-front",
-         "cheetah-run-back", "cheetah-jump", "hopper-hop-backwards", "reacher-three-easy", "reacher-three-hard",
-         "cup-spin", "pendulum-spin")
+TASKS = (
+    "walker-walk-backwards",
+    "walker-run-backwards",
+    "cheetah-run-backwards",
+    "cheetah-run-front",
+    "cheetah-run-back",
+    "cheetah-jump",
+    "hopper-hop-backwards",
+    "reacher-three-easy",
+    "reacher-three-hard",
+    "cup-spin",
+    "pendulum-spin",
+)
 INF = float("inf")
 
 
@@ -51,25 +62,37 @@ class WalkerBackwards(walker.PlanarWalker):
     """The walker's reward with the velocity target mirrored: full reward at v <= -move_speed."""
 
     def get_reward(self, physics):
-        standing = rewards.tolerance(physics.torso_height(), bounds=(walker._STAND_HEIGHT, INF),
-                                     margin=walker._STAND_HEIGHT / 2)
+        standing = rewards.tolerance(
+            physics.torso_height(), bounds=(walker._STAND_HEIGHT, INF), margin=walker._STAND_HEIGHT / 2
+        )
         upright = (1 + physics.torso_upright()) / 2
         stand = (3 * standing + upright) / 4
-        move = rewards.tolerance(physics.horizontal_velocity(), bounds=(-INF, -self._move_speed),
-                                 margin=self._move_speed / 2, value_at_margin=0.5, sigmoid="linear")
+        move = rewards.tolerance(
+            physics.horizontal_velocity(),
+            bounds=(-INF, -self._move_speed),
+            margin=self._move_speed / 2,
+            value_at_margin=0.5,
+            sigmoid="linear",
+        )
         return stand * (5 * move + 1) / 6
 
 
 def _walker_model():
     xml, assets = walker.get_model_and_assets()
-    return _replace_once(xml.decode() if isinstance(xml, bytes) else xml, 'size="250 .8 .2"', 'size="500 .8 .2"'), \
-        assets
+    return _replace_once(
+        xml.decode() if isinstance(xml, bytes) else xml, 'size="250 .8 .2"', 'size="500 .8 .2"'
+    ), assets
 
 
 def _walker(speed, time_limit=walker._DEFAULT_TIME_LIMIT, random=None, environment_kwargs=None):
     physics = walker.Physics.from_xml_string(*_walker_model())
-    return control.Environment(physics, WalkerBackwards(move_speed=speed, random=random), time_limit=time_limit,
-                               control_timestep=walker._CONTROL_TIMESTEP, **(environment_kwargs or {}))
+    return control.Environment(
+        physics,
+        WalkerBackwards(move_speed=speed, random=random),
+        time_limit=time_limit,
+        control_timestep=walker._CONTROL_TIMESTEP,
+        **(environment_kwargs or {}),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- cheetah
@@ -85,20 +108,28 @@ class CheetahCustom(cheetah.Cheetah):
         z = physics.named.data.xpos[["torso", "bfoot", "ffoot"], "z"]
         torso_z, foot_z = z[0], {"bfoot": z[1], "ffoot": z[2]}
         if self._goal == "run_backwards":
-            return rewards.tolerance(speed, bounds=(-INF, -0.8 * cheetah._RUN_SPEED), margin=0.8 * cheetah._RUN_SPEED,
-                                     value_at_margin=0, sigmoid="linear")
+            return rewards.tolerance(
+                speed,
+                bounds=(-INF, -0.8 * cheetah._RUN_SPEED),
+                margin=0.8 * cheetah._RUN_SPEED,
+                value_at_margin=0,
+                sigmoid="linear",
+            )
         if self._goal in ("run_front", "run_back"):
             lifted = "bfoot" if self._goal == "run_front" else "ffoot"
             torso_up = rewards.tolerance(torso_z, bounds=(1.2, INF), margin=0.6)
             foot_up = rewards.tolerance(foot_z[lifted], bounds=(1.2, INF), margin=0.6)
             up = (3 * foot_up + 2 * torso_up) / 5
             move_speed = 0.6 * cheetah._RUN_SPEED
-            run = rewards.tolerance(speed, bounds=(move_speed, INF), margin=move_speed, value_at_margin=0,
-                                    sigmoid="linear")
+            run = rewards.tolerance(
+                speed, bounds=(move_speed, INF), margin=move_speed, value_at_margin=0, sigmoid="linear"
+            )
             return up * (5 * run + 1) / 6
         still = rewards.tolerance(speed, bounds=(-0.5, 0.5), margin=0.5, value_at_margin=0, sigmoid="linear")
-        stands = [(5 * rewards.tolerance((torso_z + foot_z[f]) / 2, bounds=(1.2, INF), margin=0.6) + still) / 6
-                  for f in ("bfoot", "ffoot")]
+        stands = [
+            (5 * rewards.tolerance((torso_z + foot_z[f]) / 2, bounds=(1.2, INF), margin=0.6) + still) / 6
+            for f in ("bfoot", "ffoot")
+        ]
         return sum(stands) / 2
 
 
@@ -110,8 +141,9 @@ def _cheetah_model():
 
 def _cheetah(goal, time_limit=cheetah._DEFAULT_TIME_LIMIT, random=None, environment_kwargs=None):
     physics = cheetah.Physics.from_xml_string(*_cheetah_model())
-    return control.Environment(physics, CheetahCustom(goal, random=random), time_limit=time_limit,
-                               **(environment_kwargs or {}))
+    return control.Environment(
+        physics, CheetahCustom(goal, random=random), time_limit=time_limit, **(environment_kwargs or {})
+    )
 
 
 # ---------------------------------------------------------------------------------------------- hopper
@@ -119,15 +151,21 @@ class HopperBackwards(hopper.Hopper):
     def get_reward(self, physics):
         standing = rewards.tolerance(physics.height(), (hopper._STAND_HEIGHT, 2))
         speed = hopper._HOP_SPEED / 2
-        hopping = rewards.tolerance(physics.speed(), bounds=(-INF, -speed), margin=speed / 2, value_at_margin=0.5,
-                                    sigmoid="linear")
+        hopping = rewards.tolerance(
+            physics.speed(), bounds=(-INF, -speed), margin=speed / 2, value_at_margin=0.5, sigmoid="linear"
+        )
         return standing * hopping
 
 
 def _hopper(time_limit=hopper._DEFAULT_TIME_LIMIT, random=None, environment_kwargs=None):
     physics = hopper.Physics.from_xml_string(*hopper.get_model_and_assets())
-    return control.Environment(physics, HopperBackwards(hopping=True, random=random), time_limit=time_limit,
-                               control_timestep=hopper._CONTROL_TIMESTEP, **(environment_kwargs or {}))
+    return control.Environment(
+        physics,
+        HopperBackwards(hopping=True, random=random),
+        time_limit=time_limit,
+        control_timestep=hopper._CONTROL_TIMESTEP,
+        **(environment_kwargs or {}),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- reacher
@@ -170,8 +208,12 @@ def _reacher_three_model():
 
 def _reacher_three(target_size, time_limit=reacher._DEFAULT_TIME_LIMIT, random=None, environment_kwargs=None):
     physics = reacher.Physics.from_xml_string(*_reacher_three_model())
-    return control.Environment(physics, reacher.Reacher(target_size=target_size, random=random),
-                               time_limit=time_limit, **(environment_kwargs or {}))
+    return control.Environment(
+        physics,
+        reacher.Reacher(target_size=target_size, random=random),
+        time_limit=time_limit,
+        **(environment_kwargs or {}),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- cup
@@ -181,8 +223,8 @@ class CupSpin(ball_in_cup.BallInCup):
     def initialize_episode(self, physics):
         need_in_cup = self.random.uniform() >= 0.1  # drawn once per reset
         while True:
-            physics.named.data.qpos["ball_x"] = self.random.uniform(-.2, .2)
-            physics.named.data.qpos["ball_z"] = self.random.uniform(.2, .5)
+            physics.named.data.qpos["ball_x"] = self.random.uniform(-0.2, 0.2)
+            physics.named.data.qpos["ball_z"] = self.random.uniform(0.2, 0.5)
             physics.after_reset()
             if physics.data.ncon == 0 and (physics.in_target() or not need_in_cup):
                 break
@@ -192,28 +234,36 @@ class CupSpin(ball_in_cup.BallInCup):
         dist = np.linalg.norm(physics.ball_to_target())
         far = rewards.tolerance(dist, bounds=(0.5, INF), margin=0.25, value_at_margin=0.5, sigmoid="linear")
         qvel = physics.named.data.qvel[["ball_x", "ball_z"]]
-        fast = rewards.tolerance(np.linalg.norm(np.abs(qvel)), bounds=(6, INF), margin=3, value_at_margin=0.5,
-                                 sigmoid="linear")
+        fast = rewards.tolerance(
+            np.linalg.norm(np.abs(qvel)), bounds=(6, INF), margin=3, value_at_margin=0.5, sigmoid="linear"
+        )
         return (1 - physics.in_target()) * (far + 2 * fast) / 3
 
 
 def _cup_spin(time_limit=ball_in_cup._DEFAULT_TIME_LIMIT, random=None, environment_kwargs=None):
     physics = ball_in_cup.Physics.from_xml_string(*ball_in_cup.get_model_and_assets())
-    return control.Environment(physics, CupSpin(random=random), time_limit=time_limit,
-                               control_timestep=ball_in_cup._CONTROL_TIMESTEP, **(environment_kwargs or {}))
+    return control.Environment(
+        physics,
+        CupSpin(random=random),
+        time_limit=time_limit,
+        control_timestep=ball_in_cup._CONTROL_TIMESTEP,
+        **(environment_kwargs or {}),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- pendulum
 class PendulumSpin(pendulum.SwingUp):
     def get_reward(self, physics):
-        return rewards.tolerance(abs(physics.angular_velocity()), bounds=(9, INF), margin=4.5, value_at_margin=0.5,
-                                 sigmoid="linear")
+        return rewards.tolerance(
+            abs(physics.angular_velocity()), bounds=(9, INF), margin=4.5, value_at_margin=0.5, sigmoid="linear"
+        )
 
 
 def _pendulum_spin(time_limit=pendulum._DEFAULT_TIME_LIMIT, random=None, environment_kwargs=None):
     physics = pendulum.Physics.from_xml_string(*pendulum.get_model_and_assets())
-    return control.Environment(physics, PendulumSpin(random=random), time_limit=time_limit,
-                               **(environment_kwargs or {}))
+    return control.Environment(
+        physics, PendulumSpin(random=random), time_limit=time_limit, **(environment_kwargs or {})
+    )
 
 
 # ---------------------------------------------------------------------------------------------- registration
@@ -240,6 +290,7 @@ def _register_in_dm_control():
         def load(time_limit=None, random=None, environment_kwargs=None, _factory=factory):
             kwargs = {} if time_limit is None else {"time_limit": time_limit}
             return _factory(random=random, environment_kwargs=environment_kwargs, **kwargs)
+
         load.__name__ = name
         domain.SUITE.add("custom")(load)
 

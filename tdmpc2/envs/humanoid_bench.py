@@ -21,6 +21,7 @@ checkout on sys.path (the Makefile writes a `.pth` file for the copy in ../share
 made to run on MuJoCo 3.3 / gymnasium 1.x from outside: a stand-in `jax` while importing (only a weight converter
 uses it) and dm_control's own `index` module in place of its bundled copy.
 """
+
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; before mujoco creates a context
@@ -41,25 +42,77 @@ from dream_mpc.registry import suites
 from tdmpc2.envs import Suite
 
 # not `pip install git+...`: a non-editable install leaves out its data and two subpackages; --no-deps: its pins clash
-INSTALL = ("git clone https://github.com/carlosferrazza/humanoid-bench.git && "
-           "pip install --no-deps -e humanoid-bench")
+INSTALL = "git clone https://github.com/carlosferrazza/humanoid-bench.git && pip install --no-deps -e humanoid-bench"
 ROBOTS = ("h1hand", "h1")
 TASKS = ("balance_hard", "balance_simple", "hurdle", "maze", "reach", "run", "slide", "stair", "walk", "stand")
 EPISODE_LENGTH = 1000
 PIXEL_SIZE, NUM_FRAMES, RENDER_SIZE = 64, 3, 384
 # random-policy returns (Lee et al. 2025, SimbaV2 HB_RANDOM_SCORE) and targets (HumanoidBench's success_bar)
 RANDOM_SCORE = {
-    "h1hand": {"balance_hard": 10.032, "balance_simple": 10.17, "hurdle": 2.371, "maze": 106.233, "reach": -50.024,
-               "run": 1.927, "slide": 3.142, "stair": 3.161, "walk": 2.505, "stand": 11.973},
-    "h1": {"balance_hard": 9.044, "balance_simple": 9.391, "hurdle": 2.214, "maze": 106.441, "reach": 260.302,
-           "run": 2.02, "slide": 3.191, "stair": 3.112, "walk": 2.377, "stand": 10.545}}
-SUCCESS_BAR = {"balance_hard": 800, "balance_simple": 800, "hurdle": 700, "maze": 1200, "reach": 12000, "run": 700,
-               "slide": 700, "stair": 700, "walk": 700, "stand": 800}
+    "h1hand": {
+        "balance_hard": 10.032,
+        "balance_simple": 10.17,
+        "hurdle": 2.371,
+        "maze": 106.233,
+        "reach": -50.024,
+        "run": 1.927,
+        "slide": 3.142,
+        "stair": 3.161,
+        "walk": 2.505,
+        "stand": 11.973,
+    },
+    "h1": {
+        "balance_hard": 9.044,
+        "balance_simple": 9.391,
+        "hurdle": 2.214,
+        "maze": 106.441,
+        "reach": 260.302,
+        "run": 2.02,
+        "slide": 3.191,
+        "stair": 3.112,
+        "walk": 2.377,
+        "stand": 10.545,
+    },
+}
+SUCCESS_BAR = {
+    "balance_hard": 800,
+    "balance_simple": 800,
+    "hurdle": 700,
+    "maze": 1200,
+    "reach": 12000,
+    "run": 700,
+    "slide": 700,
+    "stair": 700,
+    "walk": 700,
+    "stand": 800,
+}
 # observation dims, read from the built envs (tests check them): the robot's state plus the task's objects
-OBS_DIMS = {"h1hand": {"balance_hard": 177, "balance_simple": 164, "hurdle": 151, "maze": 151, "reach": 157,
-                       "run": 151, "slide": 151, "stair": 151, "walk": 151, "stand": 151},
-            "h1": {"balance_hard": 77, "balance_simple": 64, "hurdle": 51, "maze": 51, "reach": 57, "run": 51,
-                   "slide": 51, "stair": 51, "walk": 51, "stand": 51}}
+OBS_DIMS = {
+    "h1hand": {
+        "balance_hard": 177,
+        "balance_simple": 164,
+        "hurdle": 151,
+        "maze": 151,
+        "reach": 157,
+        "run": 151,
+        "slide": 151,
+        "stair": 151,
+        "walk": 151,
+        "stand": 151,
+    },
+    "h1": {
+        "balance_hard": 77,
+        "balance_simple": 64,
+        "hurdle": 51,
+        "maze": 51,
+        "reach": 57,
+        "run": 51,
+        "slide": 51,
+        "stair": 51,
+        "walk": 51,
+        "stand": 51,
+    },
+}
 ACTION_DIMS = {"h1hand": 61, "h1": 19}
 _NAME = re.compile(r"humanoid_(?P<robot>[a-z0-9]+)-(?P<task>[a-z_]+?)(?P<version>-v0)?")
 _INSTABILITY_WARNINGS = ("mjWARN_BADQACC", "mjWARN_BADQPOS", "mjWARN_BADQVEL", "mjWARN_BADCTRL")
@@ -103,6 +156,7 @@ def import_humanoid_bench():
             if sys.modules.get(name) is module:
                 del sys.modules[name]
     from dm_control.mujoco import index  # its bundled copy of dm_control's indexing predates MuJoCo 3.3's model
+
     hb_env.index = index
     hb_env._dream_mpc_ready = True
     return humanoid_bench
@@ -118,11 +172,15 @@ class HumanoidBench:
         import_humanoid_bench()
         import gymnasium as gym
         import mujoco
+
         self._mujoco = mujoco
         self.task = task
         self.obs_type = obs
-        kwargs = {"render_mode": "rgb_array", "width": PIXEL_SIZE, "height": PIXEL_SIZE} if obs == "rgb" else \
-            {"render_mode": None}
+        kwargs = (
+            {"render_mode": "rgb_array", "width": PIXEL_SIZE, "height": PIXEL_SIZE}
+            if obs == "rgb"
+            else {"render_mode": None}
+        )
         self._env = gym.make(gym_id(task), disable_env_checker=True, **kwargs).unwrapped  # our own time limit
         env = self._env
         self.success_bar = float(env.task.success_bar)
@@ -153,8 +211,14 @@ class HumanoidBench:
         """A 384x384 frame of the task's camera (for videos)."""
         if self._video_renderer is None:
             from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
-            self._video_renderer = MujocoRenderer(self._env.model, self._env.data, width=RENDER_SIZE,
-                                                  height=RENDER_SIZE, camera_name=self._env.task.camera_name)
+
+            self._video_renderer = MujocoRenderer(
+                self._env.model,
+                self._env.data,
+                width=RENDER_SIZE,
+                height=RENDER_SIZE,
+                camera_name=self._env.task.camera_name,
+            )
         return self._video_renderer.render("rgb_array").copy()
 
     def _obs(self, state):
@@ -189,8 +253,12 @@ class HumanoidBench:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
         if not np.isfinite(action).all():
             raise ValueError(f"non-finite action {action.tolist()}: the simulator only takes finite actions")
-        info = {"success": float(self._return >= self.success_bar), "terminated": torch.tensor(0.0),
-                "instability": 0.0, "past_limit": 0.0}
+        info = {
+            "success": float(self._return >= self.success_bar),
+            "terminated": torch.tensor(0.0),
+            "instability": 0.0,
+            "past_limit": 0.0,
+        }
         if self._ended or self._t >= self.max_episode_steps:  # stepped past the episode's end
             info["past_limit"] = 1.0
             return self._stale_obs(), torch.tensor(0.0), True, info
@@ -229,6 +297,7 @@ class HumanoidBench:
         """Accepts what get_rng_state returned, or a numpy RandomState state (as `seed_everything` passes)."""
         if isinstance(state, tuple):
             from tdmpc2.envs.metaworld import legacy_to_generator_state
+
             state = {"env": legacy_to_generator_state(state), "numpy": state}
         self._env.np_random.bit_generator.state = state["env"]
         self._np_global = state["numpy"]

@@ -16,6 +16,7 @@ observation) ends the episode with `info["instability"] = 1.0` (the observation 
 reward 0); stepping an episode past its limit (without reset) does not touch the simulator and returns done with
 `info["past_limit"] = 1.0`. The trainer and the evaluator can count both.
 """
+
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; before mujoco creates a context
@@ -32,13 +33,15 @@ from dream_mpc.registry import suites
 from tdmpc2.envs import Suite
 
 INSTALL = "pip install 'metaworld==3.1.1' 'gymnasium[mujoco]==1.4.0'"
-NAMES = ("assembly basketball bin-picking box-close button-press-topdown button-press-topdown-wall button-press "
-         "button-press-wall coffee-button coffee-pull coffee-push dial-turn disassemble door-close door-lock door-open "
-         "door-unlock hand-insert drawer-close drawer-open faucet-open faucet-close hammer handle-press-side "
-         "handle-press handle-pull-side handle-pull lever-pull pick-place-wall pick-out-of-hole pick-place plate-slide "
-         "plate-slide-side plate-slide-back plate-slide-back-side peg-insert-side peg-unplug-side soccer stick-push "
-         "stick-pull push push-wall push-back reach reach-wall shelf-place sweep-into sweep window-open "
-         "window-close").split()
+NAMES = (
+    "assembly basketball bin-picking box-close button-press-topdown button-press-topdown-wall button-press "
+    "button-press-wall coffee-button coffee-pull coffee-push dial-turn disassemble door-close door-lock door-open "
+    "door-unlock hand-insert drawer-close drawer-open faucet-open faucet-close hammer handle-press-side "
+    "handle-press handle-pull-side handle-pull lever-pull pick-place-wall pick-out-of-hole pick-place plate-slide "
+    "plate-slide-side plate-slide-back plate-slide-back-side peg-insert-side peg-unplug-side soccer stick-push "
+    "stick-pull push push-wall push-back reach reach-wall shelf-place sweep-into sweep window-open "
+    "window-close"
+).split()
 TASKS = tuple(sorted("mw-" + n for n in NAMES))
 ACTION_REPEAT = 2
 EPISODE_LENGTH = 100  # agent steps (200 env steps of Meta-World's 500)
@@ -58,6 +61,7 @@ def _metaworld_envs():
 
 def _instability_warnings():
     import mujoco
+
     w = mujoco.mjtWarning
     return [int(w.mjWARN_BADQACC), int(w.mjWARN_BADQPOS), int(w.mjWARN_BADQVEL), int(w.mjWARN_BADCTRL)]
 
@@ -76,6 +80,7 @@ class MetaWorld:
         if obs not in ("state", "rgb"):
             raise UserError(f"obs={obs} is not supported by Meta-World; use obs=state or obs=rgb")
         import mujoco
+
         self._mujoco = mujoco
         envs = _metaworld_envs()
         self.task = task
@@ -141,8 +146,13 @@ class MetaWorld:
             raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
         if not np.isfinite(action).all():
             raise ValueError(f"non-finite action {action.tolist()}: the simulator only takes finite actions")
-        info = {"success": 0.0, "success_any": self._success_any, "terminated": torch.tensor(0.0),
-                "instability": 0.0, "past_limit": 0.0}
+        info = {
+            "success": 0.0,
+            "success_any": self._success_any,
+            "terminated": torch.tensor(0.0),
+            "instability": 0.0,
+            "past_limit": 0.0,
+        }
         if self._ended or self._t >= self.max_episode_steps:  # past the episode's end: leave the simulator alone
             info["past_limit"] = 1.0
             return self._stale_obs(), torch.tensor(0.0), True, info

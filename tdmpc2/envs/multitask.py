@@ -9,6 +9,7 @@ with `set_task(i)` (or `reset(task=i)`); the index is the task id of the officia
 per-task returns and successes and the official multi-task score: the mean over tasks of return / 10 for
 DMControl tasks and success x 100 for Meta-World tasks (100 x each suite's normalized score).
 """
+
 import types
 
 import numpy as np
@@ -33,8 +34,10 @@ class MultitaskEnv:
         self._envs = [None] * len(self.tasks)
         if obs_dims is None or action_dims is None or episode_lengths is None:
             dims = [suite_of(t).dims(t) or self._env(i).observation_space.shape for i, t in enumerate(self.tasks)]
-            dims = [d if len(d) == 3 else (d, self._env(i).action_space.shape[0], self._env(i).max_episode_steps)
-                    for i, d in enumerate(dims)]
+            dims = [
+                d if len(d) == 3 else (d, self._env(i).action_space.shape[0], self._env(i).max_episode_steps)
+                for i, d in enumerate(dims)
+            ]
             obs_dims = [int(d[0][0]) for d in dims]
             action_dims = [int(d[1]) for d in dims]
             episode_lengths = [int(d[2]) for d in dims]
@@ -124,23 +127,36 @@ def evaluate_task_set(agent, cfg, tasks=None, episodes=None, eval_mode=True, log
         raise UserError(f"tasks {unknown} are not in {cfg.task}; valid: {', '.join(all_tasks)}")
     episodes = int(cfg.eval_episodes if episodes is None else episodes)
     lengths = getattr(cfg, "episode_lengths", None)
-    env = MultitaskEnv(all_tasks, cfg, obs_dims=[cfg.obs_shape[cfg.obs][0]] * len(all_tasks),
-                       action_dims=getattr(cfg, "action_dims", None) or [cfg.action_dim] * len(all_tasks),
-                       episode_lengths=lengths or [cfg.episode_length] * len(all_tasks))
+    env = MultitaskEnv(
+        all_tasks,
+        cfg,
+        obs_dims=[cfg.obs_shape[cfg.obs][0]] * len(all_tasks),
+        action_dims=getattr(cfg, "action_dims", None) or [cfg.action_dim] * len(all_tasks),
+        episode_lengths=lengths or [cfg.episode_length] * len(all_tasks),
+    )
     results = {}
     for task in tasks:
         idx = all_tasks.index(task)
         env.set_task(idx)
-        runs = [run_episode(agent, env, eval_mode=eval_mode, task=idx if len(all_tasks) > 1 else None)
-                for _ in range(episodes)]
+        runs = [
+            run_episode(agent, env, eval_mode=eval_mode, task=idx if len(all_tasks) > 1 else None)
+            for _ in range(episodes)
+        ]
         returns = [ep["return"] for ep in runs]
         successes = [ep["success"] for ep in runs]
         score = float(np.mean([official_score(task, r, s) for r, s in zip(returns, successes)]))
-        results[task] = {"returns": returns, "successes": successes, "return": float(np.mean(returns)),
-                         "success": float(np.mean(successes)), "score": score}
+        results[task] = {
+            "returns": returns,
+            "successes": successes,
+            "return": float(np.mean(returns)),
+            "success": float(np.mean(successes)),
+            "score": score,
+        }
         if log is not None:
-            log(f"{task}: return {results[task]['return']:.1f}, success {results[task]['success']:.2f}, "
-                f"score {score:.1f}")
+            log(
+                f"{task}: return {results[task]['return']:.1f}, success {results[task]['success']:.2f}, "
+                f"score {score:.1f}"
+            )
     return {"tasks": results, "score": float(np.mean([r["score"] for r in results.values()]))}
 
 
@@ -153,13 +169,18 @@ def evaluate_checkpoint_set(cfg):
     if cfg.checkpoint is None:
         raise UserError(f"no checkpoint given: python evaluate.py task={cfg.task} checkpoint=<path.pt> planner=mppi")
     runtime.setup(cfg)
-    agent = load_agent(cfg.checkpoint, task=cfg.task, device=cfg.device, overrides=cfg._overrides,
-                       trusted=cfg.trust_checkpoint)
+    agent = load_agent(
+        cfg.checkpoint, task=cfg.task, device=cfg.device, overrides=cfg._overrides, trusted=cfg.trust_checkpoint
+    )
     runtime.set_seed(cfg.seed)
     tasks = cfg.get("eval_tasks") or None
-    print(f"evaluating {cfg.checkpoint} on {cfg.task} ({len(tasks or agent.cfg.tasks)} tasks) with "
-          f"planner={agent.cfg.planner}, {cfg.eval_episodes} episodes each")
+    print(
+        f"evaluating {cfg.checkpoint} on {cfg.task} ({len(tasks or agent.cfg.tasks)} tasks) with "
+        f"planner={agent.cfg.planner}, {cfg.eval_episodes} episodes each"
+    )
     result = evaluate_task_set(agent, agent.cfg, tasks, episodes=cfg.eval_episodes, eval_mode=not cfg.eval_noise)
-    print(f"{cfg.task} planner={agent.cfg.planner}: normalized score {result['score']:.1f} over "
-          f"{len(result['tasks'])} tasks (DMControl return / 10, Meta-World success x 100)")
+    print(
+        f"{cfg.task} planner={agent.cfg.planner}: normalized score {result['score']:.1f} over "
+        f"{len(result['tasks'])} tasks (DMControl return / 10, Meta-World success x 100)"
+    )
     return result

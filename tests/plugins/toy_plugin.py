@@ -2,6 +2,7 @@
 TensorDict latent (h, s) and a single value head V(z). `DREAM_MPC_PLUGINS=toy_plugin` makes train.py and
 evaluate.py see them; nothing in tdmpc2/ or dream_mpc/ knows about them.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ TARGET, LENGTH = 0.5, 25
 # ---------------------------------------------------------------------------------------------------- env suite
 class PointMass:
     """A 1-D point mass pushed towards TARGET: obs (position, velocity), reward -(position - TARGET)^2."""
+
     has_success = False
     max_episode_steps = LENGTH
     observation_space = Box(-np.inf, np.inf, (2,), dtype=np.float32)
@@ -44,7 +46,7 @@ class PointMass:
         self.vel = 0.8 * self.vel + 0.2 * float(torch.as_tensor(action).clamp(-1, 1)[0])
         self.pos += self.vel
         self.t += 1
-        reward = torch.tensor(-(self.pos - TARGET) ** 2, dtype=torch.float32)
+        reward = torch.tensor(-((self.pos - TARGET) ** 2), dtype=torch.float32)
         fell = self.fall is not None and abs(self.pos) > self.fall
         return self._obs(), reward, self.t >= LENGTH or fell, {"success": 0.0, "terminated": torch.tensor(float(fell))}
 
@@ -87,12 +89,14 @@ class ShootingOptions:
 @planners.register("toy_shooting")
 class RandomShooting(Planner):
     """Uniform random sequences, the best predicted return executed; sees the model only through the protocol."""
+
     Options = ShootingOptions
     option_block = "toy_shooting"
 
     @torch.no_grad()
     def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
         from dream_mpc.rollout import sequence_return
+
         B, N, H, A = z.shape[0], self.opt.num_samples, self.opt.horizon, self.model.action_dim
         actions = torch.rand(H, B, N, A) * 2 - 1
         value = sequence_return(self.model, z, actions, task, self.discount).view(B, N)
@@ -115,6 +119,7 @@ class RecurrentNet(nn.Module):
 
 class RecurrentModel(WorldModel):
     """The protocol on a TensorDict latent {h, s}: a GRU step, a single-member value ensemble (V(z))."""
+
     value_kind = "V"
 
     def __init__(self, net, action_dim):
@@ -178,8 +183,12 @@ class RecurrentAgent:
             v = self.model.values(z)[0]
             with torch.no_grad():
                 target = reward[t] + self.discount * self.model.values(self.model.encode(obs[t + 1]))[0]
-            loss = loss + (self.model.reward(z, action[t]) - reward[t]).pow(2).mean() \
-                + (nxt["s"] - obs[t + 1]).pow(2).mean() + (v - target).pow(2).mean()
+            loss = (
+                loss
+                + (self.model.reward(z, action[t]) - reward[t]).pow(2).mean()
+                + (nxt["s"] - obs[t + 1]).pow(2).mean()
+                + (v - target).pow(2).mean()
+            )
             z = nxt
         z0 = self.model.encode(obs[0])
         a = self.model.policy(z0)[0]
@@ -205,8 +214,7 @@ class RecurrentAgent:
     @classmethod
     def from_checkpoint(cls, obj, path, task=None, device="auto", overrides=(), **kwargs):
         saved = obj["config"]
-        cfg = config.load([f"task={task or saved['task']}", "agent=toy_rnn", f"planner={saved['planner']}",
-                           *overrides])
+        cfg = config.load([f"task={task or saved['task']}", "agent=toy_rnn", f"planner={saved['planner']}", *overrides])
         obs_shape, action_dim, length = ToySuite().dims(cfg.task)
         config.set_env_dims(cfg, obs_shape, action_dim, length)
         agent = cls(cfg)
