@@ -418,19 +418,32 @@ def _revalidate(buffer_state, old_horizon, new_horizon):
 
 
 def _plain_rng(state):
-    """A numpy RandomState state (or None) as plain data: the key array as an int64 tensor (weights_only-safe)."""
-    if state is None:
-        return None
-    kind, keys, pos, has_gauss, cached = state
-    return (str(kind), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached))
+    """A random state as plain data for weights_only checkpoints, whatever its shape (a numpy RandomState tuple, a
+    numpy Generator's dict, a suite's dict of both): numpy arrays become tagged int64/float tensors, numpy scalars
+    Python numbers; tuples, lists and dicts are kept. `_numpy_rng` undoes it exactly."""
+    if isinstance(state, np.ndarray):
+        wide = state.dtype.kind == "u" and state.dtype.itemsize == 8  # bit-preserving view, undone on load
+        data = state.view(np.int64) if wide else state.astype(np.int64 if state.dtype.kind in "iub" else np.float64)
+        return {"__ndarray__": str(state.dtype), "data": torch.from_numpy(np.ascontiguousarray(data))}
+    if isinstance(state, np.generic):
+        return state.item()
+    if isinstance(state, dict):
+        return {k: _plain_rng(v) for k, v in state.items()}
+    if isinstance(state, (tuple, list)):
+        return type(state)(_plain_rng(v) for v in state)
+    return state
 
 
 def _numpy_rng(state):
     """The inverse of `_plain_rng`."""
-    if state is None:
-        return None
-    kind, keys, pos, has_gauss, cached = state
-    return kind, np.asarray(torch.as_tensor(keys).numpy(), dtype=np.uint32), pos, has_gauss, cached
+    if isinstance(state, dict) and "__ndarray__" in state:
+        dtype, data = np.dtype(state["__ndarray__"]), state["data"].numpy()
+        return data.view(dtype) if dtype.kind == "u" and dtype.itemsize == 8 else data.astype(dtype)
+    if isinstance(state, dict):
+        return {k: _numpy_rng(v) for k, v in state.items()}
+    if isinstance(state, (tuple, list)):
+        return type(state)(_numpy_rng(v) for v in state)
+    return state
 
 
 def _python_rng(state):
