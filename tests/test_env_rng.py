@@ -1,5 +1,6 @@
 """Every suite's environment random state survives a weights_only checkpoint: saved as the trainer saves it, read
 back safely and restored, the next reset draws the same initial state (exact resumes on every suite)."""
+
 import importlib.util
 import io
 

@@ -245,13 +245,26 @@ def test_signal_saves_the_current_step_and_the_rerun_resumes(tmp_path, sig):
     assert checkpoint.read(last)["step"] == step + 21  # the finished run's own checkpoint
 
 
+def _sigint_default():
+    """A child started from a shell's background job inherits SIGINT ignored (and Python then never raises
+    KeyboardInterrupt): give it the default disposition, as a terminal's foreground process has."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_says_what_was_saved(tmp_path):
     out = tmp_path / "out.log"
     train_csv = tmp_path / WORK_DIR / "train.csv"
 
     def interrupt(*args):
         with open(out, "w") as log:
-            proc = subprocess.Popen(train_cmd(*args), cwd=tmp_path, env=CHILD_ENV, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                train_cmd(*args),
+                cwd=tmp_path,
+                env=CHILD_ENV,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_sigint_default,
+            )
             try:
                 wait_for(
                     lambda: "work dir:" in out.read_text() and "step/s" in out.read_text(),

@@ -284,6 +284,7 @@ def test_compare_planners_resumes_an_interrupted_run_on_the_same_episodes(traine
     assert len(read_csv(tmp_path / "part" / "episodes.csv")) == 3 and again[0]["episodes"] == 3  # nothing left
 
 
+@pytest.mark.slow
 def test_ablate_dream_runs_each_variant_on_the_same_episodes(trained, tmp_path):
     ckpt = str(trained[0] / "models" / "final.pt")
     out = tmp_path / "ablation"
@@ -417,6 +418,7 @@ def test_benchmark_ab_times_two_configurations_side_by_side(tmp_path):
     assert re.search(r"\| dream \| 1 \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+ \|", result.stdout), result.stdout
 
 
+@pytest.mark.slow
 def test_demo_compares_the_planners_on_the_bundled_agent(tmp_path):
     """The README's main job, shortened to one episode per planner (one thread: robust to a busy machine)."""
     result = subprocess.run(

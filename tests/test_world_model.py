@@ -188,6 +188,7 @@ def test_sample_action_is_the_same_draw_as_pi(agent):
         torch.testing.assert_close(model.sample_action(z, expl=expl), full)
 
 
+@pytest.mark.slow
 def test_compiled_planning_step_gives_the_same_action():
     """compile=true wraps the planning step in torch.compile; on the deterministic policy planner the action must
     be the same as without (the compiled update is the same switch, too slow to compile in a CPU test)."""
@@ -216,6 +217,7 @@ def test_compiled_planning_step_gives_the_same_action():
     torch.testing.assert_close(actions[0], actions[1], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_compiled_update_gives_the_same_losses_and_compiles_once():
     """compile=true captures the update: the same losses and weights as eager (dropout off, so no random draws
     differ), and later calls reuse the compiled graphs (a recompile on every call once made it 10x slower)."""
