@@ -253,3 +253,33 @@ def test_each_nan_guard_holds_on_its_own():
         mean = agent.model.pi(agent.model.encode(obs.unsqueeze(0)))[1]["mean"][0]
     torch.testing.assert_close(action, mean)
     assert agent.nonfinite_actions == 1
+
+
+@pytest.mark.parametrize("planner", ["dream", "mppi"])
+def test_planners_act_from_meta_world_pixels(planner):
+    """The paper's pixel protocol extends to Meta-World: a pixel agent plans on the corner2 camera's stacked frames."""
+    from tdmpc2.agent import TDMPC2
+    from tdmpc2.envs import make_env
+
+    cfg = config.load(
+        [
+            "task=mw-button-press",
+            "obs=rgb",
+            "num_channels=8",
+            "latent_dim=128",
+            "mlp_dim=64",
+            f"planner={planner}",
+            "num_samples=32",
+            "num_elites=4",
+            "device=cpu",
+            "threads=1",
+        ]
+    )
+    env = make_env(cfg)
+    agent = TDMPC2(cfg)
+    obs = env.reset()
+    assert obs.shape == (9, 64, 64) and obs.dtype == torch.uint8
+    for t in range(2):
+        action = agent.act(obs, t0=t == 0, eval_mode=True)
+        obs, reward, done, info = env.step(action)
+    assert action.shape == (4,) and agent.nonfinite_actions == 0 and agent.planner.nonfinite_count == 0
