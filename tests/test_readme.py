@@ -17,7 +17,7 @@ def blocks(lang):
 
 def commands():
     for block in blocks("bash"):
-        for line in block.splitlines():
+        for line in block.replace("\\\n", " ").splitlines():  # continued lines joined
             line = line.split("#", 1)[0].strip()
             if line.startswith("python "):
                 yield line
