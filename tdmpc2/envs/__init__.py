@@ -88,3 +88,16 @@ def make_env(cfg):
     env = suite_of(cfg.task).make(cfg.task, cfg)
     config.set_env_dims(cfg, env.observation_space.shape, env.action_space.shape[0], env.max_episode_steps)
     return env
+
+
+def checked_action(action, space, dtype):
+    """The action as a numpy array of the env's shape, or a ValueError: a wrong shape or a non-finite value never
+    reaches a simulator (the agent replaces non-finite actions before; this is the last check)."""
+    import numpy as np
+
+    action = np.asarray(action, dtype=dtype)
+    if action.shape != space.shape:
+        raise ValueError(f"action must have shape {space.shape}, got {action.shape}")
+    if not np.isfinite(action).all():
+        raise ValueError(f"non-finite action {action.tolist()}: the simulator only takes finite actions")
+    return action

@@ -14,7 +14,7 @@ from dm_control import suite
 from gymnasium.spaces import Box
 
 from dream_mpc.registry import suites
-from tdmpc2.envs import Suite
+from tdmpc2.envs import Suite, checked_action
 
 TASKS = (
     "acrobot-swingup",
@@ -103,11 +103,7 @@ class DMControl:
         return self._obs(time_step)
 
     def step(self, action):
-        action = np.asarray(action, dtype=np.float64)
-        if action.shape != self.action_space.shape:
-            raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
-        if not np.isfinite(action).all():
-            raise ValueError(f"non-finite action {action.tolist()}: the simulator only takes finite actions")
+        action = checked_action(action, self.action_space, np.float64)
         scaled = self._low + (np.clip(action, -1.0, 1.0) + 1.0) * 0.5 * (self._high - self._low)
         reward = 0.0
         for _ in range(ACTION_REPEAT):

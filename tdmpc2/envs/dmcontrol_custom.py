@@ -34,20 +34,9 @@ from dm_control.utils import rewards
 
 from dream_mpc.registry import suites
 from tdmpc2.envs.dmcontrol import DMControlSuite
+from tdmpc2.envs.task_sets import CUSTOM_DMC
 
-TASKS = (
-    "walker-walk-backwards",
-    "walker-run-backwards",
-    "cheetah-run-backwards",
-    "cheetah-run-front",
-    "cheetah-run-back",
-    "cheetah-jump",
-    "hopper-hop-backwards",
-    "reacher-three-easy",
-    "reacher-three-hard",
-    "cup-spin",
-    "pendulum-spin",
-)
+TASKS = CUSTOM_DMC  # in the order of the official multi-task ids
 INF = float("inf")
 
 

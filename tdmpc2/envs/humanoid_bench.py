@@ -39,7 +39,7 @@ from gymnasium.spaces import Box
 
 from dream_mpc.errors import UserError, unknown
 from dream_mpc.registry import suites
-from tdmpc2.envs import Suite
+from tdmpc2.envs import Suite, checked_action
 
 # not `pip install git+...`: a non-editable install leaves out its data and two subpackages; --no-deps: its pins clash
 INSTALL = "git clone https://github.com/carlosferrazza/humanoid-bench.git && pip install --no-deps -e humanoid-bench"
@@ -248,11 +248,7 @@ class HumanoidBench:
         return sum(int(self._env.data.warning[i].number) for i in self._warn_ids)
 
     def step(self, action):
-        action = np.asarray(action, dtype=np.float32)
-        if action.shape != self.action_space.shape:
-            raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
-        if not np.isfinite(action).all():
-            raise ValueError(f"non-finite action {action.tolist()}: the simulator only takes finite actions")
+        action = checked_action(action, self.action_space, np.float32)
         info = {
             "success": float(self._return >= self.success_bar),
             "terminated": torch.tensor(0.0),

@@ -30,7 +30,7 @@ from gymnasium.spaces import Box
 
 from dream_mpc.errors import UserError, unknown
 from dream_mpc.registry import suites
-from tdmpc2.envs import Suite
+from tdmpc2.envs import Suite, checked_action
 
 INSTALL = "pip install 'metaworld==3.1.1' 'gymnasium[mujoco]==1.4.0'"
 NAMES = (
@@ -141,11 +141,7 @@ class MetaWorld:
         return sum(int(self._env.data.warning[i].number) for i in self._warn_ids)
 
     def step(self, action):
-        action = np.asarray(action, dtype=np.float32)
-        if action.shape != self.action_space.shape:
-            raise ValueError(f"action must have shape {self.action_space.shape}, got {action.shape}")
-        if not np.isfinite(action).all():
-            raise ValueError(f"non-finite action {action.tolist()}: the simulator only takes finite actions")
+        action = checked_action(action, self.action_space, np.float32)
         info = {
             "success": 0.0,
             "success_any": self._success_any,

@@ -1,6 +1,7 @@
 """TD-MPC2's multi-task sets: mt30 (DMControl and 11 custom tasks) and mt80 (mt30 and 50 Meta-World tasks)."""
 
-_MT30_CUSTOM = (
+# TD-MPC2's 11 custom DMControl tasks (tdmpc2/envs/dmcontrol_custom.py defines them)
+CUSTOM_DMC = (
     "walker-walk-backwards",
     "walker-run-backwards",
     "cheetah-run-backwards",
@@ -43,7 +44,7 @@ _MW = (
     "stick-pull sweep-into sweep window-open window-close bin-picking box-close door-lock door-unlock hand-insert"
 )
 # the list index is the task id of the official multi-task models and datasets
-TASK_SETS = {"mt30": _MT30_DMC + _MT30_CUSTOM}
+TASK_SETS = {"mt30": _MT30_DMC + CUSTOM_DMC}
 TASK_SETS["mt80"] = TASK_SETS["mt30"] + tuple("mw-" + t for t in _MW.split())
 # (observation dim, action dim) of every mt30/mt80 task, as the official multi-task models and datasets have them
 # (tests/test_multitask.py builds each env and checks); the list order above is what the task ids index
