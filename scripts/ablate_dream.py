@@ -9,11 +9,9 @@ Writes episodes.csv, summary.json and a bar plot (returns.png) like compare_plan
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: as tdmpc2/cli.py
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import compare_planners  # noqa: E402

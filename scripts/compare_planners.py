@@ -28,7 +28,6 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as tdmpc2/cli.py: OpenMP threads sleep, not spin, when waiting
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402

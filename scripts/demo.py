@@ -12,12 +12,10 @@ folder given with --out is kept as it is unless --resume or --overwrite says oth
 """
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: as tdmpc2/cli.py
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import compare_planners  # noqa: E402

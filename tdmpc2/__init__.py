@@ -1,7 +1,5 @@
 """Dream-MPC's TD-MPC2 core. `tdmpc2.load_agent(path)` builds a ready agent from a checkpoint file."""
 
-import dream_mpc  # noqa: F401  (sets OpenMP's wait policy before torch loads)
-
 __all__ = ["load_agent"]
 
 

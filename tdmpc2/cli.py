@@ -10,7 +10,6 @@ multirun the job is reported as failed and the other jobs go on.
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; before anything imports mujoco
-# (OpenMP's wait policy is set by `import dream_mpc`, below, before torch loads)
 
 import sys
 
