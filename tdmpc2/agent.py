@@ -176,8 +176,9 @@ class TDMPC2:
         self.model.eval()
         return {k: v.detach() for k, v in metrics.items()}
 
-    def update(self, buffer):
-        """One gradient step on a batch of (H+1)-step sub-trajectories from the buffer; returns float metrics."""
+    def update(self, buffer, pretrain=False):
+        """One gradient step on a batch of (H+1)-step sub-trajectories from the buffer; returns float metrics.
+        `pretrain`: an update of the seed pretraining (TD-MPC2's are ordinary updates; BMPC's skip the policy)."""
         batch = buffer.sample()
         return self._update(batch["obs"], batch["action"], batch["reward"], batch["terminated"], batch.get("task"))
 

@@ -18,7 +18,6 @@ An agent that stores plan targets in the buffer (BMPC) defines `buffer_extras(pl
 tensors (NaN when not planned).
 """
 
-import inspect
 import random
 import signal
 import sys
@@ -322,9 +321,8 @@ class OnlineTrainer:
             self._update_metrics.append(self.agent.update(self.buffer))
             return
         self._pretrained = True
-        kwargs = {"pretrain": True} if _accepts(self.agent.update, "pretrain") else {}  # BMPC: no policy update
         for _ in tqdm(range(self.cfg.seed_steps), desc="pretraining", position=1, leave=False, dynamic_ncols=True):
-            self._update_metrics.append(self.agent.update(self.buffer, **kwargs))
+            self._update_metrics.append(self.agent.update(self.buffer, pretrain=True))
 
     def _warn_no_updates(self):
         """Updates start once seed_steps random steps are done and the buffer holds a whole episode."""
@@ -455,12 +453,3 @@ def _python_rng(state):
 def _first_line(err):
     lines = str(err).strip().splitlines()
     return lines[0] if lines else type(err).__name__
-
-
-def _accepts(fn, name):
-    """Whether fn takes a keyword argument `name` (agents differ: BMPC's update takes pretrain=)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

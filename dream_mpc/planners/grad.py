@@ -39,9 +39,7 @@ class _BaselineOnDream(DreamMPCPlanner):
     def read_options(cls, cfg):
         own = super().read_options(cfg)
         shared = {k: getattr(own, k) for k in ("num_candidates", "iterations", "lr", "horizon")}
-        cls_opt = DreamOptions(**shared, reuse=0.0, uncertainty_coef=0.0)
-        cls_opt.own = own
-        return cls_opt
+        return DreamOptions(**shared, reuse=0.0, uncertainty_coef=0.0)
 
 
 @planners.register("grad")
@@ -51,7 +49,7 @@ class GradMPCPlanner(_BaselineOnDream):
 
     def initial_candidates(self, z, task, t0, reanalyze):
         shape = (z.shape[0] * self.num_candidates, self.seq_len, self.model.action_dim)
-        return (self.opt.own.init_std * torch.randn(shape, device=z.device)).clamp(-1, 1)
+        return (getattr(self.cfg, self.option_block).init_std * torch.randn(shape, device=z.device)).clamp(-1, 1)
 
 
 @planners.register("hybrid")

@@ -12,6 +12,8 @@ A termination (`info["terminated"]`, e.g. a HumanoidBench fall) ends the episode
 terminal for the TD target.
 """
 
+import torch
+
 from dream_mpc.errors import UserError, unknown
 from dream_mpc.registry import suites
 
@@ -37,6 +39,14 @@ class Suite:
     def normalized_score(self, task, episode_return, success):
         """The suite's score in [0, 1] (roughly) for aggregate statistics: DMControl return / 1000 by default."""
         return episode_return / 1000.0
+
+
+class Env:
+    """What every suite's env shares: a uniform random action in [-1, 1] from torch's global generator (seeded, and
+    saved with checkpoints), used for the seed steps."""
+
+    def rand_act(self):
+        return torch.rand(self.action_space.shape) * 2 - 1
 
 
 def _all():

@@ -14,7 +14,7 @@ from dm_control import suite
 from gymnasium.spaces import Box
 
 from dream_mpc.registry import suites
-from tdmpc2.envs import Suite, checked_action
+from tdmpc2.envs import Env, Suite, checked_action
 
 TASKS = (
     "acrobot-swingup",
@@ -59,7 +59,7 @@ def suite_names(task):
     return DOMAIN_ALIASES.get(domain, domain), name.replace("-", "_")
 
 
-class DMControl:
+class DMControl(Env):
     has_success = False  # DMC tasks report no success; info["success"] stays 0
 
     def __init__(self, task, seed=1, obs="state"):
@@ -113,10 +113,6 @@ class DMControl:
         done = self._t >= self.max_episode_steps  # time limit only: DMC tasks never terminate
         info = {"success": 0.0, "terminated": torch.tensor(0.0)}
         return self._obs(time_step), torch.tensor(reward, dtype=torch.float32), done, info
-
-    def rand_act(self):
-        """A uniform random action from torch's global generator (seeded, and saved with checkpoints)."""
-        return torch.rand(self.action_space.shape) * 2 - 1
 
     def render(self):
         return self._render(RENDER_SIZE)

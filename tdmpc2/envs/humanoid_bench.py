@@ -39,7 +39,7 @@ from gymnasium.spaces import Box
 
 from dream_mpc.errors import UserError, unknown
 from dream_mpc.registry import suites
-from tdmpc2.envs import Suite, checked_action
+from tdmpc2.envs import Env, Suite, checked_action
 
 # not `pip install git+...`: a non-editable install leaves out its data and two subpackages; --no-deps: its pins clash
 INSTALL = "git clone https://github.com/carlosferrazza/humanoid-bench.git && pip install --no-deps -e humanoid-bench"
@@ -162,7 +162,7 @@ def import_humanoid_bench():
     return humanoid_bench
 
 
-class HumanoidBench:
+class HumanoidBench(Env):
     has_success = True
 
     def __init__(self, task, seed=1, obs="state"):
@@ -281,10 +281,6 @@ class HumanoidBench:
         if self.obs_type == "rgb":
             return torch.from_numpy(np.concatenate(self._frames))
         return torch.from_numpy(self._last_obs.copy())
-
-    def rand_act(self):
-        """A uniform random action from torch's global generator (seeded, and saved with checkpoints)."""
-        return torch.rand(self.action_space.shape) * 2 - 1
 
     def get_rng_state(self):
         return {"env": self._env.np_random.bit_generator.state, "numpy": self._np_global}

@@ -30,7 +30,7 @@ from gymnasium.spaces import Box
 
 from dream_mpc.errors import UserError, unknown
 from dream_mpc.registry import suites
-from tdmpc2.envs import Suite, checked_action
+from tdmpc2.envs import Env, Suite, checked_action
 
 INSTALL = "pip install 'metaworld==3.1.1' 'gymnasium[mujoco]==1.4.0'"
 NAMES = (
@@ -71,7 +71,7 @@ def legacy_to_generator_state(state):
     return {"bit_generator": "MT19937", "state": {"key": np.asarray(state[1], dtype=np.uint32), "pos": int(state[2])}}
 
 
-class MetaWorld:
+class MetaWorld(Env):
     has_success = True
 
     def __init__(self, task, seed=1, obs="state"):
@@ -185,10 +185,6 @@ class MetaWorld:
         if self.obs_type == "rgb":
             return torch.from_numpy(np.concatenate(self._frames))
         return torch.from_numpy(self._last_obs.copy())
-
-    def rand_act(self):
-        """A uniform random action from torch's global generator (seeded, and saved with checkpoints)."""
-        return torch.rand(self.action_space.shape) * 2 - 1
 
     def get_rng_state(self):
         """The state of the generator that draws every episode's goal and object positions."""
