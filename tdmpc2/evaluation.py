@@ -80,9 +80,7 @@ def evaluate_checkpoint(cfg):
         "task": cfg.task,
         "checkpoint": records.checkpoint_name(cfg.checkpoint),
         "agent": agent.cfg.agent,
-        "train_seed": records.train_seed_of(
-            cfg.checkpoint, records.read_saved_config(cfg.checkpoint, cfg.trust_checkpoint)
-        ),
+        "train_seed": records.train_seed_of(cfg.checkpoint, agent.saved_config),  # the file is read once
         "planner": planner,
         "options": records.options_json(options),
         "eval_noise": bool(cfg.eval_noise),

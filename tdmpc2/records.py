@@ -76,18 +76,6 @@ def train_seed_of(path, saved_config=None):
     return int(m.group(1)) if m else None
 
 
-def read_saved_config(path, trusted=False):
-    """The `config` dict a checkpoint file carries (ours), or None; reads without running code from the file."""
-    import torch
-
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=not trusted, mmap=True)
-    except Exception:  # an official layout torch cannot mmap, or metadata weights_only refuses: no seed known
-        return None
-    config = obj.get("config") if isinstance(obj, dict) else None
-    return dict(config) if isinstance(config, dict) else None
-
-
 def episode_key(row):
     return tuple(_norm(row.get(k)) for k in KEY_FIELDS)
 

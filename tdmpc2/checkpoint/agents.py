@@ -97,7 +97,8 @@ def load_agent(path, task=None, device="auto", overrides=(), prerelease_input="s
     is checked against the file: a DMControl task's true dims (or `env_dims=(obs_dim, action_dim)`) must match.
     `overrides` are config overrides (e.g. ["planner=dream"]); `prerelease_input` is the input transform of
     pre-release files ('symlog' or 'identity'); `trusted` reads the file with weights_only=False (only for files
-    from a trusted source: unpickling can run code). `agent.checkpoint_info` says what was loaded.
+    from a trusted source: unpickling can run code). `agent.saved_config` is the file's own config (None for official
+    files); the TD-MPC2 family's `agent.checkpoint_info` says what was loaded.
     """
     obj = read(path, device=resolve_device(device), trusted=trusted)
     saved = obj.get("config") if isinstance(obj, dict) and isinstance(obj.get("config"), dict) else None
@@ -109,9 +110,11 @@ def load_agent(path, task=None, device="auto", overrides=(), prerelease_input="s
             f"{path} was written by agent={name}, which is not registered here; install or name its "
             f"plug-in (DREAM_MPC_PLUGINS=<module>). Registered agents: {', '.join(agents.names())}"
         )
-    return agents.get(name).from_checkpoint(
+    agent = agents.get(name).from_checkpoint(
         obj, path, task=task, device=device, overrides=overrides, prerelease_input=prerelease_input, env_dims=env_dims
     )
+    agent.saved_config = saved  # the config the file was trained with (None for official files): its seed etc.
+    return agent
 
 
 def load_official(obj, path, task=None, device="auto", overrides=(), prerelease_input="symlog", env_dims=None):
