@@ -73,7 +73,7 @@ def trained(tmp_path_factory):
     agent = TDMPC2(cfg)
     updates = []
     update = agent.update
-    agent.update = lambda buffer: updates.append(update(buffer)) or updates[-1]
+    agent.update = lambda buffer, **kw: updates.append(update(buffer, **kw)) or updates[-1]
     OnlineTrainer(cfg, env, agent, Buffer(cfg), Logger(cfg)).train()
     return cwd / WORK_DIR, updates
 
