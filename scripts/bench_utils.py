@@ -17,6 +17,10 @@ OBS_DIM, ACTION_DIM = 24, 6
 
 
 def build_agent(model_size, device="cpu", planner="mppi", overrides=(), obs_dim=OBS_DIM, action_dim=ACTION_DIM):
+    """A TD-MPC2 agent with random weights on walker-walk's dims. It acts at torch's thread count of the moment, as
+    the tables say, unless the overrides ask for `plan_threads` (0: adaptive)."""
+    if not any(o.startswith("plan_threads=") for o in overrides):
+        overrides = [f"plan_threads={torch.get_num_threads()}", *overrides]
     cfg = config.load(
         [f"model_size={model_size}", f"device={device}", f"planner={planner}", "task=walker-walk", *overrides]
     )

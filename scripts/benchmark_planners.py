@@ -2,7 +2,7 @@
 
     python scripts/benchmark_planners.py --model-size 5 --device cpu [--threads 2] [--json out.json] [--plot out.png]
     python scripts/benchmark_planners.py --model-size 5 --from-json out.json   # re-plot a run: out.png
-    python scripts/benchmark_planners.py --model-size 1 --busy [--wait-policy active passive] [--busy-threads 1 2]
+    python scripts/benchmark_planners.py --model-size 1 --busy [--wait-policy default passive] [--busy-threads 1 2 auto]
         [--rounds 5]   # quiet vs one core taken by a CPU hog (DESIGN: a busy machine slows planning by <= 1.5x)
 
 GFLOP are the step's matrix products (PyTorch's FLOP counter); the floor is their time at the dense product rate
@@ -13,6 +13,7 @@ for few-row planners (dream, hybrid, policy) the weights, whose traffic bounds t
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -74,12 +75,17 @@ def main():
     p.add_argument(
         "--wait-policy",
         nargs="+",
-        default=["default", "passive"],
+        default=["default"],
         choices=("default", "active", "passive", "spin"),
         help="--busy: OMP_WAIT_POLICY of each measured configuration (one worker process each; default: "
         "unset, libgomp's spin-then-sleep; spin: unset with GOMP_SPINCOUNT=10000)",
     )
-    p.add_argument("--busy-threads", type=int, nargs="+", default=[1, 2], help="--busy: torch threads to compare")
+    p.add_argument(
+        "--busy-threads",
+        nargs="+",
+        default=["1", "2", "auto"],
+        help="--busy: thread counts to compare; auto: every core, each step at the fastest count (plan_threads=0)",
+    )
     p.add_argument("--rounds", type=int, default=5, help="--busy: interleaved rounds (medians are reported)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -167,13 +173,16 @@ def main():
 
 
 def busy_worker(args):
-    """--busy's measuring process: builds the model once, then answers each line `measure` on stdin with one JSON
-    line {planner: median ms per step} (so the parent can start and stop the hog between measurements)."""
-    torch.set_num_threads(args.threads)
-    agent = build_agent(args.model_size, "cpu", overrides=args.set)
-    obs = torch.randn(agent.cfg.obs_shape["state"][0])
-    for name in args.planners:  # warm-up: allocator, kernels
-        agent.set_planner(name)
+    """--busy's measuring process: builds one agent per planner once, then answers each line `measure` on stdin with
+    one JSON line {planner: [ms of each step]} (so the parent can start and stop the hog between measurements).
+    The agents live as long as the process, so an adaptive thread choice carries over from quiet to busy and back,
+    as in a long run on a machine whose load comes and goes; every timed step counts, its tries included."""
+    adaptive = args.threads == 0
+    torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
+    overrides = ["plan_threads=0"] * adaptive + args.set
+    agents = {name: build_agent(args.model_size, "cpu", planner=name, overrides=overrides) for name in args.planners}
+    obs = torch.randn(next(iter(agents.values())).cfg.obs_shape["state"][0])
+    for agent in agents.values():  # warm-up: allocator, kernels
         agent.act(obs, t0=True, eval_mode=True)
         median_ms(lambda: agent.act(obs, t0=False, eval_mode=True), warmup=2, repeats=1)
     print("ready", flush=True)
@@ -181,12 +190,17 @@ def busy_worker(args):
         if line.strip() != "measure":
             break
         out = {}
-        for name in args.planners:
-            agent.set_planner(name)
-            agent.act(obs, t0=True, eval_mode=True)
+        for name, agent in agents.items():
+            agent.act(obs, t0=True, eval_mode=True)  # an episode's first step (not timed)
             repeats = max(5, args.repeats // 3) if name in ("mppi", "grad") else args.repeats
-            out[name] = median_ms(lambda: agent.act(obs, t0=False, eval_mode=True), warmup=2, repeats=repeats)
+            out[name] = [step_ms(lambda: agent.act(obs, t0=False, eval_mode=True)) for _ in range(repeats)]
         print(json.dumps(out), flush=True)
+
+
+def step_ms(fn):
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e3
 
 
 def start_hog(core):
@@ -204,6 +218,9 @@ def busy_benchmark(args):
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count()))
     planners = [n for n in args.planners if n in ("mppi", "dream")] or args.planners
     configs = [(policy, threads) for policy in args.wait_policy for threads in args.busy_threads]
+    bad = [t for t in args.busy_threads if t != "auto" and not (t.isdigit() and int(t) > 0)]
+    if bad:
+        raise SystemExit(f"error: --busy-threads takes positive integers or auto, not {', '.join(bad)}")
     script = str(Path(__file__).resolve())
     workers = {}
     for policy, threads in configs:
@@ -215,7 +232,7 @@ def busy_benchmark(args):
             "--model-size",
             str(args.model_size),
             "--threads",
-            str(threads),
+            "0" if threads == "auto" else threads,
             "--repeats",
             str(args.repeats),
             "--planners",
@@ -242,7 +259,7 @@ def busy_benchmark(args):
                         workers[cfg].stdin.write("measure\n")
                         workers[cfg].stdin.flush()
                         for name, ms in json.loads(workers[cfg].stdout.readline()).items():
-                            samples.setdefault((*cfg, state, name), []).append(ms)
+                            samples.setdefault((*cfg, state, name), []).extend(ms)
                 finally:
                     if hog is not None:
                         hog.kill()
@@ -252,36 +269,30 @@ def busy_benchmark(args):
         for w in workers.values():
             w.stdin.close()
             w.wait()
-    med = {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
-    ref = (args.wait_policy[0], max(args.busy_threads))  # torch's default: every core, libgomp's active waiting
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    mean = {k: statistics.fmean(v) for k, v in samples.items()}
+    ref = (args.wait_policy[0], "2" if "2" in args.busy_threads else args.busy_threads[-1])  # the old default
     rows = []
     for name in planners:
+        base = med[(*ref, "quiet", name)]
         for policy, threads in configs:
-            quiet, busy = med[policy, threads, "quiet", name], med[policy, threads, "busy", name]
+            q, b = (policy, threads, "quiet", name), (policy, threads, "busy", name)
             rows.append(
-                [
-                    name,
-                    f"{policy}",
-                    threads,
-                    f"{quiet:.1f}",
-                    f"{busy:.1f}",
-                    f"{busy / quiet:.2f}x",
-                    f"{quiet / med[(*ref, 'quiet', name)]:.2f}x",
-                    f"{busy / med[(*ref, 'quiet', name)]:.2f}x",
+                [name, policy, threads]
+                + [f"{med[q]:.1f}", f"{med[b]:.1f}", f"{med[b] / med[q]:.2f}x", f"{med[q] / base:.2f}x"]
+                + [
+                    f"{mean[q]:.1f}",
+                    f"{mean[b]:.1f}",
+                    f"{mean[b] / mean[q]:.2f}x",
+                    f"{mean[q] / mean[(*ref, 'quiet', name)]:.2f}x",
                 ]
             )
+    ref_name = f"quiet({ref[0]}, {ref[1]} thr)"
     print(
         markdown_table(
-            [
-                "planner",
-                "OMP_WAIT_POLICY",
-                "threads",
-                "quiet ms",
-                "busy ms",
-                "busy / quiet",
-                f"quiet / quiet({ref[0]}, {ref[1]} thr)",
-                f"busy / quiet({ref[0]}, {ref[1]} thr)",
-            ],
+            ["planner", "OMP_WAIT_POLICY", "threads"]
+            + ["median quiet ms", "median busy ms", "busy / quiet", f"quiet / {ref_name}"]
+            + ["mean quiet ms", "mean busy ms", "busy / quiet", f"quiet / {ref_name}"],
             rows,
         )
     )

@@ -1,5 +1,7 @@
 """The TD-MPC2 agent: acts through a planner (chosen by `planner=`) and learns the world model and policy."""
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -9,6 +11,7 @@ from tdmpc2 import config as config_
 from tdmpc2.planning import TDMPC2Planning, as_float32
 from tdmpc2.runtime import resolve_device
 from tdmpc2.scale import RunningScale
+from tdmpc2.threads import AdaptiveThreads, fixed_threads
 from tdmpc2.world_model import WorldModel
 
 
@@ -44,6 +47,7 @@ class TDMPC2:
         self.rho_weights = cfg.rho ** torch.arange(cfg.horizon + 1, device=self.device, dtype=torch.float32)
         self.planning = TDMPC2Planning(self.model, cfg.get("planning_dtype", "float32"))
         self.planner = make_planner(cfg.planner if cfg.mpc else "policy", self.planning, cfg, self.discount)
+        self.act_threads = AdaptiveThreads()  # plan_threads=0: each acting step at the fastest thread count
         self.nonfinite_actions = 0  # actions that came out non-finite and were replaced before reaching the env
         self.last_plan_info = None
         if cfg.compile:
@@ -69,6 +73,7 @@ class TDMPC2:
         """Swap the planner (any registered name) without touching the model."""
         self.cfg.planner = name
         self.planner = make_planner(name, self.planning, self.cfg, self.discount)
+        self.act_threads.reset()
         if self.cfg.compile:
             self._compile(what=("plan",))
 
@@ -79,6 +84,14 @@ class TDMPC2:
         """The planner on float32 latents z, through the planning model (refreshed if the model changed)."""
         out = self.planner.plan(self.planning.prepare().cast(z), **kwargs)
         return out if self.planning.dtype == torch.float32 else as_float32(*out)
+
+    def _threads(self, batch):
+        """CPU threads of an acting step: `plan_threads` if set, else the fastest count of the moment."""
+        if self.device.type != "cpu":
+            return contextlib.nullcontext()
+        if self.cfg.get("plan_threads", 0):
+            return fixed_threads(self.cfg.plan_threads)
+        return self.act_threads(key=batch)
 
     @torch.no_grad()
     def act(self, obs, t0=False, eval_mode=False, task=None):
@@ -91,8 +104,9 @@ class TDMPC2:
             task = torch.as_tensor(task, device=self.device).reshape(-1).expand(obs.shape[0])
         if t0:
             self.planner.reset()
-        z = self.model.encode(obs, task)
-        action, info = self.plan(z, t0=t0, eval_mode=eval_mode, task=task)
+        with self._threads(obs.shape[0]):
+            z = self.model.encode(obs, task)
+            action, info = self.plan(z, t0=t0, eval_mode=eval_mode, task=task)
         bad = ~torch.isfinite(action).all(-1)
         if bad.any():  # last line of defence: a NaN never reaches the simulator
             self.nonfinite_actions += int(bad.sum())

@@ -89,6 +89,7 @@ ROOT = {
     "keep_freed_memory": Spec(bool),
     "planning_dtype": Spec(str, choices=PLANNING_DTYPES),
     "threads": Spec(**_nonneg_int),
+    "plan_threads": Spec(**_nonneg_int),
     "save_video": Spec(bool),
     "save_agent": Spec(bool),
     "save_freq": Spec(**_nonneg_int),

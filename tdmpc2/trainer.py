@@ -42,6 +42,7 @@ RUN_CONTROL_KEYS = {
     "trust_checkpoint",
     "checkpoint",
     "threads",
+    "plan_threads",
     "device",
     "wandb_project",
     "wandb_entity",

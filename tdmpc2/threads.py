@@ -1,0 +1,175 @@
+"""Adaptive CPU threads for the acting step: each call runs at the thread count that is fastest right now.
+
+Why: a batch-1 planning step is hundreds of small parallel regions. When another process takes one of the cores,
+the OpenMP thread on that core is descheduled and its siblings wait for it at the end of every region: with one of
+two cores busy, a 2-thread MPPI step took 2.8x as long and a Dream-MPC step 2.5x, while 1 thread was barely
+touched. Which count is fastest depends on the planner, the model, the machine and the other load of the moment,
+so it is measured rather than guessed: the chosen count is timed on every call, another count now and then.
+
+How: the candidates are 1, 2, 4, ... up to torch's thread count (the `threads` setting). Every call runs at the
+current best, whose time is a running average; every `interval` calls one call tries the candidate tried least
+recently, and its time is that one measurement. A try that confirms the current choice doubles the interval (up to
+`max_interval`), so a steady machine pays little for looking; a change of choice starts it over, so a wrong switch
+(one unlucky time) costs at most `first_interval` calls. Load that
+arrives shows in the time of the current choice at once; load that leaves does not (fewer threads run as fast as
+before), so on Linux the machine's idle cores are read from /proc/stat every quarter second: a core coming free
+while running below the maximum makes the next call try more threads, and while no core is idle, more threads are
+tried only every `max_interval` calls (they would wait for a busy core).
+
+The planners' results do not depend on the thread count (their products split over rows or columns, never over
+the summed dimension: tests/test_threads.py checks actions bit for bit), so adapting costs no reproducibility.
+"""
+
+import contextlib
+import math
+import os
+import time
+
+import torch
+
+
+def candidates(most):
+    """1, 2, 4, ... below `most`, and `most` itself."""
+    out, n = [], 1
+    while n < most:
+        out.append(n)
+        n *= 2
+    return out + [most]
+
+
+class _Choice:
+    """The timing state of one kind of call (one batch size) at one maximum thread count."""
+
+    def __init__(self, most, first_interval, max_interval, smoothing):
+        self.candidates = candidates(most)
+        self.first_interval, self.max_interval, self.smoothing = first_interval, max_interval, smoothing
+        self.best = most  # torch's default until measured otherwise
+        self.log_seconds = {}  # candidate -> log of its time: a running average for the best, else its last try
+        self.last_tried = {n: 0 for n in self.candidates}  # call number of each candidate's last run
+        self.calls = 0
+        self.interval = self.countdown = first_interval
+        self.warm = False
+        self.spare = None  # a core was idle in the last window (None: not known)
+
+    def note_idle(self, idle_cores):
+        spare = idle_cores >= 0.5
+        if spare and self.spare is False and self.best < self.candidates[-1]:  # a core came free: look again now
+            self.interval, self.countdown = self.first_interval, 0
+        self.spare = spare
+
+    def pick(self):
+        if not self.warm or self.best not in self.log_seconds:
+            return self.best
+        untimed = [n for n in self.candidates if n not in self.log_seconds]
+        if untimed:  # first, one try of each
+            return untimed[0]
+        if self.countdown > 0:
+            return self.best
+        n = min((n for n in self.candidates if n != self.best), key=self.last_tried.get)
+        if n > self.best and self.spare is False and self.calls - self.last_tried[n] < self.max_interval:
+            return self.best  # no idle core: more threads would wait for a busy one (look only now and then)
+        return n
+
+    def record(self, n, seconds):
+        self.calls += 1
+        if not self.warm:  # the first call pays for allocations and first-use setup: not timed
+            self.warm = True
+            return
+        self.last_tried[n] = self.calls
+        x, old, tried = math.log(max(seconds, 1e-9)), self.log_seconds.get(n), n != self.best
+        self.log_seconds[n] = x if tried or old is None else old + self.smoothing * (x - old)
+        best = min(self.log_seconds, key=self.log_seconds.get)
+        if best != self.best:  # switch, and look at the others again soon
+            self.best, self.interval, self.countdown = best, self.first_interval, self.first_interval
+        elif tried:  # the try confirmed the choice: look again later than last time
+            self.interval = self.countdown = min(2 * self.interval, self.max_interval)
+        else:
+            self.countdown -= 1
+
+
+class IdleCores:
+    """Idle cores of this process's CPU set, averaged over windows of at least `window` seconds, from Linux's
+    /proc/stat (~30 us a read). Elsewhere `poll` always says None."""
+
+    def __init__(self, window=0.25):
+        self.window = window
+        try:
+            self.cpus = {f"cpu{i}" for i in os.sched_getaffinity(0)}
+            self.tick = os.sysconf("SC_CLK_TCK")
+            self.last = (time.monotonic(), self._idle_ticks())
+        except (AttributeError, OSError, ValueError):
+            self.last = None
+
+    def _idle_ticks(self):
+        ticks = 0
+        with open("/proc/stat") as f:
+            for line in f:
+                if not line.startswith("cpu"):
+                    break
+                fields = line.split()
+                if fields[0] in self.cpus:
+                    ticks += int(fields[4]) + int(fields[5])  # idle + iowait
+        return ticks
+
+    def poll(self):
+        """Idle cores over the window that just closed, or None while it is open (or off Linux)."""
+        if self.last is None or time.monotonic() - self.last[0] < self.window:
+            return None
+        now, ticks = time.monotonic(), self._idle_ticks()
+        idle = (ticks - self.last[1]) / self.tick / (now - self.last[0])
+        self.last = (now, ticks)
+        return idle
+
+
+class AdaptiveThreads:
+    """`with threads(key): ...` runs the block at the thread count that is fastest for calls of that key.
+
+    The count in force before the block (torch's, set by `threads=`) is the maximum and is restored afterwards,
+    so the rest of the program (the learning update) is untouched. A block that raises is not timed."""
+
+    def __init__(self, first_interval=4, max_interval=64, smoothing=0.5):
+        self.first_interval, self.max_interval, self.smoothing = first_interval, max_interval, smoothing
+        self._choices = {}
+        self.idle = IdleCores()
+        self.last = None  # thread count of the last block (for logs and tests)
+
+    def reset(self):
+        """Forget all timings (the call's cost changed: another planner)."""
+        self._choices.clear()
+
+    def choice(self, key, most):
+        if (key, most) not in self._choices:
+            self._choices[key, most] = _Choice(most, self.first_interval, self.max_interval, self.smoothing)
+        return self._choices[key, most]
+
+    @contextlib.contextmanager
+    def __call__(self, key=None):
+        most = torch.get_num_threads()
+        if most == 1:
+            self.last = 1
+            yield 1
+            return
+        choice = self.choice(key, most)
+        idle = self.idle.poll()
+        if idle is not None:
+            for c in self._choices.values():
+                c.note_idle(idle)
+        n = self.last = choice.pick()
+        torch.set_num_threads(n)
+        start = time.perf_counter()
+        try:
+            yield n
+        finally:
+            torch.set_num_threads(most)
+        choice.record(n, time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def fixed_threads(n):
+    """`with fixed_threads(n): ...` runs the block at n threads and restores the count afterwards."""
+    most = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(most)

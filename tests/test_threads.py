@@ -1,0 +1,144 @@
+"""Adaptive threads of the acting step (tdmpc2/threads.py): the choice logic on given times, and a real agent."""
+
+import time
+
+import pytest
+import torch
+
+from tdmpc2 import config
+from tdmpc2.agent import TDMPC2
+from tdmpc2.threads import AdaptiveThreads, IdleCores, _Choice, candidates
+
+QUIET = {1: 0.195, 2: 0.113}  # MPPI at model size 1 on the 2-core VM (s per step)
+BUSY = {1: 0.195, 2: 0.430}  # one core taken by another process
+
+
+def run(choice, times, calls, idle=None):
+    """Calls of a step whose time at n threads is times[n]; returns the thread count of each call."""
+    used = []
+    for _ in range(calls):
+        if idle is not None:
+            choice.note_idle(idle(choice))
+        n = choice.pick()
+        choice.record(n, times[n])
+        used.append(n)
+    return used
+
+
+def test_candidates():
+    assert candidates(1) == [1]
+    assert candidates(2) == [1, 2]
+    assert candidates(6) == [1, 2, 4, 6]
+    assert candidates(16) == [1, 2, 4, 8, 16]
+
+
+def test_quiet_machine_keeps_all_threads_and_looks_less_and_less():
+    choice = _Choice(2, first_interval=4, max_interval=64, smoothing=0.5)
+    used = run(choice, QUIET, 300)
+    assert used[:3] == [2, 2, 1]  # an untimed warm-up call, a timed one, then one try of each other count
+    tries = [i for i, n in enumerate(used) if n == 1]
+    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    assert gaps == sorted(gaps) and gaps[-1] == 65  # the interval doubles up to 64 calls
+    assert used.count(1) <= 8
+
+
+def test_load_arriving_switches_to_one_thread_at_once_and_stays():
+    choice = _Choice(2, first_interval=4, max_interval=64, smoothing=0.5)
+    run(choice, QUIET, 50)
+    used = run(choice, BUSY, 200)
+    assert used[1] == 1 or used[2] == 1  # one or two slow calls, then 1 thread
+    assert used[3:].count(2) <= 6  # tries of 2 threads after 4, 8, 16, 32, 64, 64 calls
+
+
+def test_a_core_coming_free_is_tried_at_once_and_no_idle_core_means_rare_tries():
+    choice = _Choice(2, first_interval=4, max_interval=64, smoothing=0.5)
+    run(choice, QUIET, 20, idle=lambda c: 0.1)
+    busy = run(choice, BUSY, 200, idle=lambda c: 0.0)  # no core idle: more threads cannot help
+    assert busy[3:].count(2) <= 200 // 64 + 1
+    quiet = run(choice, QUIET, 5, idle=lambda c: 1.0)  # the other process ended: a core is idle
+    assert quiet[0] == 2 and quiet[1:] == [2] * 4
+
+
+def test_without_idle_information_tries_more_threads_now_and_then():
+    choice = _Choice(2, first_interval=4, max_interval=64, smoothing=0.5)
+    run(choice, BUSY, 100)
+    used = run(choice, QUIET, 70)  # off Linux: no idle signal, the periodic try finds the free core
+    assert used[-5:] == [2] * 5
+
+
+def test_one_slow_outlier_costs_at_most_first_interval_calls():
+    choice = _Choice(2, first_interval=4, max_interval=64, smoothing=0.5)
+    run(choice, QUIET, 40)
+    choice.record(2, 1.0)  # a hiccup (page faults, another process for a moment): switches to 1 thread
+    used = run(choice, QUIET, 10)
+    assert used[:4] == [1] * 4 and used[4:9] == [2] * 5
+
+
+def test_idle_cores_reads_linux_proc_stat():
+    idle = IdleCores(window=0.05)
+    if idle.last is None:
+        pytest.skip("no /proc/stat here")
+    assert idle.poll() is None  # the window is still open
+    time.sleep(0.1)
+    cores = idle.poll()
+    assert 0 <= cores <= len(idle.cpus) + 0.5
+
+
+def small_agent(planner, *overrides):
+    cfg = config.load(["task=cartpole-swingup", "model_size=1", f"planner={planner}", "device=cpu", *overrides])
+    config.set_env_dims(cfg, (5,), 1, 1000)
+    torch.manual_seed(0)
+    return TDMPC2(cfg)
+
+
+def spy_threads(agent):
+    """Records torch's thread count inside each planning call."""
+    seen, plan = [], agent.planner.plan
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return plan(*args, **kwargs)
+
+    agent.planner.plan = recording
+    return seen
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_agent_adapts_threads_inside_the_step_and_restores_them(two_threads):
+    agent = small_agent("dream")
+    seen = spy_threads(agent)
+    obs = torch.zeros(5)
+    for t in range(12):
+        agent.act(obs, t0=t == 0, eval_mode=True)
+        assert torch.get_num_threads() == 2  # the update and everything else keep `threads`
+    assert seen[:3] == [2, 2, 1] and set(seen) == {1, 2}
+
+
+def test_fixed_plan_threads_and_a_failing_step_restore_the_count(two_threads):
+    agent = small_agent("dream", "plan_threads=1")
+    seen = spy_threads(agent)
+    for t in range(3):
+        agent.act(torch.zeros(5), t0=t == 0, eval_mode=True)
+    assert seen == [1, 1, 1] and torch.get_num_threads() == 2
+    threads = AdaptiveThreads()
+    with pytest.raises(RuntimeError), threads(key=1):
+        raise RuntimeError("a planner failed")
+    assert torch.get_num_threads() == 2 and not threads.choice(1, 2).warm  # not timed
+
+
+@pytest.mark.parametrize("planner", ["mppi", "dream"])
+def test_actions_do_not_depend_on_the_thread_count(two_threads, planner):
+    """Adapting costs no reproducibility: the same seed gives the same actions at 1 and 2 threads, bit for bit."""
+    runs = []
+    for n in (1, 2):
+        agent = small_agent(planner, f"plan_threads={n}")
+        torch.manual_seed(1)
+        runs.append(torch.stack([agent.act(torch.ones(5), t0=t == 0) for t in range(4)]))
+    assert torch.equal(runs[0], runs[1])
