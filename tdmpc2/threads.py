@@ -16,14 +16,17 @@ before), so on Linux the machine's idle cores are read from /proc/stat every qua
 while running below the maximum makes the next call try more threads, and while no core is idle, more threads are
 tried only every `max_interval` calls (they would wait for a busy core).
 
-The planners' results do not depend on the thread count (their products split over rows or columns, never over
-the summed dimension: tests/test_threads.py checks actions bit for bit), so adapting costs no reproducibility.
+Adapting costs no reproducibility: with MKL's strict mode (`MKL_CBWR`, set when tdmpc2 is imported) a matrix
+product gives the same bits at any thread count, and so do the planners (tests/test_threads.py checks actions bit
+for bit). Where that does not hold (MKL used before tdmpc2 was imported, another BLAS), one warning says so.
 """
 
 import contextlib
+import functools
 import math
 import os
 import time
+import warnings
 
 import torch
 
@@ -121,6 +124,19 @@ class IdleCores:
         return idle
 
 
+@functools.cache
+def products_thread_independent(most):
+    """Whether a few-row matrix product (the shape whose bits MKL's default mode changes with the thread count)
+    gives the same bits at 1 and `most` threads."""
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(5, 384, generator=g), torch.randn(384, 384, generator=g)
+    with fixed_threads(1):
+        one = x @ w
+    with fixed_threads(most):
+        many = x @ w
+    return torch.equal(one, many)
+
+
 class AdaptiveThreads:
     """`with threads(key): ...` runs the block at the thread count that is fastest for calls of that key.
 
@@ -149,6 +165,13 @@ class AdaptiveThreads:
             self.last = 1
             yield 1
             return
+        if not self._choices and not products_thread_independent(most):
+            warnings.warn(
+                "matrix products here give other bits at other thread counts (MKL was used before tdmpc2 set "
+                "MKL_CBWR=AUTO,STRICT, or the BLAS is not MKL), so adaptive CPU threads make repeated runs differ in "
+                "the last bits; plan_threads=N fixes the count",
+                stacklevel=3,
+            )
         choice = self.choice(key, most)
         idle = self.idle.poll()
         if idle is not None:

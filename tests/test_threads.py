@@ -1,13 +1,19 @@
 """Adaptive threads of the acting step (tdmpc2/threads.py): the choice logic on given times, and a real agent."""
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from tdmpc2 import config
+from tdmpc2 import config, load_agent
 from tdmpc2.agent import TDMPC2
-from tdmpc2.threads import AdaptiveThreads, IdleCores, _Choice, candidates
+from tdmpc2.threads import AdaptiveThreads, IdleCores, _Choice, candidates, products_thread_independent
+
+ROOT = Path(__file__).resolve().parents[1]
 
 QUIET = {1: 0.195, 2: 0.113}  # MPPI at model size 1 on the 2-core VM (s per step)
 BUSY = {1: 0.195, 2: 0.430}  # one core taken by another process
@@ -135,10 +141,37 @@ def test_fixed_plan_threads_and_a_failing_step_restore_the_count(two_threads):
 
 @pytest.mark.parametrize("planner", ["mppi", "dream"])
 def test_actions_do_not_depend_on_the_thread_count(two_threads, planner):
-    """Adapting costs no reproducibility: the same seed gives the same actions at 1 and 2 threads, bit for bit."""
+    """Adapting costs no reproducibility: the same seed gives the same actions at 1 and 2 threads, bit for bit
+    (the bundled agent with Dream-MPC's 5-row products differed from step 5 on before MKL's strict mode)."""
+    agent = load_agent(ROOT / "agents/cartpole-swingup-tdmpc2-1M.pt", device="cpu", overrides=[f"planner={planner}"])
+    g = torch.Generator().manual_seed(0)
+    observations = [torch.randn(5, generator=g) for _ in range(30 if planner == "dream" else 4)]
     runs = []
     for n in (1, 2):
-        agent = small_agent(planner, f"plan_threads={n}")
+        agent.cfg.plan_threads = n
         torch.manual_seed(1)
-        runs.append(torch.stack([agent.act(torch.ones(5), t0=t == 0) for t in range(4)]))
+        runs.append(torch.stack([agent.act(o, t0=t == 0, eval_mode=True) for t, o in enumerate(observations)]))
     assert torch.equal(runs[0], runs[1])
+
+
+def test_importing_tdmpc2_makes_products_thread_independent():
+    assert os.environ["MKL_CBWR"] == "AUTO,STRICT"
+    assert products_thread_independent(2)
+
+
+def test_products_used_before_tdmpc2_give_one_warning():
+    code = (
+        "import torch, warnings\n"
+        "torch.randn(5, 384) @ torch.randn(384, 384)  # MKL starts in its default mode\n"
+        "from tdmpc2.threads import AdaptiveThreads, products_thread_independent\n"
+        "torch.set_num_threads(2)\n"
+        "print('independent' if products_thread_independent(2) else 'dependent')\n"
+        "with AdaptiveThreads()(key=1):\n"
+        "    pass\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    if out.stdout.strip() == "independent":
+        pytest.skip("this BLAS gives the same bits at any thread count even in its default mode")
+    assert "plan_threads=N fixes the count" in out.stderr
