@@ -131,9 +131,12 @@ def evaluate_checkpoint(cfg):
         summary += f", success {np.mean([ep['success'] for ep in episodes]):.2f}"
     ms = sum(ep["ms_per_step"] * ep["length"] for ep in episodes) / sum(ep["length"] for ep in episodes)
     nonfinite = agent.nonfinite_actions + agent.planner.nonfinite_count
+    threads = getattr(agent, "act_threads", None)  # an agent's adaptive CPU threads, if it has them
+    threads = threads and threads.summary()
     print(
         summary
         + f" over {len(returns)} episodes; planning {ms:.2f} ms/step"
+        + (f" ({threads})" if threads else "")
         + (f"; {nonfinite} non-finite plans replaced by the policy mean" if nonfinite else "")
     )
     return episodes

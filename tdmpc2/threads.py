@@ -7,20 +7,21 @@ touched. Which count is fastest depends on the planner, the model, the machine a
 so it is measured rather than guessed: the chosen count is timed on every call, another count now and then.
 
 How: the candidates are 1, 2, 4, ... up to torch's thread count (the `threads` setting). Every call runs at the
-current best, whose time is a running average; every `interval` calls one call tries the candidate tried least
-recently, and its time is that one measurement. A try that confirms the current choice doubles the interval (up to
-`max_interval`), so a steady machine pays little for looking; a change of choice starts it over, so a wrong switch
-(one unlucky time) costs at most `first_interval` calls. Load that
-arrives shows in the time of the current choice at once; load that leaves does not (fewer threads run as fast as
-before), so on Linux the machine's idle cores are read from /proc/stat every quarter second: a core coming free
-while running below the maximum makes the next call try more threads, and while no core is idle, more threads are
-tried only every `max_interval` calls (they would wait for a busy core).
+current best, whose time is a running average. Every `interval` calls, the candidate tried least recently runs two
+calls and its time is the second (the first warms the caches of the cores it adds). A try that confirms the current
+choice doubles the interval (up to `max_interval`), so a steady machine pays little for looking; a change of choice
+starts it over, so a wrong switch (one unlucky time) costs at most `first_interval` calls. Load that arrives shows
+in the time of the current choice at once; load that leaves does not (fewer threads run as fast as before), so on
+Linux the machine's idle cores are read from /proc/stat every 0.1 s: a core coming free while running below the
+maximum makes the next call try more threads, and while no core is idle, more threads are tried only every
+`max_interval` calls (they would wait for a busy core).
 
 Adapting costs no reproducibility: with MKL's strict mode (`MKL_CBWR`, set when tdmpc2 is imported) a matrix
 product gives the same bits at any thread count, and so do the planners (tests/test_threads.py checks actions bit
 for bit). Where that does not hold (MKL used before tdmpc2 was imported, another BLAS), one warning says so.
 """
 
+import collections
 import contextlib
 import functools
 import math
@@ -43,14 +44,16 @@ def candidates(most):
 class _Choice:
     """The timing state of one kind of call (one batch size) at one maximum thread count."""
 
-    def __init__(self, most, first_interval, max_interval, smoothing):
+    def __init__(self, most, first_interval, max_interval, smoothing, try_calls=2):
         self.candidates = candidates(most)
         self.first_interval, self.max_interval, self.smoothing = first_interval, max_interval, smoothing
+        self.try_calls = try_calls
         self.best = most  # torch's default until measured otherwise
         self.log_seconds = {}  # candidate -> log of its time: a running average for the best, else its last try
         self.last_tried = {n: 0 for n in self.candidates}  # call number of each candidate's last run
         self.calls = 0
         self.interval = self.countdown = first_interval
+        self.trying, self.try_left = None, 0
         self.warm = False
         self.spare = None  # a core was idle in the last window (None: not known)
 
@@ -61,16 +64,21 @@ class _Choice:
         self.spare = spare
 
     def pick(self):
-        if not self.warm or self.best not in self.log_seconds:
-            return self.best
+        if self.trying is None and self.warm and self.best in self.log_seconds:
+            n = self._next_try()
+            if n is not None:
+                self.trying, self.try_left = n, self.try_calls
+        return self.best if self.trying is None else self.trying
+
+    def _next_try(self):
         untimed = [n for n in self.candidates if n not in self.log_seconds]
         if untimed:  # first, one try of each
             return untimed[0]
         if self.countdown > 0:
-            return self.best
+            return None
         n = min((n for n in self.candidates if n != self.best), key=self.last_tried.get)
         if n > self.best and self.spare is False and self.calls - self.last_tried[n] < self.max_interval:
-            return self.best  # no idle core: more threads would wait for a busy one (look only now and then)
+            return None  # no idle core: more threads would wait for a busy one (look only now and then)
         return n
 
     def record(self, n, seconds):
@@ -79,6 +87,11 @@ class _Choice:
             self.warm = True
             return
         self.last_tried[n] = self.calls
+        if n == self.trying:
+            self.try_left -= 1
+            if self.try_left > 0:  # a try's first call is slower: the cores it adds or moves to have cold caches
+                return
+            self.trying = None
         x, old, tried = math.log(max(seconds, 1e-9)), self.log_seconds.get(n), n != self.best
         self.log_seconds[n] = x if tried or old is None else old + self.smoothing * (x - old)
         best = min(self.log_seconds, key=self.log_seconds.get)
@@ -94,7 +107,7 @@ class IdleCores:
     """Idle cores of this process's CPU set, averaged over windows of at least `window` seconds, from Linux's
     /proc/stat (~30 us a read). Elsewhere `poll` always says None."""
 
-    def __init__(self, window=0.25):
+    def __init__(self, window=0.1):
         self.window = window
         try:
             self.cpus = {f"cpu{i}" for i in os.sched_getaffinity(0)}
@@ -148,10 +161,18 @@ class AdaptiveThreads:
         self._choices = {}
         self.idle = IdleCores()
         self.last = None  # thread count of the last block (for logs and tests)
+        self.used = collections.Counter()  # blocks run at each thread count
+
+    def summary(self):
+        """'CPU threads per step: 2 on 97%, 1 on 3%' (None before the first adaptive step)."""
+        total = sum(self.used.values())
+        shares = ", ".join(f"{n} on {c / total:.0%}" for n, c in self.used.most_common())
+        return f"CPU threads per step: {shares}" if total else None
 
     def reset(self):
         """Forget all timings (the call's cost changed: another planner)."""
         self._choices.clear()
+        self.used.clear()
 
     def choice(self, key, most):
         if (key, most) not in self._choices:
@@ -178,6 +199,7 @@ class AdaptiveThreads:
             for c in self._choices.values():
                 c.note_idle(idle)
         n = self.last = choice.pick()
+        self.used[n] += 1
         torch.set_num_threads(n)
         start = time.perf_counter()
         try:
