@@ -9,8 +9,9 @@ so it is measured rather than guessed: the chosen count is timed on every call, 
 How: the candidates are 1, 2, 4, ... up to torch's thread count (the `threads` setting). Every call runs at the
 current best, whose time is a running average. Every `interval` calls, the candidate tried least recently runs two
 calls and its time is the second (the first warms the caches of the cores it adds). A try that confirms the current
-choice doubles the interval (up to `max_interval`), so a steady machine pays little for looking; a change of choice
-starts it over, so a wrong switch (one unlucky time) costs at most `first_interval` calls. Load that arrives shows
+choice doubles the interval (up to `max_interval`), so a steady machine pays little for looking, and so does a
+switch to more threads; a switch to fewer starts it over, so a wrong one (an unlucky time) costs at most
+`first_interval` calls (a wrong switch to more threads shows in its own time on the next calls). Load that arrives shows
 in the time of the current choice at once; load that leaves does not (fewer threads run as fast as before), so on
 Linux the machine's idle cores are read from /proc/stat every 0.1 s: a core coming free while running below the
 maximum makes the next call try more threads, and while no core is idle, more threads are tried only every
@@ -95,9 +96,10 @@ class _Choice:
         x, old, tried = math.log(max(seconds, 1e-9)), self.log_seconds.get(n), n != self.best
         self.log_seconds[n] = x if tried or old is None else old + self.smoothing * (x - old)
         best = min(self.log_seconds, key=self.log_seconds.get)
-        if best != self.best:  # switch, and look at the others again soon
+        if best < self.best:  # fewer threads (load arrived, or one unlucky time): look again soon
             self.best, self.interval, self.countdown = best, self.first_interval, self.first_interval
-        elif tried:  # the try confirmed the choice: look again later than last time
+        elif tried or best > self.best:  # confirmed, or more threads (load left): look again later than last time
+            self.best = best
             self.interval = self.countdown = min(2 * self.interval, self.max_interval)
         else:
             self.countdown -= 1
