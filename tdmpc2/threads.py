@@ -7,15 +7,15 @@ touched. Which count is fastest depends on the planner, the model, the machine a
 so it is measured rather than guessed: the chosen count is timed on every call, another count now and then.
 
 How: the candidates are 1, 2, 4, ... up to torch's thread count (the `threads` setting). Every call runs at the
-current best, whose time is a running average. Every `interval` calls, the candidate tried least recently runs two
-calls and its time is the second (the first warms the caches of the cores it adds). A try that confirms the current
-choice doubles the interval (up to `max_interval`), so a steady machine pays little for looking, and so does a
-switch to more threads; a switch to fewer starts it over, so a wrong one (an unlucky time) costs at most
-`first_interval` calls (a wrong switch to more threads shows in its own time on the next calls). Load that arrives shows
-in the time of the current choice at once; load that leaves does not (fewer threads run as fast as before), so on
-Linux the machine's idle cores are read from /proc/stat every 0.1 s: a core coming free while running below the
-maximum makes the next call try more threads, and while no core is idle, more threads are tried only every
-`max_interval` calls (they would wait for a busy core).
+current best, whose time is a running average. Now and then a candidate runs two calls as a try, and its time is
+the second (the first warms the caches of the cores it adds). Tries of fewer threads and tries of more have their
+own interval: a try that confirms the choice doubles its interval (4, 8, ... up to `max_interval` calls), so a
+steady machine pays little for looking. A switch to fewer threads starts the interval of tries of more over: the
+load that made it may leave soon, and a wrong switch (one unlucky time) then costs at most `first_interval` calls; a
+wrong switch to more threads shows in its own time on the next calls. Load that arrives shows in the time of the
+current choice at once; load that leaves does not (fewer threads run as fast as before), so on Linux the machine's
+idle cores are read from /proc/stat every 0.1 s: a core coming free makes the next call try more threads, and
+while no core is idle, more threads are tried only every `max_interval` calls (they would wait for a busy core).
 
 Adapting costs no reproducibility: with MKL's strict mode (`MKL_CBWR`, set when tdmpc2 is imported) a matrix
 product gives the same bits at any thread count, and so do the planners (tests/test_threads.py checks actions bit
@@ -53,15 +53,17 @@ class _Choice:
         self.log_seconds = {}  # candidate -> log of its time: a running average for the best, else its last try
         self.last_tried = {n: 0 for n in self.candidates}  # call number of each candidate's last run
         self.calls = 0
-        self.interval = self.countdown = first_interval
+        # two schedules of tries: of more threads than the best ("up") and of fewer ("down")
+        self.interval = {"up": first_interval, "down": first_interval}
+        self.countdown = dict(self.interval)
         self.trying, self.try_left = None, 0
         self.warm = False
         self.spare = None  # a core was idle in the last window (None: not known)
 
     def note_idle(self, idle_cores):
         spare = idle_cores >= 0.5
-        if spare and self.spare is False and self.best < self.candidates[-1]:  # a core came free: look again now
-            self.interval, self.countdown = self.first_interval, 0
+        if spare and self.spare is False:  # a core came free: try more threads now
+            self.countdown["up"] = 0
         self.spare = spare
 
     def pick(self):
@@ -75,12 +77,15 @@ class _Choice:
         untimed = [n for n in self.candidates if n not in self.log_seconds]
         if untimed:  # first, one try of each
             return untimed[0]
-        if self.countdown > 0:
-            return None
-        n = min((n for n in self.candidates if n != self.best), key=self.last_tried.get)
-        if n > self.best and self.spare is False and self.calls - self.last_tried[n] < self.max_interval:
-            return None  # no idle core: more threads would wait for a busy one (look only now and then)
-        return n
+        for way in ("up", "down"):
+            others = [n for n in self.candidates if (n > self.best) == (way == "up") and n != self.best]
+            if not others or self.countdown[way] > 0:
+                continue
+            n = min(others, key=self.last_tried.get)
+            if way == "up" and self.spare is False and self.calls - self.last_tried[n] < self.max_interval:
+                continue  # no idle core: more threads would wait for a busy one (look only now and then)
+            return n
+        return None
 
     def record(self, n, seconds):
         self.calls += 1
@@ -93,16 +98,20 @@ class _Choice:
             if self.try_left > 0:  # a try's first call is slower: the cores it adds or moves to have cold caches
                 return
             self.trying = None
-        x, old, tried = math.log(max(seconds, 1e-9)), self.log_seconds.get(n), n != self.best
+        x, old, way = math.log(max(seconds, 1e-9)), self.log_seconds.get(n), "up" if n > self.best else "down"
+        tried = n != self.best
         self.log_seconds[n] = x if tried or old is None else old + self.smoothing * (x - old)
         best = min(self.log_seconds, key=self.log_seconds.get)
-        if best < self.best:  # fewer threads (load arrived, or one unlucky time): look again soon
-            self.best, self.interval, self.countdown = best, self.first_interval, self.first_interval
-        elif tried or best > self.best:  # confirmed, or more threads (load left): look again later than last time
-            self.best = best
-            self.interval = self.countdown = min(2 * self.interval, self.max_interval)
-        else:
-            self.countdown -= 1
+        if best < self.best:  # fewer threads won (load arrived, or one unlucky time): look up again soon
+            self.interval["up"] = self.countdown["up"] = self.first_interval
+        elif tried and best == self.best:  # the try confirmed the choice: look that way later than last time
+            self.interval[way] = self.countdown[way] = min(2 * self.interval[way], self.max_interval)
+        elif not tried:  # the countdowns of the ways there are to look from here
+            if self.best < self.candidates[-1]:
+                self.countdown["up"] -= 1
+            if self.best > self.candidates[0]:
+                self.countdown["down"] -= 1
+        self.best = best
 
 
 class IdleCores:

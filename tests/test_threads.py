@@ -73,8 +73,8 @@ def test_a_core_coming_free_is_tried_at_once_and_no_idle_core_means_rare_tries()
 def test_without_idle_information_tries_more_threads_now_and_then():
     choice = _Choice(2, first_interval=4, max_interval=64, smoothing=0.5)
     run(choice, BUSY, 100)
-    used = run(choice, QUIET, 70)  # off Linux: no idle signal, the periodic try finds the free core
-    assert used[-5:] == [2] * 5
+    used = run(choice, QUIET, 100)  # off Linux: no idle signal, the periodic try finds the free core
+    assert tries(used, 2)[0] <= 64 and used[-30:].count(2) >= 28
 
 
 def test_one_slow_outlier_costs_at_most_first_interval_calls():
