@@ -182,3 +182,14 @@ def test_products_used_before_tdmpc2_give_one_warning():
     if out.stdout.strip() == "independent":
         pytest.skip("this BLAS gives the same bits at any thread count even in its default mode")
     assert "plan_threads=N fixes the count" in out.stderr
+
+
+@pytest.mark.slow
+def test_busy_benchmark_prints_its_table():
+    """The busy-machine benchmark runs end to end (a CPU hog, workers, the table); its numbers are for the docs."""
+    cmd = [sys.executable, "scripts/benchmark_planners.py", "--model-size", "1", "--busy", "--rounds", "1"]
+    cmd += ["--repeats", "3", "--planners", "dream", "--busy-threads", "1", "auto"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| dream |")]
+    assert [row.split("|")[3].strip() for row in rows] == ["1", "auto"]
