@@ -9,7 +9,8 @@ so it is measured rather than guessed: the chosen count is timed on every call, 
 How: the candidates are 1, 2, 4, ... up to torch's thread count (the `threads` setting). Every call runs at the
 current best, whose time is a running average. Now and then a candidate runs two calls as a try, and its time is
 the second (the first warms the caches of the cores it adds). Tries of fewer threads and tries of more have their
-own interval: a try that confirms the choice doubles its interval (4, 8, ... up to `max_interval` calls), so a
+own interval: a try that confirms the choice doubles its interval (4, 8, ... up to `max_interval` calls for more
+threads, 4x that for fewer, which win on a quiet machine only where they always do: Dream-MPC's small steps), so a
 steady machine pays little for looking. A switch to fewer threads starts the interval of tries of more over: the
 load that made it may leave soon, and a wrong switch (one unlucky time) then costs at most `first_interval` calls; a
 wrong switch to more threads shows in its own time on the next calls. Load that arrives shows in the time of the
@@ -105,7 +106,8 @@ class _Choice:
         if best < self.best:  # fewer threads won (load arrived, or one unlucky time): look up again soon
             self.interval["up"] = self.countdown["up"] = self.first_interval
         elif tried and best == self.best:  # the try confirmed the choice: look that way later than last time
-            self.interval[way] = self.countdown[way] = min(2 * self.interval[way], self.max_interval)
+            cap = self.max_interval * (4 if way == "down" else 1)  # fewer threads win only where they always do
+            self.interval[way] = self.countdown[way] = min(2 * self.interval[way], cap)
         elif not tried:  # the countdowns of the ways there are to look from here
             if self.best < self.candidates[-1]:
                 self.countdown["up"] -= 1
