@@ -144,7 +144,11 @@ class IdleCores:
         """Idle cores over the window that just closed, or None while it is open (or off Linux)."""
         if self.last is None or time.monotonic() - self.last[0] < self.window:
             return None
-        now, ticks = time.monotonic(), self._idle_ticks()
+        try:
+            now, ticks = time.monotonic(), self._idle_ticks()
+        except (OSError, ValueError, IndexError):  # /proc/stat gone or unreadable: carry on without the hint
+            self.last = None
+            return None
         idle = (ticks - self.last[1]) / self.tick / (now - self.last[0])
         self.last = (now, ticks)
         return idle
