@@ -130,6 +130,10 @@ class TDMPC2:
         q = self.scale(q)
         rho = self.rho_weights[: zs.shape[0]]
         pi_loss = (-(self.cfg.entropy_coef * info["scaled_entropy"] + q).mean(dim=(1, 2)) * rho).mean()
+        return self.policy_step(pi_loss, info)
+
+    def policy_step(self, pi_loss, info):
+        """Backward, clip and step the policy's optimizer; the metrics every agent of the family logs."""
         pi_loss.backward()
         pi_grad_norm = torch.nn.utils.clip_grad_norm_(self.model._pi.parameters(), self.cfg.grad_clip_norm)
         self.pi_optim.step()

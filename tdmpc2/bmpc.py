@@ -130,18 +130,7 @@ class BMPC(TDMPC2):
     def update_pi(self, zs, task, expert_action_dist):
         _, info = self.model.pi(zs, task)
         pi_loss, _ = self.policy_loss(info, expert_action_dist)
-        pi_loss.backward()
-        pi_grad_norm = torch.nn.utils.clip_grad_norm_(self.model._pi.parameters(), self.cfg.grad_clip_norm)
-        self.pi_optim.step()
-        self.pi_optim.zero_grad(set_to_none=True)
-        return {
-            "pi_loss": pi_loss,
-            "pi_grad_norm": pi_grad_norm,
-            "pi_entropy": info["entropy"].mean(),
-            "pi_scaled_entropy": info["scaled_entropy"].mean(),
-            "pi_scale": self.scale.value.squeeze(),
-            "pi_log_std": info["log_std"].mean(),
-        }
+        return {**self.policy_step(pi_loss, info), "pi_log_std": info["log_std"].mean()}
 
     def _update_step(self, obs, action, reward, terminated, task=None, expert_action_dist=None, pretrain=False):
         with torch.no_grad():

@@ -177,7 +177,6 @@ class AdaptiveThreads:
         self.first_interval, self.max_interval, self.smoothing = first_interval, max_interval, smoothing
         self._choices = {}
         self.idle = IdleCores()
-        self.last = None  # thread count of the last block (for logs and tests)
         self.used = collections.Counter()  # blocks run at each thread count
 
     def summary(self):
@@ -200,7 +199,6 @@ class AdaptiveThreads:
     def __call__(self, key=None):
         most = torch.get_num_threads()
         if most == 1:
-            self.last = 1
             yield 1
             return
         if not self._choices and not products_thread_independent(most):
@@ -215,7 +213,7 @@ class AdaptiveThreads:
         if idle is not None:
             for c in self._choices.values():
                 c.note_idle(idle)
-        n = self.last = choice.pick()
+        n = choice.pick()
         self.used[n] += 1
         torch.set_num_threads(n)
         start = time.perf_counter()
