@@ -15,6 +15,7 @@ import dataclasses
 import torch
 
 from dream_mpc import options as options_
+from dream_mpc.noise import ImaginationNoise
 from dream_mpc.registry import planners
 
 
@@ -28,6 +29,8 @@ class Planner:
 
     Options = NoOptions
     option_block = None
+    #: whether an uncertainty penalty acts on the plans (planners with one override it; records read it)
+    penalty_active = False
 
     def __init__(self, model, cfg, discount):
         self.model, self.cfg, self.discount = model, cfg, discount
@@ -52,6 +55,11 @@ class Planner:
 
     def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
         raise NotImplementedError
+
+    def imagination_noise(self, latents, mode="sample"):
+        """The imagination noise of one plan over `latents` start latents (dream_mpc/noise.py): pass it to every
+        rollout of the plan, so a stochastic model shows all candidates and all passes the same draws."""
+        return ImaginationNoise(mode, latents=latents)
 
     def discount_for(self, task, rows_per_task=1):
         """The discount as a float (single-task) or a (rows, 1) tensor of per-task discounts (multi-task)."""

@@ -20,9 +20,6 @@ class TDMPC2:
     def __init__(self, cfg):
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
-        if not cfg.get("_iterations_adjusted"):  # official heuristic: more MPPI iterations for large action spaces
-            cfg.iterations += 2 * (cfg.action_dim >= 20)
-            cfg._iterations_adjusted = True
         self.model = WorldModel(cfg).to(self.device)
         m = self.model
         self.optim = torch.optim.Adam(

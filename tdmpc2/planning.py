@@ -21,12 +21,15 @@ from tdmpc2 import layers
 
 
 class TDMPC2Planning(protocol.WorldModel):
+    continuation_weighting = "hard"  # the official planner: rewards stop at the first predicted termination
+
     def __init__(self, model, dtype="float32"):
         self.source, self.dtype = model, getattr(torch, dtype)
         cfg = model.cfg
         self.action_dim, self.episodic, self.multitask = cfg.action_dim, bool(cfg.episodic), bool(cfg.multitask)
         self.value_kind = "V" if model.bmpc else "Q"
         self.explore_bounds = model.bmpc  # BMPC's policy has wider exploration bounds for reanalysis
+        self.ensemble_size = cfg.num_q  # Q(z, a) or V(z) heads alike
         if self.dtype == torch.float32:
             self.model = model
             return
@@ -70,8 +73,11 @@ class TDMPC2Planning(protocol.WorldModel):
     def sample_action(self, z, task=None, explore=False):
         return self.model.sample_action(z, task, expl=explore and self.explore_bounds)
 
-    def terminal_value(self, z, task=None):
-        """TD-MPC2: Q(z, pi(z)) averaged over two random members; BMPC: V(z) likewise (the official targets)."""
+    def terminal_value(self, z, task=None, action=None, values=None):
+        """TD-MPC2: Q(z, pi(z)) averaged over two random members; BMPC: V(z) likewise (the official MPPI's value).
+        Given the planner's terminal action or the ensemble's values (Dream-MPC's objective): the ensemble mean."""
+        if action is not None or values is not None:
+            return super().terminal_value(z, task, action, values)
         m = self.model
         if m.bmpc:
             return m.V(z, task, "avg")

@@ -40,6 +40,13 @@ class DreamOptions:
     )
     clamp_each_step: bool = option(True, "clamp actions to [-1, 1] after every step (official: only at the end)")
     expl_noise: float = option(0.0, "std of Gaussian noise on the executed action outside eval mode", low=0)
+    objective: str = option(
+        "return", "return: eq. 6's H-step return; lambda: the lambda-return of eq. 12-14", choices=("return", "lambda")
+    )
+    td_lambda: float = option(0.95, "lambda of objective=lambda (1: the H-step return)", low=0, high=1)
+    imagination: str = option(
+        "sample", "a stochastic model imagines with common sampled noise, or its mean", choices=("sample", "mean")
+    )
 
 
 @planners.register("dream")
@@ -56,10 +63,18 @@ class DreamMPCPlanner(Planner):
         self.num_candidates, self.horizon, self.lr, self.reuse = o.num_candidates, o.horizon, o.lr, o.reuse
         self.iterations = o.iterations + 2 * (o.large_action_iterations and model.action_dim >= 20)
         self.grad_clip_norm = float(cfg.grad_clip_norm)
-        self.objective = Objective(self.horizon, o.uncertainty_coef, o.uncertainty_sign, o.uncertainty_grad)
+        self.objective = Objective(
+            self.horizon, o.uncertainty_coef, o.uncertainty_sign, o.uncertainty_grad, o.objective, o.td_lambda
+        )
+        self.objective.note_ensemble_size(model.ensemble_size)  # one value member: warn now, the penalty is off
         # a Q-model's terminal value Q(z_H, a_H) needs an action at the horizon too; a V-model's does not
         self.seq_len = self.horizon + int(model.terminal_needs_action)
         self._prev = None  # (B, N, S, A): last step's optimised candidates
+
+    @property
+    def penalty_active(self):
+        """False when uncertainty_coef is 0 or the model has a single value member (None: not known yet)."""
+        return self.objective.penalty_active
 
     def reset(self):
         self._prev = None
@@ -74,7 +89,8 @@ class DreamMPCPlanner(Planner):
     @torch.no_grad()
     def policy_candidates(self, z, task, explore=False):
         """Eq. 2: N sequences (B*N, S, A) sampled from the policy prior through the latent dynamics."""
-        return policy_rollout(self.model, z, task, self.num_candidates, self.seq_len, explore)
+        rollout = policy_rollout(self.model, z, task, self.num_candidates, self.seq_len, explore, self.objective.noise)
+        return rollout.transpose(0, 1).contiguous()  # batch-major, as the optimiser holds candidates
 
     def initial_candidates(self, z, task, t0, reanalyze):
         a = self.policy_candidates(z, task, explore=reanalyze).float()  # optimised in float32 whatever the model's
@@ -117,6 +133,7 @@ class DreamMPCPlanner(Planner):
         B, N, A = z.shape[0], self.num_candidates, self.model.action_dim
         task_rows = None if task is None else task.repeat_interleave(N)
         mask = self.model.action_mask(task)
+        self.objective.noise = self.imagination_noise(B, self.opt.imagination)  # this plan's: rollout, steps, score
         actions = self.initial_candidates(z, task, t0, reanalyze)
         if mask is not None:
             actions = actions * mask.repeat_interleave(N, 0).unsqueeze(1)

@@ -38,6 +38,8 @@ class MPPIPlanner(Planner):
                 f"MPPI needs num_elites <= num_samples and num_pi_trajs < num_samples, got "
                 f"num_elites={o.num_elites}, num_pi_trajs={o.num_pi_trajs}, num_samples={o.num_samples}"
             )
+        # TD-MPC2's heuristic, decided here for any model: two more iterations for a large action space
+        self.iterations = self.opt.iterations + 2 * (model.action_dim >= 20)
         self._prev_mean = None  # (H, B, A): the last MPPI mean, shifted to warm-start the next step
 
     def reset(self):
@@ -58,21 +60,22 @@ class MPPIPlanner(Planner):
         mask = model.action_mask(task)
         device = z.device
         actions = torch.empty(H, B, N, A, device=device, dtype=model.dtype)  # the planning dtype (bfloat16 copies)
+        imagination = self.imagination_noise(B)  # a stochastic model: all sequences and iterations see the same draws
         if P > 0:
-            prior = policy_rollout(model, z, task, P, H, explore=reanalyze)  # (B*P, H, A)
-            actions[:, :, :P] = prior.view(B, P, H, A).permute(2, 0, 1, 3)
+            prior = policy_rollout(model, z, task, P, H, explore=reanalyze, noise=imagination)  # (H, B*P, A)
+            actions[:, :, :P] = prior.view(H, B, P, A)
         discount = self.discount_for(task, N)
         mean = torch.zeros(H, B, A, device=device)
         std = torch.full((H, B, A), float(o.max_std), device=device)
         prev = self._prev_mean
         if not t0 and not reanalyze and prev is not None and prev.shape[1] == B and prev.shape[0] == H:
             mean[:-1] = prev[1:]
-        for _ in range(o.iterations):
+        for _ in range(self.iterations):
             noise = torch.randn(H, B, N - P, A, device=device)
             actions[:, :, P:] = (mean.unsqueeze(2) + std.unsqueeze(2) * noise).clamp(-1, 1)
             if mask is not None:
                 actions = actions * mask.view(1, B, 1, A)
-            value = sequence_return(model, z, actions, task, discount)
+            value = sequence_return(model, z, actions.view(H, B * N, A), task, discount, noise=imagination)
             value = value.nan_to_num(0).view(B, N)
             elite_value, elite_idxs = torch.topk(value, K, dim=1)  # (B, K)
             elite_actions = torch.gather(actions, 2, elite_idxs.view(1, B, K, 1).expand(H, B, K, A))

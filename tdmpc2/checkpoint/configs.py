@@ -43,7 +43,7 @@ def _saved_overrides(saved):
     """The values of our own file's config that differ from the defaults, as {key: value} overrides."""
     saved = dict(saved)
     if saved.get("_iterations_adjusted") and saved.get("action_dim", 0) >= 20:
-        saved["iterations"] -= 2  # TDMPC2 added 2 for a large action space and will add them again
+        saved["iterations"] -= 2  # files saved before MPPI added the 2 itself stored them in the config
     defaults = config.defaults()  # the root config.yaml as a dict (cheaper than a Hydra compose)
     out = {}
     for key, value in saved.items():

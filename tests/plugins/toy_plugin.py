@@ -98,10 +98,10 @@ class RandomShooting(Planner):
         from dream_mpc.rollout import sequence_return
 
         B, N, H, A = z.shape[0], self.opt.num_samples, self.opt.horizon, self.model.action_dim
-        actions = torch.rand(H, B, N, A) * 2 - 1
+        actions = torch.rand(H, B * N, A) * 2 - 1  # time-major, rows grouped by latent (dream_mpc/rollout.py)
         value = sequence_return(self.model, z, actions, task, self.discount).view(B, N)
         best = value.argmax(1)
-        action = actions[0, torch.arange(B), best]
+        action = actions[0].view(B, N, A)[torch.arange(B), best]
         return action, {"value": value.max(1).values.unsqueeze(-1), "mean": action, "std": torch.ones_like(action)}
 
 
