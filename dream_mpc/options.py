@@ -106,7 +106,32 @@ def validate(options_cls, values, prefix=""):
     for name, spec in specs(options_cls).items():
         if name in out:
             out[name] = spec.check(prefix + name, out[name])
+    limits = getattr(options_cls, "limits", None)  # limits between options (MPPI: num_elites <= num_samples)
+    if limits is not None and all(f.name in out for f in dataclasses.fields(options_cls)):
+        problem = limits(options_cls(**{f.name: out[f.name] for f in dataclasses.fields(options_cls)}), prefix)
+        if problem:
+            raise UserError(problem)
     return out
+
+
+def cost_warning(options_cls, values, prefix="", factor=100):
+    """A warning (str) when the options make a plan far costlier than the defaults: `work(self)` of the options
+    dataclass counts model evaluations per plan; None when it is within `factor` of the defaults' or undeclared."""
+    work = getattr(options_cls, "work", None)
+    if work is None:
+        return None
+    names = [f.name for f in dataclasses.fields(options_cls)]
+    mine, base = work(options_cls(**{n: values[n] for n in names if n in values})), work(options_cls())
+    if mine <= factor * base:
+        return None
+    changed = ", ".join(
+        f"{prefix}{n}={values[n]}" for n in names if n in values and values[n] != getattr(options_cls(), n)
+    )
+    return (
+        f"{changed} makes a plan {mine / base:,.0f}x the model evaluations of the defaults ({mine:,} instead of "
+        f"{base:,}): a step takes roughly that many times its default time (docs/performance.md), so an episode may "
+        "take hours"
+    )
 
 
 def table(options_cls, prefix=""):

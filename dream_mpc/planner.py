@@ -31,6 +31,10 @@ class Planner:
     option_block = None
     #: whether an uncertainty penalty acts on the plans (planners with one override it; records read it)
     penalty_active = False
+    #: root config keys the planner reads besides its options (part of its effective configuration)
+    root_keys = ()
+    #: the name it is registered under (set by `make_planner`)
+    name = None
 
     def __init__(self, model, cfg, discount):
         self.model, self.cfg, self.discount = model, cfg, discount
@@ -38,10 +42,24 @@ class Planner:
         self.nonfinite_count = 0  # plans that produced a non-finite value or action and fell back to the policy mean
 
     @classmethod
-    def read_options(cls, cfg):
-        """This planner's options from the config (already validated when the config was built)."""
+    def declared_options(cls, cfg):
+        """The options this planner declares (`Options`), as the config sets them (validated when it was built)."""
         block = cfg if cls.option_block is None else getattr(cfg, cls.option_block)
         return cls.Options(**{f.name: getattr(block, f.name) for f in dataclasses.fields(cls.Options)})
+
+    @classmethod
+    def read_options(cls, cfg):
+        """The options the planner runs with; a planner built on another's optimiser may map them here."""
+        return cls.declared_options(cfg)
+
+    def effective_config(self):
+        """Everything of the config that changes this planner's actions: its declared options, the root keys it
+        reads (`root_keys`) and the discount it was given. An evaluation record identifies its job by it."""
+        out = dataclasses.asdict(self.declared_options(self.cfg))
+        out.update({k: _plain(getattr(self.cfg, k)) for k in self.root_keys})
+        d = self.discount
+        out["discount"] = [round(float(x), 10) for x in d.reshape(-1).tolist()] if torch.is_tensor(d) else float(d)
+        return out
 
     def reset(self):
         """Forget anything carried over from the previous step (called at an episode's start)."""
@@ -83,7 +101,18 @@ class Planner:
 
 def make_planner(name, model, cfg, discount):
     """The planner registered as `name` (an unknown name lists the valid ones)."""
-    return planners.get(name)(model, cfg, discount)
+    planner = planners.get(name)(model, cfg, discount)
+    planner.name = name
+    return planner
+
+
+def _plain(v):
+    """A config value as plain JSON data (OmegaConf containers become lists and dicts)."""
+    if hasattr(v, "items"):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "ListConfig":
+        return [_plain(x) for x in v]
+    return v
 
 
 def option_blocks():

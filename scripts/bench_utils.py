@@ -7,6 +7,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tdmpc2 import reproducible_products
+
+reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
+
 import torch  # noqa: E402
 
 from tdmpc2 import config, layers, runtime  # noqa: E402

@@ -30,6 +30,10 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tdmpc2 import reproducible_products
+
+reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402

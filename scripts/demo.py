@@ -18,6 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from tdmpc2 import reproducible_products
+
+reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
+
 import compare_planners  # noqa: E402
 import outputs  # noqa: E402
 

@@ -21,6 +21,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tdmpc2 import reproducible_products
+
+reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402

@@ -196,19 +196,28 @@ def figure2(points, cis, taus, profiles, profile_cis, writer):
     )
     fig.savefig(writer.path("figure2-intervals.png"), dpi=120, bbox_inches="tight")
     plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    plot_utils.plot_performance_profiles(
-        profiles,
-        taus,
-        performance_profile_cis=profile_cis,
-        ax=ax,
-        xlabel=r"Normalized Score ($\tau$)",
-        ylabel=r"Fraction of runs with score $> \tau$",
-    )
-    ax.legend(methods, frameon=False, fontsize="small")
-    fig.tight_layout()
-    fig.savefig(writer.path("figure2-profiles.png"), dpi=120)
+    fig = profiles_figure(taus, profiles, profile_cis)
+    fig.savefig(writer.path("figure2-profiles.png"), dpi=120, bbox_inches="tight")
     plt.close(fig)
+
+
+def profiles_figure(taus, profiles, profile_cis):
+    """Figure 2's score distributions: one line per method and its 95 % band, each artist labelled with the method
+    whose data it draws (the legend is built from the artists, never from a separate list)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for method, profile in profiles.items():
+        (line,) = ax.plot(taus, profile, lw=2, label=method)
+        if method in profile_cis:
+            low, high = profile_cis[method]
+            ax.fill_between(taus, low, high, color=line.get_color(), alpha=0.15, lw=0, label=f"{method}: 95 % CI")
+    ax.set_xlabel(r"Normalized Score ($\tau$)")
+    ax.set_ylabel(r"Fraction of runs with score $> \tau$")
+    ax.set_ylim(0, 1.02)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    return fig
 
 
 def planning_ms_plot(df, writer):
@@ -384,6 +393,14 @@ def build(
             "![aggregate intervals](figure2-intervals.png)\n",
             "![score distributions](figure2-profiles.png)\n",
         ]
+        single = [m for m in usable if usable[m].shape[0] < 2]
+        if single:
+            md.append(
+                f"**Intervals cannot be estimated** for {', '.join(single)}: one run per task, so the bootstrap has "
+                "nothing to resample and the interval is the point itself. Evaluate more training seeds (or use "
+                "`--runs train_seed,seed` with several evaluation seeds) for intervals.\n"
+            )
+            result["single_run"] = single
         pairs = [tuple(compare)] if compare else [(m, baseline) for m in usable if baseline in usable and m != baseline]
         pairs = [(x, y) for x, y in pairs if x in usable and y in usable]
         if pairs:

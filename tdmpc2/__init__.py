@@ -2,12 +2,18 @@
 
 import os
 
-# MKL's strict reproducibility mode: a matrix product gives the same bits at any thread count (without it, products
-# of 5-11 rows do not), so the acting step's adaptive thread count (tdmpc2/threads.py) never changes an action.
-# Measured at no cost (docs/performance.md). MKL reads it at its first product; a value already set wins.
-os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+__all__ = ["load_agent", "reproducible_products"]
 
-__all__ = ["load_agent"]
+
+def reproducible_products():
+    """Put MKL in its strict reproducibility mode (`MKL_CBWR=AUTO,STRICT`, unless already set): a matrix product then
+    gives the same bits at any thread count (without it, products of 5-11 rows do not), so the acting step's adaptive
+    thread count (tdmpc2/threads.py) never changes an action; measured at no cost (docs/performance.md).
+
+    A process-wide setting, so importing tdmpc2 never makes it: train.py, evaluate.py and the scripts call this
+    first; a library user who wants the guarantee calls it before the process's first matrix product."""
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+    return os.environ["MKL_CBWR"]
 
 
 def __getattr__(name):

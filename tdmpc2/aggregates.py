@@ -19,19 +19,39 @@ SWEEP_KEYS = ("num_candidates", "iterations", "horizon")
 
 
 # --------------------------------------------------------------------------------------------- methods
+LABEL_FIELDS = ("planning_dtype", "device", "eval_noise")  # job fields besides the options that name a method
+
+
 def method_labels(df):
-    """A method name per row: `<planner> (<agent>)`, plus the options that differ between option sets of the same
-    planner and agent (e.g. `dream (tdmpc2) horizon=5`), so that a parameter sweep gives one method per point."""
-    labels = {}
-    for (agent, planner), group in df.groupby(["agent", "planner"], sort=False):
-        sets = {o: json.loads(o) for o in group["options"].unique()}
-        varying = sorted(
-            k for k in set().union(*map(set, sets.values())) if len({json.dumps(s.get(k)) for s in sets.values()}) > 1
+    """A method name per row: `<planner> (<agent>)`, plus whatever else of the job differs between rows of the same
+    planner and agent on the same task (an option, `planning_dtype`, `device`, `eval_noise`), e.g.
+    `dream (tdmpc2) horizon=5`, so that a parameter sweep gives one method per point and runs that differ in anything
+    that changes their numbers are never averaged together. (What differs only between tasks, like the discount, does
+    not split a method.)"""
+    fields = [c for c in LABEL_FIELDS if c in df.columns]
+
+    def settings(row):
+        s = json.loads(row["options"]) if isinstance(row["options"], str) else {}
+        s.update({c: row[c] for c in fields})
+        return s
+
+    sets = [settings(r) for _, r in df.iterrows()]
+    keys = [json.dumps(x, sort_keys=True, default=str) for x in sets]
+    varying = {}  # (agent, planner) -> keys that differ between the settings used on one task
+    seen = {}
+    for (agent, planner, task), key in zip(zip(df["agent"], df["planner"], df["task"]), keys):
+        seen.setdefault((agent, planner, task), {})[key] = json.loads(key)
+    for (agent, planner, _), group in seen.items():
+        vals = list(group.values())
+        names = set().union(*map(set, vals))
+        varying.setdefault((agent, planner), set()).update(
+            k for k in names if len({json.dumps(v.get(k), default=str) for v in vals}) > 1
         )
-        for o, s in sets.items():
-            extra = " ".join(f"{k}={s.get(k)}" for k in varying)
-            labels[(agent, planner, o)] = f"{planner} ({agent})" + (f" {extra}" if extra else "")
-    return [labels[(a, p, o)] for a, p, o in zip(df["agent"], df["planner"], df["options"])]
+    labels = []
+    for agent, planner, s in zip(df["agent"], df["planner"], sets):
+        extra = " ".join(f"{k}={s.get(k)}" for k in sorted(varying[(agent, planner)]))
+        labels.append(f"{planner} ({agent})" + (f" {extra}" if extra else ""))
+    return labels
 
 
 def run_ids(df, runs=("train_seed",)):
@@ -195,7 +215,7 @@ def table_rows(cells, methods, suite):
         for m in methods:
             if task == "Mean":
                 if complete[m] and means[m]:
-                    vals[m] = (float(np.mean(means[m])), float(np.std(means[m])), None)
+                    vals[m] = (float(np.mean(means[m])), float(np.std(means[m])), len(means[m]))
             elif m in cells[task]:
                 c = cells[task][m]
                 vals[m] = (c["mean"], c.get("std", float("nan")), c.get("n"))
@@ -206,7 +226,10 @@ def table_rows(cells, methods, suite):
                 row.append(("–", 0))
                 continue
             mean, std, n = vals[m]
-            text = _fmt(mean, suite) + ("" if np.isnan(std) else f" ± {_fmt(std, suite)}")
+            if n == 1:  # one run (or one task in the Mean row): there is no spread to estimate, not a spread of 0
+                text = _fmt(mean, suite) + (" (1 task)" if task == "Mean" else " (1 run)")
+            else:
+                text = _fmt(mean, suite) + ("" if np.isnan(std) else f" ± {_fmt(std, suite)}")
             rank = order.index(round(mean, 6)) + 1 if len(vals) > 1 else 0
             row.append((text, rank if rank <= 2 else 0))
         rows.append((task, row))

@@ -16,7 +16,15 @@ STEP_SCALARS = ("reward", "terminated")  # stored as (1,) per step, like the (H,
 
 class Buffer:
     def __init__(self, cfg):
-        # whole episodes are stored, so hold at least one even when steps < episode_length
+        # whole episodes are stored: a buffer smaller than one episode cannot work, and is refused rather than
+        # silently enlarged; fewer total steps than one episode still hold that episode
+        if int(cfg.buffer_size) < cfg.episode_length + 1:
+            raise UserError(
+                f"buffer_size={cfg.buffer_size} is not allowed for {getattr(cfg, 'task', 'this task')}: the buffer "
+                "holds whole episodes, so "
+                f"buffer_size must be >= {cfg.episode_length + 1} (one episode of {cfg.episode_length} steps plus its "
+                "reset row)"
+            )
         self.capacity = max(min(int(cfg.buffer_size), int(cfg.steps)), cfg.episode_length + 1)
         self.horizon = cfg.horizon
         self.batch_size = cfg.batch_size

@@ -8,17 +8,28 @@ multirun the job is reported as failed and the other jobs go on.
 """
 
 import os
+import sys
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; before anything imports mujoco
 
-import sys
+from dream_mpc.errors import UserError  # noqa: E402
+from tdmpc2 import reproducible_products  # noqa: E402
 
-from dream_mpc.errors import UserError
+reproducible_products()  # the programs' choice: the same bits at any CPU thread count (before MKL's first product)
 
 
 def _fail(message, code=2):
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def quiet_libraries():
+    """Keep the libraries' start-up notes (dm_control's OpenGL backend and MuJoCo version, PyOpenGL's accelerate
+    module) off the output: Hydra's job logging prints INFO to stdout, where they would open every command."""
+    import logging
+
+    for name in ("absl", "OpenGL"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def hydra_app(job):
@@ -30,6 +41,7 @@ def hydra_app(job):
     from tdmpc2 import config, sweeps
 
     def task_function(dict_cfg):
+        quiet_libraries()
         hydra_cfg = HydraConfig.get()
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
         overrides = list(hydra_cfg.overrides.task)
@@ -82,6 +94,7 @@ def train_job(cfg):
         from tdmpc2.offline import train as train_offline
 
         return train_offline(cfg)
+    runtime.ensure_writable(cfg.work_dir, "the run (checkpoints, logs)")  # before the env, agent and training
     runtime.setup(cfg)
     env = make_env(cfg)
     agent = agents.get(cfg.agent)(cfg)

@@ -290,6 +290,13 @@ def validate(raw):
         raise unknown("agent", raw["agent"], agents.names())
     if raw["planner"] not in planners:
         raise unknown("planner", raw["planner"], planners.names())
+    _warn_cost(raw)
+    if raw["exp_name"] in ("", ".", "..") or re.search(r"[/\\\x00]", raw["exp_name"]):
+        raise UserError(
+            f"exp_name={raw['exp_name']!r} is not allowed: exp_name names a folder inside the run folder "
+            f"(logs/<task>/<seed>/<exp_name>), so it must be a plain name without '/', '\\', '.' or '..', e.g. "
+            "exp_name=dream-h5"
+        )
     if envs.task_set(raw["task"]) is None:
         envs.suite_of(raw["task"])  # an unknown task: the closest names of every suite
     if raw.get("eval_tasks"):
@@ -307,6 +314,21 @@ def validate(raw):
         if raw[lo] > raw[hi]:
             raise UserError(f"{lo}={raw[lo]} is above {hi}={raw[hi]}: {lo} must be <= {hi}")
     return raw
+
+
+_warned = set()
+
+
+def _warn_cost(raw):
+    """One warning (stderr, once per process) when the chosen planner's options cost far more than its defaults."""
+    import sys
+
+    cls = planners.get(raw["planner"])
+    block = raw if cls.option_block is None else raw[cls.option_block]
+    warning = opts.cost_warning(cls.Options, block, "" if cls.option_block is None else cls.option_block + ".")
+    if warning and warning not in _warned:
+        _warned.add(warning)
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 _EXAMPLE_CHECKPOINT = "checkpoint=agents/cartpole-swingup-tdmpc2-1M.pt"

@@ -77,7 +77,7 @@ def load_dataset(cfg, log=tqdm.write):
     length = max(data["obs"].shape[1] for _, data, _ in chunks)
     buffer = Buffer(
         types.SimpleNamespace(
-            buffer_size=rows,
+            buffer_size=max(rows, length + 1),
             steps=rows,
             episode_length=length,
             horizon=cfg.horizon,

@@ -10,14 +10,20 @@ short append whatever the file's size (rewriting the whole file per episode woul
 job). The only damage a crash can do is a torn last line; `read_rows` skips a line that does not end with a newline
 or does not parse, and the next append starts on a fresh line (`append_row` repairs a torn tail first).
 
-Row fields (ROW_FIELDS): suite, task, agent, checkpoint, train_seed (the seed in the checkpoint's saved config,
-else a trailing `-<seed>` in the official file names `<task>-<seed>.pt`, else null), planner, options (the
-planner's options as compact, key-sorted JSON), eval_noise, seed (evaluation seed), episode, return, success,
-success_any (Meta-World: success at any step; null where the suite has none), score (the suite's normalized
-score), length, ms_per_step (planning), nonfinite (plans replaced by the policy mean in that episode), time.
+Row fields (ROW_FIELDS): suite, task, agent, checkpoint, weights (a digest of the checkpoint's weights as loaded:
+another file at the same path is another job), train_seed (the seed in the checkpoint's saved config, else a
+trailing `-<seed>` in the official file names `<task>-<seed>.pt`, else null), planner (the planner that acted:
+`mpc=false` is `policy`), options (the planner's effective configuration as compact, key-sorted JSON: its declared
+options, the root keys it reads and its discount), planning_dtype, device (cpu or cuda), eval_noise, seed
+(evaluation seed), episode, return, success, success_any (Meta-World: success at any step; null where the suite has
+none), score (the suite's normalized score), length, ms_per_step (planning), nonfinite (plans replaced by the policy
+mean in that episode), time.
 
-Episode identity (`episode_key`): (task, checkpoint, planner, options, eval_noise, seed, episode). Rows are merged
-by it: a collector over any set of folders keeps the first row of each identity.
+A job's identity (`job_key`) is everything that changes its numbers: (task, checkpoint, weights, agent, planner,
+options, planning_dtype, device, eval_noise, seed); an episode's adds its index. Rows are merged by it: a collector
+over any set of folders keeps the first row of each identity. Rows written before the weights, agent, dtype and
+device were part of the identity read with those fields null: they never match a new job, so nothing is reused
+from them, and reports still read them.
 """
 
 import glob
@@ -28,14 +34,19 @@ import re
 import time
 from pathlib import Path
 
+import torch
+
 ROW_FIELDS = (
     "suite",
     "task",
     "agent",
     "checkpoint",
+    "weights",
     "train_seed",
     "planner",
     "options",
+    "planning_dtype",
+    "device",
     "eval_noise",
     "seed",
     "episode",
@@ -47,15 +58,43 @@ ROW_FIELDS = (
     "ms_per_step",
     "nonfinite",
     "time",
+    "exploitation",  # predicted minus realised returns (tdmpc2/exploitation.py); null where not recorded
 )
-JOB_FIELDS = ("task", "checkpoint", "planner", "options", "eval_noise", "seed")
+JOB_FIELDS = (
+    "task",
+    "checkpoint",
+    "weights",
+    "agent",
+    "planner",
+    "options",
+    "planning_dtype",
+    "device",
+    "eval_noise",
+    "seed",
+)
 KEY_FIELDS = JOB_FIELDS + ("episode",)
+# the identity of rows written before weights, agent, planning_dtype and device were recorded (still readable)
+REQUIRED_FIELDS = ("task", "checkpoint", "planner", "options", "eval_noise", "seed", "episode")
 PATTERN = "episodes-*.jsonl"
 
 
 def options_json(options):
     """A planner's option block as compact, key-sorted JSON (the string that identifies the option set)."""
     return json.dumps(dict(options or {}), sort_keys=True, separators=(",", ":"))
+
+
+def weights_digest(state_dict):
+    """A digest of a model's weights (names, dtypes, shapes and values): the same weights give the same digest
+    whatever file, layout or device they were loaded from."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name]
+        if not hasattr(t, "detach"):
+            continue
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
 
 
 def checkpoint_name(path):
@@ -124,8 +163,8 @@ def read_rows(path):
                 row = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(row, dict) and all(k in row for k in KEY_FIELDS):
-                rows.append(row)
+            if isinstance(row, dict) and all(k in row for k in REQUIRED_FIELDS):
+                rows.append({k: row.get(k) for k in ROW_FIELDS} | {k: v for k, v in row.items() if k not in ROW_FIELDS})
     return rows
 
 
@@ -172,6 +211,7 @@ def make_row(job, episode, result, suite, task, nonfinite):
             "ms_per_step": float(result["ms_per_step"]),
             "nonfinite": int(nonfinite),
             "time": time.time(),
+            "exploitation": result.get("exploitation"),
             "suite": suite.name,
             "score": float(suite.normalized_score(task, result["return"], result["success"])),
         }

@@ -21,6 +21,25 @@ def resolve_device(name="auto"):
     return device
 
 
+def ensure_writable(folder, what):
+    """Create `folder` and check that a file can be written in it, before any work is done: a run must not spend
+    hours and then fail to save. A UserError names the folder, the reason and the key to change."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from tdmpc2.errors import UserError
+
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise UserError(f"cannot write {what} to {folder}: {err.strerror or err}; choose another folder") from None
+    return Path(folder)
+
+
 def set_seed(seed):
     random.seed(seed)
     np.random.seed(seed)

@@ -161,9 +161,22 @@ def test_actions_do_not_depend_on_the_thread_count(two_threads, planner):
     assert torch.equal(runs[0], runs[1])
 
 
-def test_importing_tdmpc2_makes_products_thread_independent():
-    assert os.environ["MKL_CBWR"] == "AUTO,STRICT"
+def test_programs_make_products_thread_independent_importing_tdmpc2_does_not():
+    assert os.environ["MKL_CBWR"] == "AUTO,STRICT"  # conftest, like train.py and evaluate.py, asked for it
     assert products_thread_independent(2)
+    env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
+    code = "import os, tdmpc2, tdmpc2.agent, tdmpc2.cli; print(os.environ.get('MKL_CBWR'))"
+    lib = subprocess.run(
+        [sys.executable, "-c", code.replace(", tdmpc2.cli", "")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert lib.stdout.strip() == "None", lib.stderr  # a library import sets nothing process-wide
+    prog = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert prog.stdout.strip() == "AUTO,STRICT", prog.stderr  # the programs' module does
 
 
 def test_products_used_before_tdmpc2_give_one_warning():

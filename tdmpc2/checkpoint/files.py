@@ -192,10 +192,33 @@ def read(path, device="cpu", trusted=False):
             raise _refused(path, err) from None
         raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {_first_line(err)}") from None
     except Exception as err:
+        damage = _damage(path)
+        if damage:
+            raise UserError(f"cannot read checkpoint {path}: {damage}") from None
         raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {_first_line(err)}") from None
     if isinstance(obj, dict) and "metadata" in obj:
         obj["metadata"] = _plain(obj["metadata"])
     return obj
+
+
+def _damage(path):
+    """What is wrong with a torch zip archive that does not load: truncated, or a member that fails its CRC check
+    (an interrupted download or copy); None when the archive is whole or not a zip archive at all."""
+    import zipfile
+
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            return None
+    hint = "an interrupted download or copy? Fetch or copy the file again"
+    if not zipfile.is_zipfile(path):
+        return f"the file is truncated or damaged ({size:,} bytes, and the end of its zip archive is missing; {hint})"
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, NotImplementedError) as err:
+        return f"the file is corrupt ({size:,} bytes; its zip archive does not read: {_first_line(err)}; {hint})"
+    return f"the file is corrupt ({size:,} bytes; {bad} fails its checksum; {hint})" if bad else None
 
 
 def _first_line(err):
