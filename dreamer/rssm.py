@@ -45,16 +45,15 @@ class RSSM(nn.Module):
         return self._gaussian(self.posterior_net(torch.cat([h, embed], -1)))
 
     @staticmethod
-    def sample(mean, std, generator=None):
-        """A reparameterised sample mean + std * eps; `generator` fixes eps (common noise across calls)."""
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        return mean + std * eps
+    def sample(mean, std, eps=None):
+        """A reparameterised sample mean + std * eps, eps standard normal unless given (a plan's common noise)."""
+        return mean + std * (torch.randn_like(mean) if eps is None else eps)
 
-    def imagine_step(self, h, s, a, sample=True, generator=None):
-        """One prior step: (h', s') with s' sampled from p(s' | h') or, with sample=False, its mean."""
+    def imagine_step(self, h, s, a, sample=True, eps=None):
+        """One prior step: (h', s') with s' drawn from p(s' | h') (with `eps` if given) or its mean (sample=False)."""
         h = self.belief(h, s, a)
         mean, std = self.prior(h)
-        return h, (self.sample(mean, std, generator) if sample else mean)
+        return h, (self.sample(mean, std, eps) if sample else mean)
 
     def observe(self, embeds, actions, continuations=None, h=None, s=None):
         """Filter a sequence with the posterior. embeds (T, B, E) of o_0..o_{T-1}; actions (T, B, A) where a_t was

@@ -1,12 +1,11 @@
 """Dreamer's networks as the planning protocol sees them (dream_mpc/world_model.py).
 
 A latent is a TensorDict {"h": belief, "s": stochastic state} with batch size (B,) (planners stack it to
-(H, B)). `step` is the prior transition; `reward` reads the state a transition reaches (`reward_timing =
-"next_state"`: r_t = reward(z_{t+1}), the action is ignored); `values` is the single value model V(z) as a
-one-member ensemble (M = 1, `value_kind = "V"`: no uncertainty penalty); `policy` is the tanh-Gaussian actor.
-
-Imagination noise: `step(..., sample=None, generator=None)` samples s' from the prior with `generator` (common
-noise when the planner reuses one) or returns its mean with sample=False; sample=None takes `self.sample`.
+(H, B)). `step` is the prior transition, stochastic under the plan's noise (dream_mpc/noise.py: the plan's
+common draws, or the prior's mean in mean mode; without noise it samples as imagination does in training);
+`reward` reads the state a transition reaches (`reward_timing = "next_state"`, the action is ignored); `values`
+is the single value model V(z) as a one-member ensemble (M = 1, `value_kind = "V"`: no uncertainty penalty);
+`policy` is the tanh-Gaussian actor (sample, tanh(mean), pre-tanh std).
 """
 
 from tensordict import TensorDict
@@ -21,19 +20,23 @@ def latent(h, s):
 
 class DreamerWorldModel(WorldModel):
     value_kind = "V"
-    #: r_t is predicted from the state reached, z_{t+1} (TD-MPC2's reads (z_t, a_t))
-    reward_timing = "next_state"
+    stochastic = True
+    reward_timing = "next_state"  # r_t = reward(z_{t+1}) (TD-MPC2's reads (z_t, a_t))
     episodic = False
+    ensemble_size = 1
 
-    def __init__(self, rssm, reward_model, value_model, actor, sample=True):
+    def __init__(self, rssm, reward_model, value_model, actor):
         self.rssm, self.reward_model, self.value_model, self.actor = rssm, reward_model, value_model, actor
         self.action_dim = rssm.action_dim
-        self.sample = sample  # imagination draws s' ~ p(s' | h') (Dreamer) unless told to take the mean
         self.dtype = next(rssm.parameters()).dtype
 
-    def step(self, z, a, task=None, sample=None, generator=None):
-        h, s = self.rssm.imagine_step(z["h"], z["s"], a, self.sample if sample is None else sample, generator)
-        return latent(h, s)
+    def step(self, z, a, task=None, noise=None):
+        h = self.rssm.belief(z["h"], z["s"], a)
+        mean, std = self.rssm.prior(h)
+        if noise is not None and noise.mean:
+            return latent(h, mean)
+        eps = None if noise is None else noise.normal_like(mean, "s")
+        return latent(h, self.rssm.sample(mean, std, eps))
 
     def reward(self, z, a=None, task=None):
         return self.reward_model(z["h"], z["s"])
@@ -41,9 +44,5 @@ class DreamerWorldModel(WorldModel):
     def values(self, z, a=None, task=None):
         return self.value_model(z["h"], z["s"]).unsqueeze(0)  # (M=1, ..., 1)
 
-    def policy(self, z, task=None, explore=False, generator=None):
-        """(tanh-Gaussian sample, tanh(mean), pre-tanh std)."""
-        return self.actor(z["h"], z["s"], generator=generator)
-
-    def terminal_value(self, z, task=None):
-        return self.value_model(z["h"], z["s"])
+    def policy(self, z, task=None, explore=False):
+        return self.actor(z["h"], z["s"])
