@@ -6,17 +6,24 @@ import numpy as np
 import torch
 
 
-def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=None):
+def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=None, recorder=None):
     """One episode; returns its return, success, length, mean planning ms per step and (optionally) frames.
-    `on_step()` is called after every env step (a progress bar)."""
+    `on_step()` is called after every env step (a progress bar). `recorder` (tdmpc2/exploitation.py) adds the
+    episode's predicted-minus-realised returns as `exploitation` (its time is not counted in ms_per_step)."""
     obs, done, ep_return, t, plan_seconds = env.reset(), False, 0.0, 0, 0.0
+    if recorder is not None:
+        recorder.start()
     frames = [env.render()] if render else None
     info = {"success": 0.0}
     while not done:
         tic = time.perf_counter()
         action = agent.act(obs, t0=t == 0, eval_mode=eval_mode, task=task)  # a CPU tensor: synchronised
         plan_seconds += time.perf_counter() - tic
+        if recorder is not None:
+            recorder.planned(obs)
         obs, reward, done, info = env.step(action)
+        if recorder is not None:
+            recorder.realised(reward)
         ep_return += float(reward)
         t += 1
         if frames is not None:
@@ -29,6 +36,7 @@ def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=Non
         "length": t,
         "ms_per_step": 1000 * plan_seconds / max(t, 1),
         "frames": frames,
+        "exploitation": recorder.summary() if recorder is not None else None,
     }
 
 
@@ -56,6 +64,7 @@ def evaluate_checkpoint(cfg):
     from tdmpc2 import records, runtime
     from tdmpc2.checkpoint import load_agent
     from tdmpc2.envs import make_env, suite_of
+    from tdmpc2.exploitation import ExploitationRecorder
     from tdmpc2.logger import save_video
 
     if cfg.checkpoint is None:
@@ -111,7 +120,14 @@ def evaluate_checkpoint(cfg):
             leave=False,
             dynamic_ncols=True,
         ) as bar:
-            ep = run_episode(agent, env, eval_mode=not cfg.eval_noise, render=cfg.save_video, on_step=bar.update)
+            ep = run_episode(
+                agent,
+                env,
+                eval_mode=not cfg.eval_noise,
+                render=cfg.save_video,
+                on_step=bar.update,
+                recorder=ExploitationRecorder(agent),  # predicted vs realised returns (appendix D.3)
+            )
         ep["success_any"] = env.success_any
         nonfinite = agent.nonfinite_actions + agent.planner.nonfinite_count - before
         records.append_row(out_file, records.make_row(job, i, ep, suite, cfg.task, nonfinite))

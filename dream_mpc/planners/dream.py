@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from dream_mpc import adaptive
 from dream_mpc.objective import Objective
 from dream_mpc.options import option
 from dream_mpc.planner import Planner
@@ -47,6 +48,15 @@ class DreamOptions:
     imagination: str = option(
         "sample", "a stochastic model imagines with common sampled noise, or its mean", choices=("sample", "mean")
     )
+    # adaptive planning (dream_mpc/adaptive.py): all off by default
+    step_rule: str = adaptive.step_rule_option()
+    armijo: float = adaptive.armijo_option()
+    max_halvings: int = adaptive.max_halvings_option()
+    step_grow: float = adaptive.step_grow_option()
+    step_shrink: float = adaptive.step_shrink_option()
+    tol: float = adaptive.tol_option()
+    budget_ms: float = adaptive.budget_ms_option()
+    budget_iterations: int = adaptive.budget_iterations_option()
 
 
 @planners.register("dream")
@@ -56,6 +66,8 @@ class DreamMPCPlanner(Planner):
 
     Options = DreamOptions
     option_block = "dream"
+    clock = staticmethod(adaptive.now)  # the anytime mode's clock (tests inject one)
+    last_search = None  # the last adaptive optimisation (its iterations, evaluations, slowest iteration)
 
     def __init__(self, model, cfg, discount):
         super().__init__(model, cfg, discount)
@@ -110,6 +122,8 @@ class DreamMPCPlanner(Planner):
 
     def optimise(self, z_rows, actions, task_rows, discount, B):
         """I gradient-ascent steps on J for all candidates at once; returns (actions, J of the returned actions)."""
+        if adaptive.is_adaptive(self.opt):  # a step rule, early stopping or a time budget
+            return self.optimise_adaptive(z_rows, actions, task_rows, discount, B)
         J = None
         for _ in range(self.iterations):
             actions = actions.detach().requires_grad_(True)
@@ -126,10 +140,24 @@ class DreamMPCPlanner(Planner):
                 J = self.objective(self.model, z_rows, actions, task_rows, discount)
         return actions, J.detach()
 
+    def optimise_adaptive(self, z_rows, actions, task_rows, discount, B):
+        """dream_mpc/adaptive.py: each candidate's best actions and J over the points visited."""
+        search = adaptive.AdaptiveAscent(
+            self.opt, self.lr, self.iterations, self.clock, getattr(self, "_plan_started", None)
+        )
+        actions, J = search.run(
+            lambda a: self.objective(self.model, z_rows, a, task_rows, discount),
+            actions,
+            lambda g: self.clip_gradient(g, B),
+        )
+        self.last_search, self._plan_started = search, None
+        return actions, J
+
     # ------------------------------------------------------------------ the planner interface
     @torch.no_grad()
     def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
         """`horizon` is ignored: gradient planners keep their own (`dream.horizon`)."""
+        self._plan_started = self.clock(z.device) if self.opt.budget_ms else None  # the budget counts from here
         B, N, A = z.shape[0], self.num_candidates, self.model.action_dim
         task_rows = None if task is None else task.repeat_interleave(N)
         mask = self.model.action_mask(task)
@@ -149,6 +177,7 @@ class DreamMPCPlanner(Planner):
         first = actions[:, :, 0]
         std = first.std(1, correction=1 if N > 1 else 0).clamp(self.cfg.min_std, self.cfg.max_std)
         info = {"value": J[rows, best].unsqueeze(-1), "mean": first.mean(1), "std": std, "action": action}
+        info["plan"] = actions[rows, best, : self.horizon]  # the executed sequence (model exploitation records)
         if not eval_mode and self.opt.expl_noise:
             action = (action + self.opt.expl_noise * torch.randn_like(action)).clamp(-1, 1)
         bad = ~(torch.isfinite(J).all(1) & torch.isfinite(actions).flatten(1).all(1))

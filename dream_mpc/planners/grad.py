@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from dream_mpc import adaptive
 from dream_mpc.options import option
 from dream_mpc.planners.dream import DreamMPCPlanner, DreamOptions
 from dream_mpc.registry import planners
@@ -22,6 +23,15 @@ class GradOptions:
     lr: float = option(0.1, "gradient-ascent step size", low=0, low_open=True)
     horizon: int = option(3, "planning horizon", low=1)
     init_std: float = option(0.5, "std of the zero-mean Gaussian candidates (clamped to [-1, 1])", low=0)
+    # adaptive planning (dream_mpc/adaptive.py), as Dream-MPC's: all off by default
+    step_rule: str = adaptive.step_rule_option()
+    armijo: float = adaptive.armijo_option()
+    max_halvings: int = adaptive.max_halvings_option()
+    step_grow: float = adaptive.step_grow_option()
+    step_shrink: float = adaptive.step_shrink_option()
+    tol: float = adaptive.tol_option()
+    budget_ms: float = adaptive.budget_ms_option()
+    budget_iterations: int = adaptive.budget_iterations_option()
 
 
 @dataclass
@@ -39,6 +49,7 @@ class _BaselineOnDream(DreamMPCPlanner):
     def read_options(cls, cfg):
         own = super().read_options(cfg)
         shared = {k: getattr(own, k) for k in ("num_candidates", "iterations", "lr", "horizon")}
+        shared.update({k: getattr(own, k) for k in adaptive.OPTION_KEYS if hasattr(own, k)})  # Grad-MPC declares them
         return DreamOptions(**shared, reuse=0.0, uncertainty_coef=0.0)
 
 

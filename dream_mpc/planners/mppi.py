@@ -97,6 +97,7 @@ class MPPIPlanner(Planner):
             self._prev_mean = mean.clone()
         action = action.clamp(-1, 1)
         info = {"value": elite_value[rows, idx].unsqueeze(-1), "mean": chosen, "std": std[0], "mppi_mean": mean[0]}
+        info["plan"] = elite_actions[:, rows, idx].transpose(0, 1)  # the executed sequence (B, H, A)
         bad = ~torch.isfinite(action).all(-1)
         return self.policy_fallback(z, task, action, info, bad)
 
