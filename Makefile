@@ -1,4 +1,4 @@
-# make demo: set up .venv if missing, then compare planners on the bundled agent (~3 minutes on a CPU)
+# make demo: set up .venv if missing, then compare planners on the bundled agent (~3 minutes on 2 CPU cores)
 # make test: set up .venv if missing, then run the test suite (the slow real runs: make test-slow; CI runs both)
 PY := .venv/bin/python
 export MUJOCO_GL ?= egl
@@ -12,6 +12,7 @@ export MUJOCO_GL ?= egl
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e ".[all]"
 	touch .venv/ready
+	@echo "set up: run 'source .venv/bin/activate' so that python is this environment (or call .venv/bin/python)"
 
 install: .venv/ready
 

@@ -2,7 +2,7 @@
 
 import os
 
-__all__ = ["load_agent", "reproducible_products"]
+__all__ = ["bundled_agent", "load_agent", "reproducible_products"]
 
 
 def reproducible_products():
@@ -14,6 +14,27 @@ def reproducible_products():
     first; a library user who wants the guarantee calls it before the process's first matrix product."""
     os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
     return os.environ["MKL_CBWR"]
+
+
+def bundled_agent(name):
+    """The path of an agent shipped in the repository's `agents/` folder, from any working directory:
+    `load_agent(bundled_agent("cartpole-swingup-tdmpc2-1M"))`. An unknown name lists the bundled ones."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "agents"
+    path = folder / (name if name.endswith(".pt") else f"{name}.pt")
+    if not path.is_file():
+        from dream_mpc.errors import unknown
+
+        names = sorted(p.stem for p in folder.glob("*.pt"))
+        if not names:
+            from dream_mpc.errors import UserError
+
+            raise UserError(
+                f"no bundled agents in {folder}: they ship with the repository (an editable install, pip install -e .)"
+            )
+        raise unknown("bundled agent", name, names)
+    return path
 
 
 def __getattr__(name):

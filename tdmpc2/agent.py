@@ -217,7 +217,7 @@ class TDMPC2:
         return load_official(obj, path, **kwargs)
 
     def state_dict(self):
-        """Everything training needs to resume (the weights in the official layout come from checkpoint.py)."""
+        """Everything training needs to resume (the weights in the official layout come from tdmpc2/checkpoint/)."""
         return {
             "optim": self.optim.state_dict(),
             "pi_optim": self.pi_optim.state_dict(),

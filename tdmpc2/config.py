@@ -99,6 +99,79 @@ ROOT = {
     "eval_tasks": Spec(list, nullable=True),
     "results_dir": Spec(str),
 }
+# what each root key means (`--help`, docs); MPPI's root keys are documented with MPPI's options
+DOCS = {
+    "task": "task name (any registered suite's) or a multi-task set: mt30, mt80",
+    "obs": "observations: state, or rgb pixels (suites that render)",
+    "episodic": "terminations end the TD target (HumanoidBench falls); false: official TD-MPC2",
+    "agent": "agent family: any registered agent (tdmpc2, bmpc, a plug-in's)",
+    "planner": "planner that acts: any registered planner (mppi, dream, grad, hybrid, policy, a plug-in's)",
+    "device": "auto (cuda if present, else cpu), cpu, cuda or cuda:N",
+    "checkpoint": "evaluate.py: the .pt file to evaluate (ours or official)",
+    "eval_episodes": "episodes per evaluation",
+    "eval_freq": "env steps between evaluations during training",
+    "eval_noise": "true: keep the planner's exploration noise at evaluation (the official evaluate.py)",
+    "steps": "env steps to train",
+    "batch_size": "sub-trajectories per update",
+    "reward_coef": "weight of the reward loss",
+    "value_coef": "weight of the value loss",
+    "termination_coef": "weight of the termination loss (episodic=true)",
+    "consistency_coef": "weight of the latent consistency loss",
+    "rho": "per-step weight decay of the losses along the horizon",
+    "lr": "learning rate",
+    "enc_lr_scale": "encoder learning rate as a fraction of lr",
+    "grad_clip_norm": "gradient-norm clip of updates (and of Dream-MPC's action gradients)",
+    "tau": "soft update rate of the target Q-networks",
+    "discount_denom": "discount heuristic: episode length / discount_denom sets the discount",
+    "discount_min": "lower bound of the discount",
+    "discount_max": "upper bound of the discount",
+    "buffer_size": "replay buffer rows (at least one episode)",
+    "seed_steps": "random-action steps before updates; null: max(1000, 5 * episode_length)",
+    "exp_name": "run name: the folder logs/<task>/<seed>/<exp_name> (a plain name)",
+    "data_dir": "task=mt30|mt80 training: folder of the dataset chunks",
+    "mpc": "false: act with the policy alone (recorded as planner=policy)",
+    "log_std_min": "lower bound of the policy's log std",
+    "log_std_max": "upper bound of the policy's log std",
+    "entropy_coef": "entropy bonus of the policy loss",
+    "num_bins": "two-hot bins of reward and value",
+    "vmin": "lowest two-hot bin (symlog space)",
+    "vmax": "highest two-hot bin (symlog space)",
+    "model_size": "preset of the sizes below: 1, 5, 19, 48, 317 (millions of parameters); null: keep them",
+    "num_enc_layers": "encoder layers",
+    "enc_dim": "encoder width",
+    "num_channels": "conv channels of the pixel encoder",
+    "mlp_dim": "MLP width",
+    "latent_dim": "latent state size",
+    "task_dim": "task embedding size (multi-task; set from the task)",
+    "num_q": "Q-ensemble members",
+    "dropout": "dropout of the Q-networks",
+    "simnorm_dim": "SimNorm group size",
+    "wandb_project": "Weights & Biases project (enable_wandb=true)",
+    "wandb_entity": "Weights & Biases entity",
+    "wandb_silent": "silence wandb's output",
+    "enable_wandb": "log to Weights & Biases",
+    "save_csv": "write the training and evaluation logs as CSV",
+    "compile": "torch.compile planning and the update (CUDA); no speed-up on CPU",
+    "fused": "fused LayerNorm+Mish and SimNorm CPU operators (same numbers, faster)",
+    "keep_freed_memory": "glibc keeps freed memory for reuse (no page faults; resident memory stays at its peak)",
+    "planning_dtype": "float32, or bfloat16: planners read a bf16 copy of the world model",
+    "threads": "torch CPU threads; 0: torch's default",
+    "plan_threads": "CPU threads of an acting step; 0: the fastest of 1..threads, timed as it runs",
+    "save_video": "record evaluation videos",
+    "save_agent": "write checkpoints",
+    "save_freq": "env steps between checkpoints; 0: only at the end",
+    "resume": "continue from <work_dir>/models/last.pt when it exists",
+    "seed": "random seed (training, or the evaluation's)",
+    "trust_checkpoint": "read checkpoints with weights_only=False (can run code: trusted files only)",
+    "eval_tasks": "task=mt30|mt80: evaluate only these tasks of the set",
+    "results_dir": "evaluate.py appends one record per episode here; a rerun skips recorded episodes",
+    "td_horizon": "BMPC: steps of the n-step TD target of V",
+    "reanalyze_interval": "BMPC: updates between reanalyses of stored states by the planner",
+    "reanalyze_batch_size": "BMPC: stored states replanned per reanalysis",
+    "reanalyze_horizon": "BMPC: planning horizon of the reanalysis",
+    "expl_log_std_min": "BMPC: lower bound of the exploration policy's log std",
+    "expl_log_std_max": "BMPC: upper bound of the exploration policy's log std",
+}
 BMPC = {
     "log_std_min": Spec(float),
     "log_std_max": Spec(float),
@@ -142,11 +215,45 @@ def defaults():
     return raw
 
 
+def help_text():
+    """`--help`: every config key with its default, what is allowed and what it means; then each option block."""
+    from dream_mpc.planner import option_blocks
+
+    base = defaults()
+    mppi = opts.specs(planners.get("mppi").Options)
+    lines = [
+        "Dream-MPC: python train.py|evaluate.py key=value ... (-m for sweeps; --cfg job prints the composed config)",
+        "",
+        "Config keys (default; allowed: meaning):",
+    ]
+
+    def add(key, value, spec, doc):
+        shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+        lines.append(f"  {key}={shown}   ({spec.allowed()}) {doc}")
+
+    for key, value in base.items():
+        if isinstance(value, dict):
+            continue
+        spec = ROOT.get(key) or mppi.get(key)
+        if spec is not None:
+            add(key, value, spec, DOCS.get(key) or spec.doc)
+    for block, options_cls in option_blocks().items():
+        lines += ["", f"{block}.* (planner={block} options):"]
+        for name, spec in opts.specs(options_cls).items():
+            add(f"{block}.{name}", base[block][name], spec, spec.doc)
+    lines += ["", "bmpc.* (agent=bmpc: replace the keys above unless set on the command line):"]
+    for name, spec in BMPC.items():
+        add(f"bmpc.{name}", base["bmpc"][name], spec, DOCS.get(name, ""))
+    lines += ["", "Docs: docs/planners.md (every planner option), docs/errors.md, README.md"]
+    return "\n".join(lines).replace("$", "$$")
+
+
 def register():
     """Store the root config in Hydra's ConfigStore as `dream_mpc` (before @hydra.main composes it)."""
     from hydra.core.config_store import ConfigStore
 
     node = root_node()
+    node["hydra"]["help"] = {"app_name": "dream-mpc", "template": help_text()}
     node["defaults"] = ["_self_", {"override hydra/job_logging": "stdout"}]
     ConfigStore.instance().store(name=CONFIG_NAME, node=node)
 

@@ -1,7 +1,7 @@
 """TD-MPC2's world model (and BMPC's variant with value heads on z), with the official method names.
 
 Parameters are named as in the official code, so `state_dict()` keys equal the official ones up to the
-`_detach_Qs_params` copy and the tensordict pseudo-entries that `checkpoint.py` adds when writing.
+`_detach_Qs_params` copy and the tensordict pseudo-entries that `tdmpc2/checkpoint/` adds when writing.
 """
 
 import torch

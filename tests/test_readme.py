@@ -23,8 +23,8 @@ def commands():
                 yield line
 
 
-def test_the_python_snippet_runs(monkeypatch):
-    monkeypatch.chdir(ROOT)
+def test_the_python_snippet_runs(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # it runs from anywhere, not only from the project root
     (snippet,) = blocks("python")
     scope = {}
     exec(compile(snippet, "README.md", "exec"), scope)
