@@ -99,10 +99,12 @@ class Dreamer:
         return loss, post, metrics
 
     def imagine(self, h, s, horizon):
-        """Prior rollouts with the actor's sampled actions: (hs, ss) of (horizon + 1, N, .), start included."""
+        """Prior rollouts with the actor's sampled actions: (hs, ss) of (horizon + 1, N, .), start included. The
+        actor reads detached states (as both Dreamer implementations): returns reach an action through the
+        dynamics that follow it, not through later actions' inputs."""
         hs, ss = [h], [s]
         for _ in range(horizon):
-            a = self.actor(h, s)[0]
+            a = self.actor(h.detach(), s.detach())[0]
             h, s = self.rssm.imagine_step(h, s, a)
             hs.append(h)
             ss.append(s)

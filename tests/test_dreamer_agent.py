@@ -140,3 +140,22 @@ def test_an_unsupported_observation_is_a_one_line_error():
         Dreamer((3, 84, 84), 1, DreamerOptions(**TINY))
     with pytest.raises(UserError, match="pixels or"):
         Dreamer((2, 3), 1, DreamerOptions(**TINY))
+
+
+def test_acting_through_dream_mpc_at_the_appendix_d_settings():
+    """Algorithm 3: 5 candidates x 1 iteration x horizon 15 on the lambda-return, from the filtered latent."""
+    from dream_mpc.planner import make_planner
+    from tdmpc2 import config
+
+    torch.manual_seed(0)
+    d = Dreamer((3,), 1, DreamerOptions(**TINY))
+    cfg = config.load(
+        ["task=cartpole-swingup", "planner=dream", "dream.horizon=15", "dream.objective=lambda", "dream.lr=0.1"]
+        + ["dream.uncertainty_coef=0", "device=cpu", "threads=1"]
+    )
+    planner = make_planner("dream", d.world_model, cfg, d.opt.discount)
+    batch, state = linear_task(T=3, B=2), d.initial_state(2)
+    for t in range(3):
+        action, state = d.act(batch["obs"][t], state, explore=t < 2, planner=planner)
+        assert action.shape == (2, 1) and torch.isfinite(action).all() and action.abs().max() <= 1
+    assert planner.nonfinite_count == 0 and torch.equal(state["action"], action)
