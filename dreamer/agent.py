@@ -160,7 +160,8 @@ class Dreamer:
     def act(self, obs, state, explore=False, planner=None):
         """Filter obs (B, ...) into `state` with the posterior and choose actions (B, A) in [-1, 1]: the actor's
         mode (tanh(mean)), or its sample plus Gaussian noise `expl_noise` when exploring; with a planner of
-        dream_mpc, its plan on the latent {h, s} (the caller resets the planner at an episode's start).
+        dream_mpc, its plan on the latent {h, s} (the caller resets the planner at an episode's start), plus this
+        agent's noise when exploring (a planner's own `expl_noise` would add more: set one of them to 0).
         Returns (action, new state)."""
         e = self.encoder(self.preprocess(obs))
         h = self.rssm.belief(state["h"], state["s"], state["action"])
