@@ -98,14 +98,15 @@ def now(device=None):
 
 class AdaptiveAscent:
     """One adaptive optimisation: `run(J_fn, actions, clip)` -> (best actions, their J). After a run,
-    `iterations` (gradient steps taken), `evaluations` (forward passes) and `iteration_s` (the slowest iteration,
-    seconds) describe it."""
+    `iterations` (gradient steps taken), `evaluations` (forward passes), `iteration_s` (the slowest iteration,
+    seconds) and `first_s` (from the plan's start to the first decision: candidates and the first evaluation;
+    anytime mode only) describe it."""
 
     def __init__(self, opt, lr, iterations, clock=now, started=None):
         self.opt, self.lr, self.clock, self.started = opt, lr, clock, started
         self.cap = opt.budget_iterations if opt.budget_ms > 0 else iterations
         self.iterations = self.evaluations = 0
-        self.iteration_s = 0.0
+        self.iteration_s = self.first_s = 0.0
 
     def run(self, J_fn, actions, clip):
         o, device = self.opt, actions.device
@@ -137,7 +138,9 @@ class AdaptiveAscent:
                     break
             if budget > 0:
                 t = self.clock(device)
-                if last is not None:
+                if last is None:
+                    self.first_s = t - start  # candidates and the first evaluation: the fixed part
+                else:
                     self.iteration_s = max(self.iteration_s, t - last)
                 last = t
                 if self.iterations > 0 and t - start + self.iteration_s > budget:

@@ -39,6 +39,9 @@ from tdmpc2 import aggregates as agg  # noqa: E402
 from tdmpc2 import records  # noqa: E402
 from tdmpc2.errors import UserError, run_cli  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import exploitation  # noqa: E402  (scripts/exploitation.py: figure 15)
+
 ROOT = Path(__file__).resolve().parents[1]
 SUITE_TITLES = {
     "dmcontrol": "DeepMind Control Suite",
@@ -501,6 +504,7 @@ def build(
         data = json.loads(Path(latency).read_text())
         latency_plot(data, writer)
         md += ["## Latency (tables 2, 15)\n", data.get("table_md", "") + "\n", "![latency](latency.png)\n"]
+    md += exploitation.section(rows, writer)  # figure 15, where the records hold predictions (appendix D.3)
     writer.text("report.md", "\n".join(md))
     result["written"] = writer.written
     result["frame"] = df
