@@ -1,0 +1,93 @@
+"""ESNR (eq. 17) and the gradient statistics against hand computations, and scripts/analyze_gradients.py's
+gradients against closed forms through the true pendulum."""
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from dream_mpc.gradient_stats import esnr, gradient_stats
+from dream_mpc.models.pendulum import DT, PendulumModel, angle_normalize
+from dream_mpc.planner import make_planner
+from tdmpc2 import config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_esnr_of_fixed_vectors_by_hand():
+    # condition 1: draws (1, 0), (3, 2): mean (2, 1), |mean|^2 = 5; unbiased variances 2 and 2: ratio 5 / 4
+    # condition 2: draws (0, 1), (0, -1), (0, 3): mean (0, 1), |mean|^2 = 1; variances 0 and 4: ratio 1 / 4
+    c1 = torch.tensor([[1.0, 0.0], [3.0, 2.0], [1.0, 0.0]])[:2]
+    c2 = torch.tensor([[0.0, 1.0], [0.0, -1.0], [0.0, 3.0]])
+    assert esnr(c1.unsqueeze(0)) == pytest.approx(1.25)
+    assert esnr(c2.unsqueeze(0)) == pytest.approx(0.25)
+    both = torch.stack([torch.cat([c1, c1[:1]]), c2])  # three draws each: c1 with (1, 0) twice
+    # c1 with draws (1,0), (3,2), (1,0): mean (5/3, 2/3), |mean|^2 = 29/9; variances 4/3 and 4/3: ratio 29/24
+    assert esnr(both) == pytest.approx((29 / 24 + 0.25) / 2)
+
+
+def test_esnr_of_gaussian_draws_is_mean_norm_over_trace_of_covariance():
+    torch.manual_seed(0)
+    mean = torch.tensor([1.0, -2.0, 0.5])
+    L = torch.tensor([[1.0, 0.0, 0.0], [0.5, 2.0, 0.0], [-0.3, 0.2, 0.7]])
+    cov = L @ L.T
+    draws = mean + torch.randn(4, 50_000, 3) @ L.T
+    expected = mean.pow(2).sum() / cov.trace()  # 5.25 / 5.87
+    assert esnr(draws) == pytest.approx(float(expected), rel=0.02)
+    stats = gradient_stats(draws)
+    assert stats["var_within"] == pytest.approx(float(cov.trace()), rel=0.02)
+    assert stats["var_total"] == pytest.approx(float(cov.trace()), rel=0.02)  # same distribution in every condition
+
+
+def test_gradient_stats_by_hand():
+    g = torch.tensor([[[3.0, 4.0], [0.0, 0.0]], [[1.0, 0.0], [1.0, 0.0]]])  # 2 conditions x 2 draws
+    stats = gradient_stats(g)
+    assert stats["norm"] == pytest.approx((5 + 0 + 1 + 1) / 4)
+    assert stats["var_within"] == pytest.approx((4.5 + 8.0 + 0.0) / 2)  # condition 1: var 4.5 and 8; condition 2: 0
+    # all four draws (3, 4), (0, 0), (1, 0), (1, 0): mean (1.25, 1); squared deviations 1.75^2 + 1.25^2 + 2 x 0.25^2
+    # = 4.75 and 3^2 + 3 x 1^2 = 12, over 3 (unbiased)
+    assert stats["var_total"] == pytest.approx((4.75 + 12) / 3)
+
+
+def test_esnr_needs_two_draws():
+    with pytest.raises(ValueError, match="draws >= 2"):
+        esnr(torch.ones(3, 1, 2))
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("analyze_gradients", ROOT / "scripts" / "analyze_gradients.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_gradients_have_the_closed_form_through_the_true_model():
+    script = load_script()
+    cfg = config.load(["task=gym-pendulum", "threads=1", "grad.num_candidates=8"])
+    cfg.obs_shape, cfg.action_dim, cfg.episode_length = {"state": (3,)}, 1, 200
+    model = PendulumModel()
+    planner = make_planner("grad", model, cfg, 0.99)
+    z = torch.tensor([[2.0, 0.3], [-0.4, -0.8]])
+    # H = 1: R = r(z0, a0) = -(angle^2 + 0.1 thdot^2 + 0.001 (2 a0)^2), so dR/da0 = -0.008 a0
+    torch.manual_seed(3)
+    g = script.gradients(planner, model, z, 1, "return")
+    torch.manual_seed(3)
+    a = planner.initial_candidates(z, None, t0=True, reanalyze=False)
+    assert g.shape == (2, 8, 1)
+    torch.testing.assert_close(g, -0.008 * a[:, :1].reshape(2, 8, 1))
+    # H = 2: a0 also moves z1: thdot1 = thdot0 + (15 sin th0 + 3 u0) dt, th1 = th0 + thdot1 dt, u0 = 2 a0
+    torch.manual_seed(3)
+    planner.opt.horizon = planner.horizon = planner.seq_len = 2
+    g = script.gradients(planner, model, z, 2, "return")
+    torch.manual_seed(3)
+    a = planner.initial_candidates(z, None, t0=True, reanalyze=False).double()
+    th0, thdot0 = z[:, 0].double().repeat_interleave(8), z[:, 1].double().repeat_interleave(8)
+    thdot1 = thdot0 + (15 * torch.sin(th0) + 6 * a[:, 0, 0]) * DT
+    th1 = th0 + thdot1 * DT
+    dthdot1 = 6 * DT  # d thdot1 / d a0 (no clip: |thdot1| < 8)
+    dr1 = -(2 * angle_normalize(th1) * dthdot1 * DT + 0.2 * thdot1 * dthdot1)
+    expected = torch.stack([dr1 - 0.008 * a[:, 0, 0], -0.008 * a[:, 1, 0]], -1).reshape(2, 8, 2).float()
+    torch.testing.assert_close(g, expected, rtol=1e-4, atol=1e-6)
+    assert math.isfinite(gradient_stats(g)["esnr"])
