@@ -55,7 +55,7 @@ def test_plugins_are_registered_and_named_in_errors(toy):
         config.load(["task=toy-reahc"])
 
 
-@pytest.mark.parametrize("planner", ["dream", "mppi", "grad", "hybrid", "policy", "toy_shooting"])
+@pytest.mark.parametrize("planner", ["dream", "mppi", "grad", "hybrid", "policy", "cem", "cem_policy", "toy_shooting"])
 def test_every_planner_plans_on_a_recurrent_single_head_model(toy, planner):
     agent = toy_agent(toy, planner)
     torch.manual_seed(0)
