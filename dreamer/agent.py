@@ -118,7 +118,7 @@ class Dreamer:
         obs = torch.as_tensor(batch["obs"], device=dev)
         actions = torch.as_tensor(batch["action"], device=dev, dtype=torch.float32)
         rewards = torch.as_tensor(batch["reward"], device=dev, dtype=torch.float32)
-        cont = batch.get("continuation")
+        cont = batch["continuation"] if "continuation" in batch.keys() else None  # a dict or a TensorDict
         cont = None if cont is None else torch.as_tensor(cont, device=dev, dtype=torch.float32)
         if rewards.dim() == 3:
             rewards = rewards.squeeze(-1)
