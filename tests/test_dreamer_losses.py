@@ -104,3 +104,12 @@ def test_actor_mode_is_tanh_of_the_bounded_mean_and_starts_at_init_std():
     sample = actor(h, s, generator=g)[0]
     eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(3))
     assert torch.allclose(sample, torch.tanh(mean + std * eps))
+
+
+def test_training_and_planning_lambda_returns_agree():
+    """The planner's objective (dream_mpc/rollout.py, G_0 only) and Dreamer's training targets value s_0 alike."""
+    from dream_mpc.rollout import lambda_return as planning_lambda_return
+
+    r, v = torch.randn(15, 6, 1), torch.randn(15, 6, 1)
+    expected = planning_lambda_return(r, v, 0.99, 0.95)
+    assert torch.allclose(losses.lambda_return(r, v, 0.99, 0.95)[0], expected, atol=1e-5)
