@@ -47,8 +47,8 @@ DEFAULT_VARIANTS = [
     "fixed=",
     "backtracking=dream.step_rule=backtracking",
     "normalized=dream.step_rule=normalized",
-    "fixed 10 it=dream.iterations=10",
-    "tol 1e-3 (<=10 it)=dream.tol=0.001,dream.iterations=10",
+    "fixed 5 it=dream.iterations=5",
+    "tol 1e-3 (<=5 it)=dream.tol=0.001,dream.iterations=5",
     "budget 5 ms=dream.budget_ms=5",
 ]
 OUTPUT_FILES = ("episodes.csv", "summary.json", "returns.png", "table.md")
