@@ -1,0 +1,193 @@
+"""Results that cannot mix runs or lie, and mistakes that lose nothing (issue 21).
+
+- An evaluation job is identified by everything that changes its numbers: the weights (not the file's path), the
+  planner's effective configuration (its options, the root keys it reads, its discount), planning_dtype, the
+  device, eval_noise, seed and task. A rerun with any of them changed is a new job, never "already recorded".
+- `mpc=false` is recorded as the planner that acted: the policy.
+- Limits between options and costs far out of range are caught when the config is built; output folders are
+  checked before any work; a run name cannot leave the run folder; a too small buffer is refused, not enlarged;
+  a truncated or corrupt checkpoint says so.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dream_mpc.errors import UserError
+from tdmpc2 import config, records
+from tdmpc2.checkpoint import load_agent
+from tdmpc2.evaluation import evaluate_checkpoint, job_of
+
+ROOT = Path(__file__).resolve().parents[1]
+AGENT = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"
+
+
+def job(overrides=(), checkpoint=AGENT):
+    overrides = [f"checkpoint={checkpoint}", *overrides]
+    cfg = config.load(overrides)
+    agent = load_agent(checkpoint, device="cpu", overrides=overrides)
+    cfg.task = agent.cfg.task
+    return job_of(cfg, agent)
+
+
+@pytest.fixture(scope="module")
+def base_jobs():
+    return {planner: job([f"planner={planner}"]) for planner in ("dream", "grad", "mppi")}
+
+
+@pytest.mark.parametrize(
+    "planner, change",
+    [
+        ("dream", "planning_dtype=bfloat16"),
+        ("dream", "grad_clip_norm=5"),  # a root key Dream-MPC reads (its gradient clip)
+        ("dream", "min_std=0.1"),  # the std bounds of the info BMPC imitates
+        ("dream", "dream.lr=0.5"),
+        ("dream", "eval_noise=true"),
+        ("dream", "seed=2"),
+        ("dream", "discount_max=0.98"),  # changes the discount the planner is given
+        ("grad", "grad.init_std=0.2"),  # read outside Dream-MPC's options before
+        ("mppi", "num_samples=256"),
+    ],
+)
+def test_anything_that_changes_the_numbers_is_another_job(base_jobs, planner, change):
+    base = base_jobs[planner]
+    other = job([f"planner={planner}", change])
+    assert records.job_key(other) != records.job_key(base)
+    assert records.job_file(ROOT, other) != records.job_file(ROOT, base)
+
+
+def test_the_same_settings_are_the_same_job(base_jobs):
+    again = job(["planner=dream", "threads=1"])  # thread counts give the same bits (MKL strict mode)
+    assert records.job_key(again) == records.job_key(base_jobs["dream"])
+    options = json.loads(again["options"])
+    assert options["lr"] == 0.1 and options["grad_clip_norm"] == 20 and "discount" in options
+    assert again["planning_dtype"] == "float32" and again["device"] == "cpu" and len(again["weights"]) == 16
+
+
+def test_mpc_false_is_recorded_as_the_policy():
+    j = job(["planner=mppi", "mpc=false"])
+    assert j["planner"] == "policy"
+    assert records.job_key(j) == records.job_key(job(["planner=policy"]))
+
+
+def test_weights_digest_follows_the_content_not_the_path(tmp_path):
+    obj = torch.load(AGENT, map_location="cpu", weights_only=True)
+    same = tmp_path / "copy.pt"
+    torch.save(obj, same)
+    name = next(k for k, v in obj["model"].items() if torch.is_tensor(v) and v.is_floating_point())
+    obj["model"][name] = obj["model"][name] + 1e-3
+    changed = tmp_path / "retrained.pt"
+    torch.save(obj, changed)
+    digest = lambda p: job(["planner=policy"], checkpoint=p)["weights"]  # noqa: E731
+    assert digest(same) == digest(AGENT)
+    assert digest(changed) != digest(AGENT)
+
+
+def _evaluate(checkpoint, results_dir, overrides=()):
+    overrides = [f"checkpoint={checkpoint}", "eval_episodes=1", "threads=1", f"results_dir={results_dir}", *overrides]
+    cfg = config.load(overrides)
+    cfg._overrides = overrides
+    return evaluate_checkpoint(cfg)
+
+
+def test_a_retrained_file_at_the_same_path_is_evaluated_again(tmp_path):
+    """The landed release skipped the rerun as "already recorded" and reported the old weights' episodes."""
+    ckpt, results = tmp_path / "last.pt", tmp_path / "results"
+    obj = torch.load(AGENT, map_location="cpu", weights_only=True)
+    torch.save(obj, ckpt)
+    assert len(_evaluate(ckpt, results, ["planner=policy"])) == 1
+    assert _evaluate(ckpt, results, ["planner=policy"]) == []  # the same weights: recorded, skipped
+    for k, v in obj["model"].items():  # "retrained": other weights in the same file
+        if torch.is_tensor(v) and v.is_floating_point():
+            obj["model"][k] = v * 0.5
+    torch.save(obj, ckpt)
+    assert len(_evaluate(ckpt, results, ["planner=policy"])) == 1  # a new job, run again
+    rows = records.collect([results])
+    assert len(rows) == 2 and len({r["weights"] for r in rows}) == 2
+    assert rows[0]["return"] != rows[1]["return"]
+
+
+def test_old_records_without_the_new_fields_stay_readable(tmp_path):
+    old = dict(task="t", checkpoint="c.pt", planner="p", options="{}", eval_noise=False, seed=1, episode=0)
+    old["return"] = 1.0
+    f = tmp_path / "episodes-old.jsonl"
+    f.write_text(json.dumps(old) + "\n")
+    (row,) = records.collect([tmp_path])
+    assert row["weights"] is None and row["planning_dtype"] is None and row["return"] == 1.0
+
+
+# --------------------------------------------------------------------------------------------- config build
+def test_planner_limits_are_checked_when_the_config_is_built():
+    with pytest.raises(UserError, match="num_elites <= num_samples"):
+        config.load(["planner=dream", "num_elites=600"])  # not only when MPPI is constructed
+
+
+def test_a_far_costlier_setting_warns_with_its_cost(capsys):
+    config.load(["planner=dream", "dream.iterations=1000000"])
+    err = capsys.readouterr().err
+    assert "dream.iterations=1000000" in err and "500,000x" in err
+    config.load(["planner=dream", "dream.iterations=3"])
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("name", ["../../escape", "a/b", "..", ""])
+def test_run_names_cannot_leave_the_run_folder(name):
+    with pytest.raises(UserError, match="exp_name"):
+        config.load([f"exp_name={name}"])
+
+
+def test_a_buffer_smaller_than_an_episode_is_refused():
+    from tdmpc2.buffer import Buffer
+
+    cfg = config.load(["task=cartpole-swingup", "buffer_size=10", "device=cpu"])
+    config.set_env_dims(cfg, (5,), 1, 500)
+    with pytest.raises(UserError, match="buffer_size=10 is not allowed.*>= 501"):
+        Buffer(cfg)
+
+
+CHILD_ENV = {"PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl", "PATH": "/usr/bin:/bin"}
+
+
+def _cli(args, cwd):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), *args], cwd=cwd, env=CHILD_ENV, capture_output=True, text=True
+    )
+
+
+def test_an_unwritable_results_dir_fails_before_any_episode(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where a folder should be")
+    out = _cli([f"checkpoint={AGENT}", "planner=policy", f"results_dir={blocked}/results"], tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "cannot write evaluation records" in out.stderr and "episode 1" not in out.stdout
+    assert out.stdout == ""  # no library start-up noise either
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_checkpoint_says_so(tmp_path, damage):
+    data = bytearray(AGENT.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 3]
+    else:
+        for i in range(4096, len(data), 4099):
+            data[i] ^= 0x5A
+    bad = tmp_path / "agent.pt"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="truncated" if damage == "truncated" else "corrupt"):
+        load_agent(bad, device="cpu")
+
+
+def test_help_lists_every_key_with_its_meaning(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--help"], cwd=tmp_path, env=CHILD_ENV, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    for key in config.ROOT:
+        if key not in config.DOCS:
+            continue
+        assert f"  {key}=" in out.stdout and config.DOCS[key] in out.stdout, key
+    assert "dream.lr=0.1" in out.stdout and "gradient-ascent step size" in out.stdout
