@@ -17,7 +17,8 @@ trailing `-<seed>` in the official file names `<task>-<seed>.pt`, else null), pl
 options, the root keys it reads and its discount), planning_dtype, device (cpu or cuda), eval_noise, seed
 (evaluation seed), episode, return, success, success_any (Meta-World: success at any step; null where the suite has
 none), score (the suite's normalized score), length, ms_per_step (planning), nonfinite (plans replaced by the policy
-mean in that episode), time.
+mean in that episode), time, exploitation (the episode's predicted-minus-realised returns, tdmpc2/exploitation.py;
+null in rows written before it or by a runner without a recorder).
 
 A job's identity (`job_key`) is everything that changes its numbers: (task, checkpoint, weights, agent, planner,
 options, planning_dtype, device, eval_noise, seed); an episode's adds its index. Rows are merged by it: a collector
