@@ -1,7 +1,9 @@
 """ESNR (eq. 17) and the gradient statistics against hand computations, and scripts/analyze_gradients.py's
 gradients against closed forms through the true pendulum."""
 
+import csv
 import importlib.util
+import json
 import math
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from dream_mpc.gradient_stats import esnr, gradient_stats
 from dream_mpc.models.pendulum import DT, PendulumModel, angle_normalize
 from dream_mpc.planner import make_planner
 from tdmpc2 import config
+from tdmpc2.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,6 +29,9 @@ def test_esnr_of_fixed_vectors_by_hand():
     both = torch.stack([torch.cat([c1, c1[:1]]), c2])  # three draws each: c1 with (1, 0) twice
     # c1 with draws (1,0), (3,2), (1,0): mean (5/3, 2/3), |mean|^2 = 29/9; variances 4/3 and 4/3: ratio 29/24
     assert esnr(both) == pytest.approx((29 / 24 + 0.25) / 2)
+    third = torch.tensor([[[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]])  # identical draws: no noise, an infinite ratio
+    stats = gradient_stats(torch.cat([both, torch.cat([third, both[:1]])]))
+    assert stats["esnr"] == float("inf") and stats["esnr_median"] == pytest.approx(29 / 24)
 
 
 def test_esnr_of_gaussian_draws_is_mean_norm_over_trace_of_covariance():
@@ -91,3 +97,21 @@ def test_script_gradients_have_the_closed_form_through_the_true_model():
     expected = torch.stack([dr1 - 0.008 * a[:, 0, 0], -0.008 * a[:, 1, 0]], -1).reshape(2, 8, 2).float()
     torch.testing.assert_close(g, expected, rtol=1e-4, atol=1e-6)
     assert math.isfinite(gradient_stats(g)["esnr"])
+
+
+@pytest.mark.slow
+def test_script_writes_its_table_reproducibly_and_never_overwrites(tmp_path):
+    script = load_script()
+    agent = str(ROOT / "agents" / "gym-pendulum-tdmpc2.pt")
+    small = ["--checkpoint", agent, "--horizons", "1", "3", "--seeds", "2", "--states", "3", "--draws", "4"]
+    script.main([*small, "--out", str(tmp_path / "a")])
+    script.main([*small, "--out", str(tmp_path / "b")])
+    rows = list(csv.DictReader(open(tmp_path / "a" / "gradients.csv")))
+    assert len(rows) == 2 * 2 * 2 * 2  # seeds x models x methods x horizons
+    assert (tmp_path / "a" / "gradients.csv").read_text() == (tmp_path / "b" / "gradients.csv").read_text()
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())["summary"]
+    assert len(summary) == 8 and all(r["seeds"] == 2 for r in summary)
+    assert (tmp_path / "a" / "fig13_gradients.png").stat().st_size > 0
+    assert (tmp_path / "a" / "fig14_esnr.png").stat().st_size > 0
+    with pytest.raises(UserError, match="already holds results"):
+        script.main([*small, "--out", str(tmp_path / "a")])

@@ -1,0 +1,286 @@
+"""The paper's gradient analysis (appendix D.2, figures 13 and 14) on gym-pendulum (gymnasium's Pendulum-v1).
+
+For Grad-MPC and Dream-MPC, through the ground-truth dynamics (dream_mpc/models/pendulum.py) and through a learned
+TD-MPC2 model (--checkpoint, trained on gym-pendulum by train.py), at each horizon H: the gradient of the planning
+objective with respect to the planner's initial action sequences, its mean L2 norm, its variance and its expected
+signal-to-noise ratio (eq. 17, dream_mpc/gradient_stats.py).
+
+What is resampled, per seed (the seed also seeds torch):
+- conditions: --states start states, drawn from gymnasium's reset distribution (theta ~ U[-pi, pi], theta_dot ~
+  U[-1, 1], the env seeded with the seed) or, with --start visited, uniformly from the states the agent's policy
+  visits in evaluation episodes of the env seeded with the seed. The same states serve every method, model and
+  horizon of a seed.
+- draws: --draws candidate initialisations per state from the planner's own distribution (its
+  `initial_candidates`, at an episode's start so nothing is reused): Dream-MPC rolls out the policy prior through
+  the model it plans with (the agent's policy on the true observations for the true model, --true-prior agent,
+  or the model's Gaussian prior, --true-prior gaussian); Grad-MPC draws N(0, grad.init_std^2) clamped to [-1, 1].
+The inner mean and variance of the ESNR are over the draws at one state, the outer mean over the states; bands in
+the figures are mean +- std over the seeds.
+
+The objective (--objective): `return` (default, the paper's eq. 17) is R = sum_{h<H} r_h, the undiscounted sum of
+the H predicted rewards; `planner` is the planner's own objective J (dream_mpc/objective.py: discounted rewards,
+the terminal value and, for Dream-MPC, the uncertainty penalty). The gradient is the raw one (before the planner's
+norm clipping), taken with respect to the H actions that R depends on.
+
+    python scripts/analyze_gradients.py                               # reduced scale: minutes on 2 CPU cores
+    python scripts/analyze_gradients.py --states 64 --draws 128 --out results/tmp/gradients-full
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tdmpc2 import reproducible_products
+
+reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from dream_mpc.gradient_stats import gradient_stats  # noqa: E402
+from dream_mpc.models.pendulum import PendulumModel  # noqa: E402
+from dream_mpc.planner import make_planner  # noqa: E402
+from dream_mpc.rollout import latent_rollout  # noqa: E402
+from tdmpc2.checkpoint import load_agent  # noqa: E402
+from tdmpc2.envs.pendulum import Pendulum  # noqa: E402
+from tdmpc2.errors import UserError, run_cli  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import outputs  # noqa: E402
+
+TASK = "gym-pendulum"
+METHODS = {"grad": "Grad-MPC", "dream": "Dream-MPC"}
+MODELS = {"true": "ground truth", "learned": "learned (TD-MPC2)"}
+FILES = ("gradients.csv", "summary.csv", "summary.json", "fig13_gradients.png", "fig14_esnr.png")
+METRICS = ("norm", "var_within", "var_total", "esnr", "esnr_median")
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default="agents/gym-pendulum-tdmpc2.pt", help="a TD-MPC2 agent for gym-pendulum")
+    p.add_argument("--horizons", type=int, nargs="+", default=[1, 3, 5, 10, 15, 20, 30])
+    p.add_argument("--seeds", type=int, default=3, help="seeds 1..N")
+    p.add_argument("--states", type=int, default=32, help="start states (conditions) per seed")
+    p.add_argument("--draws", type=int, default=64, help="candidate initialisations per state (>= 2)")
+    p.add_argument("--start", choices=("reset", "visited"), default="reset", help="where start states come from")
+    p.add_argument("--objective", choices=("return", "planner"), default="return")
+    p.add_argument(
+        "--true-prior",
+        choices=("agent", "gaussian"),
+        default="agent",
+        help="Dream-MPC's candidates through the true model: the agent's policy, or the model's Gaussian prior",
+    )
+    p.add_argument(
+        "--clip-grad",
+        choices=("zero", "straight_through"),
+        default="zero",
+        help="gradient of the true model through gymnasium's speed and torque clips",
+    )
+    p.add_argument("--methods", nargs="+", choices=tuple(METHODS), default=list(METHODS))
+    p.add_argument("--models", nargs="+", choices=tuple(MODELS), default=list(MODELS))
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=str(outputs.TMP / "gradients"))
+    outputs.add_flags(p, resume=False)
+    args = p.parse_args(argv)
+    if args.draws < 2 or args.states < 1 or args.seeds < 1 or min(args.horizons) < 1:
+        raise UserError("--draws must be >= 2, and --states, --seeds and every horizon >= 1")
+    if not Path(args.checkpoint).exists():
+        raise UserError(
+            f"--checkpoint {args.checkpoint} not found: train one with "
+            f"`python train.py task={TASK} model_size=1` and pass its models/final.pt"
+        )
+    return args
+
+
+# ---------------------------------------------------------------------------------------------------- conditions
+def start_states(agent, seed, n, where):
+    """n true states (theta, theta_dot) of gym-pendulum, float64 (n, 2), for this seed."""
+    env = Pendulum(seed=seed)
+    if where == "reset":
+        states = []
+        for _ in range(n):
+            env.reset()
+            states.append(env.state)
+        return np.array(states)
+    visited = []  # the agent's policy (its mean) in whole episodes, every state it passes through
+    while len(visited) < 4 * n:
+        obs, done = env.reset(), False
+        while not done:
+            visited.append(env.state)
+            obs, _, done, _ = env.step(agent.act(obs, eval_mode=True).numpy())
+    pick = np.random.default_rng(seed).choice(len(visited), n, replace=False)
+    return np.array(visited)[pick]
+
+
+# ---------------------------------------------------------------------------------------------------- models
+def true_model(agent, args):
+    """The ground-truth model; its policy prior is the agent's policy on the true observations (--true-prior agent)."""
+    policy_fn = None
+    if args.true_prior == "agent":
+
+        def policy_fn(z):
+            return agent.planning.policy(agent.model.encode(PendulumModel.observe(z).float(), None))
+
+    return PendulumModel(policy_fn=policy_fn, clip_grad=args.clip_grad)
+
+
+def latents(kind, agent, model, states):
+    """The latent a planner starts from: the true state, or the agent's encoding of its observation."""
+    z = torch.tensor(states, dtype=torch.float32)
+    return z if kind == "true" else agent.model.encode(PendulumModel.observe(z), None)
+
+
+def planner_for(method, model, agent, H, draws):
+    cfg = agent.cfg
+    block = getattr(cfg, method)
+    block.horizon, block.num_candidates = H, draws
+    return make_planner(method, model, cfg, agent.discount)
+
+
+def gradients(planner, model, z, H, objective):
+    """(S, K, H*A): the gradient of the objective at K initial candidates for each of the S latents z."""
+    S, K = z.shape[0], planner.num_candidates
+    with torch.no_grad():
+        actions = planner.initial_candidates(z, None, t0=True, reanalyze=False)  # (S*K, seq_len, A)
+    actions = actions.detach().requires_grad_(True)
+    z_rows = z.repeat_interleave(K, 0)
+    with torch.enable_grad():
+        if objective == "return":  # eq. 17's R: the undiscounted sum of the H predicted rewards
+            steps = actions[:, :H].transpose(0, 1)
+            zs = latent_rollout(model, z_rows, steps)
+            J = model.reward(zs[:-1], steps).sum(0)
+        else:
+            J = planner.objective(model, z_rows, actions, None, planner.discount)
+        (g,) = torch.autograd.grad(J.sum(), actions)
+    return g[:, :H].reshape(S, K, -1)
+
+
+# ---------------------------------------------------------------------------------------------------- run
+def measure(args, agent):
+    rows = []
+    models = {"true": true_model(agent, args), "learned": agent.planning}
+    jobs = [
+        (s, m, k, H) for s in range(1, args.seeds + 1) for k in args.models for m in args.methods for H in args.horizons
+    ]
+    states = {}
+    for seed, method, kind, H in tqdm(jobs, unit="setting", dynamic_ncols=True):
+        if seed not in states:
+            states[seed] = start_states(agent, seed, args.states, args.start)
+        torch.manual_seed(1000 * seed + H)  # the same draws for a seed and horizon whatever else runs
+        model = models[kind]
+        planner = planner_for(method, model, agent, H, args.draws)
+        z = latents(kind, agent, model, states[seed])
+        stats = gradient_stats(gradients(planner, model, z, H, args.objective))
+        rows.append({"seed": seed, "model": kind, "method": method, "horizon": H, **stats})
+    return rows
+
+
+def summarise(rows):
+    out = []
+    keys = sorted({(r["model"], r["method"], r["horizon"]) for r in rows})
+    for model, method, H in keys:
+        sel = [r for r in rows if (r["model"], r["method"], r["horizon"]) == (model, method, H)]
+        row = {"model": model, "method": method, "horizon": H, "seeds": len(sel)}
+        for m in METRICS:
+            v = np.array([r[m] for r in sel])
+            row[f"{m}_mean"], row[f"{m}_std"] = float(v.mean()), float(v.std(ddof=1) if len(v) > 1 else 0.0)
+        out.append(row)
+    return out
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+# ---------------------------------------------------------------------------------------------------- figures
+def plot(summary, panels, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), squeeze=False)
+    colors = {"grad": "tab:orange", "dream": "tab:blue"}
+    styles = {"true": "-", "learned": "--"}
+    for ax, (metric, ylabel) in zip(axes[0], panels):
+        for model in MODELS:
+            for method in METHODS:
+                sel = [r for r in summary if r["model"] == model and r["method"] == method]
+                if not sel:
+                    continue
+                H = np.array([r["horizon"] for r in sel])
+                mean = np.array([r[f"{metric}_mean"] for r in sel])
+                std = np.array([r[f"{metric}_std"] for r in sel])
+                name = f"{METHODS[method]}, {MODELS[model]}"
+                ax.plot(H, mean, styles[model], marker="o", ms=3, color=colors[method], label=name)
+                low = np.clip(mean - std, mean * 1e-3, None)  # log axes: keep the band's lower edge positive
+                ax.fill_between(
+                    H,
+                    low,
+                    mean + std,
+                    color=colors[method],
+                    alpha=0.15,
+                    label=f"{name}: ± std over {sel[0]['seeds']} seeds",
+                )
+        ax.set_yscale("log")
+        ax.set_xlabel("planning horizon H")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, 0.0))  # below the axes
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main(argv):
+    args = parse(argv)
+    out = outputs.output_folder(args.out, FILES, overwrite=args.overwrite, resumable=False)
+    torch.set_num_threads(args.threads)
+    agent = load_agent(args.checkpoint, task=TASK, device="cpu")
+    if agent.planning.value_kind != "Q" or agent.cfg.task != TASK:
+        raise UserError(f"--checkpoint must be a TD-MPC2 agent trained on {TASK}")
+    rows = measure(args, agent)
+    summary = summarise(rows)
+    write_csv(out / "gradients.csv", rows)
+    write_csv(out / "summary.csv", summary)
+    setup = {k: v for k, v in vars(args).items() if k not in ("overwrite",)}
+    (out / "summary.json").write_text(json.dumps({"setup": setup, "summary": summary}, indent=1))
+    what = f"{args.states} {args.start} states x {args.draws} draws, R = {args.objective}"
+    plot(
+        summary,
+        [
+            ("norm", "gradient magnitude (mean L2 norm)"),
+            ("var_within", "variance over the planner's draws (trace)"),
+            ("var_total", "variance over draws and states (trace)"),
+        ],
+        out / "fig13_gradients.png",
+        f"Planner gradients on Pendulum-v1 ({what})",
+    )
+    plot(
+        summary,
+        [("esnr", "ESNR (eq. 17: mean over states)"), ("esnr_median", "median over states of the SNR")],
+        out / "fig14_esnr.png",
+        f"ESNR of planner gradients ({what})",
+    )
+    for r in summary:
+        print(
+            f"{r['model']:8s} {r['method']:6s} H={r['horizon']:3d}  |g| {r['norm_mean']:.3g} ± {r['norm_std']:.2g}  "
+            f"var {r['var_within_mean']:.3g}  ESNR {r['esnr_mean']:.3g} ± {r['esnr_std']:.2g}"
+        )
+    print(f"wrote {', '.join(FILES)} to {out}")
+
+
+if __name__ == "__main__":
+    run_cli(main, sys.argv[1:])
