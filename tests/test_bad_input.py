@@ -6,15 +6,13 @@ the same dims loads with a warning (issue #15 item 2). docs/errors.md lists the 
 
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import AGENT, CHILD_ENV, ROOT, run_script
 
-ROOT = Path(__file__).resolve().parents[1]
-AGENT = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"
-CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl", "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+ONE_THREAD = {**CHILD_ENV, "OMP_NUM_THREADS": "1"}  # two children at a time on a shared machine
 EVAL = [f"checkpoint={AGENT}", "device=cpu", "eval_episodes=1"]  # a valid evaluation, but for the bad value
 
 # (script, arguments, what the one error line must contain: the key, the value, what is allowed)
@@ -77,6 +75,22 @@ CASES = {
         ["task=cartpole-swingup,walker-walk", "-m"],
     ),
     "task=[ (bad grammar)": ("train.py", ["task=["], ["task=[", "quoting"]),
+    "exp_name=../../escape": ("train.py", ["exp_name=../../escape"], ["exp_name='../../escape'", "plain name"]),
+    "buffer_size=10": (
+        "train.py",
+        ["task=cartpole-swingup", "model_size=1", "device=cpu", "buffer_size=10", "steps=1000"],
+        ["buffer_size=10", ">= 501"],
+    ),
+    "results_dir=/proc/forbidden": (
+        "evaluate.py",
+        [*EVAL, "results_dir=/proc/forbidden"],
+        ["cannot write evaluation records", "/proc/forbidden"],
+    ),
+    "checkpoint=<truncated file>": (
+        "evaluate.py",
+        ["checkpoint=truncated.pt"],
+        ["checkpoint", "truncated.pt", "truncated", "copy"],
+    ),
 }
 
 
@@ -84,17 +98,11 @@ CASES = {
 def results(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("bad_input")
     (cwd / "README.md").write_text("# not a checkpoint\n")
+    (cwd / "truncated.pt").write_bytes(AGENT.read_bytes()[:300_000])  # an interrupted download
 
     def run(case):
         script, args, _ = CASES[case]
-        return case, subprocess.run(
-            [sys.executable, str(ROOT / script), *args],
-            cwd=cwd,
-            env=CHILD_ENV,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return case, run_script(script, args, cwd, env=ONE_THREAD)
 
     with ThreadPoolExecutor(2) as pool:  # each is a start-up and an error: CPU-bound, two at a time
         results = dict(pool.map(run, CASES))
@@ -124,10 +132,9 @@ def test_bad_input_is_one_error_line_and_exit_code_2(case, results):
 
 def test_zero_dream_iterations_is_allowed_and_evaluates(tmp_path):
     """dream.iterations=0 (documented): Dream-MPC picks among the policy's candidates without a gradient step."""
-    result = subprocess.run(
+    result = run_script(
+        "evaluate.py",
         [
-            sys.executable,
-            str(ROOT / "evaluate.py"),
             f"checkpoint={AGENT}",
             "planner=dream",
             "dream.iterations=0",
@@ -135,11 +142,8 @@ def test_zero_dream_iterations_is_allowed_and_evaluates(tmp_path):
             "device=cpu",
             "threads=1",
         ],
-        cwd=tmp_path,
-        env=CHILD_ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        tmp_path,
+        env=ONE_THREAD,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "episode 1/1: return" in result.stdout + result.stderr
@@ -176,14 +180,7 @@ def test_scripts_refuse_to_write_into_a_folder_with_results(script, args, tmp_pa
     files = {"episodes.csv": b"checkpoint,task\nx,y\n", "summary.json": b"[]\n", "returns.png": b"\x89PNG old"}
     for name, data in files.items():
         (out / name).write_bytes(data)
-    result = subprocess.run(
-        [sys.executable, str(ROOT / script), *args, "--out", str(out)],
-        cwd=tmp_path,
-        env=CHILD_ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_script(script, [*args, "--out", str(out)], tmp_path, env=ONE_THREAD)
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "already holds results" in errors[0] and "--overwrite" in errors[0], result.stderr
@@ -194,13 +191,8 @@ def test_scripts_refuse_to_write_into_a_folder_with_results(script, args, tmp_pa
 def test_benchmark_refuses_to_replace_an_existing_json(tmp_path):
     target = tmp_path / "planners.json"
     target.write_text('{"kept": true}')
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "benchmark_planners.py"), "--model-size", "1", "--json", str(target)],
-        cwd=tmp_path,
-        env=CHILD_ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_script(
+        "scripts/benchmark_planners.py", ["--model-size", "1", "--json", str(target)], tmp_path, env=ONE_THREAD
     )
     assert result.returncode == 2 and "--overwrite" in result.stderr and "Traceback" not in result.stderr
     assert target.read_text() == '{"kept": true}'

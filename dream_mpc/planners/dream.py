@@ -58,6 +58,10 @@ class DreamOptions:
     budget_ms: float = adaptive.budget_ms_option()
     budget_iterations: int = adaptive.budget_iterations_option()
 
+    def work(self):
+        """Model steps per plan (the rollout from the policy, then a forward and backward per iteration)."""
+        return self.num_candidates * self.horizon * (self.iterations + 1)
+
 
 @planners.register("dream")
 class DreamMPCPlanner(Planner):
@@ -66,6 +70,7 @@ class DreamMPCPlanner(Planner):
 
     Options = DreamOptions
     option_block = "dream"
+    root_keys = ("grad_clip_norm", "min_std", "max_std")
     clock = staticmethod(adaptive.now)  # the anytime mode's clock (tests inject one)
     last_search = None  # the last adaptive optimisation (its iterations, evaluations, slowest iteration)
 

@@ -33,6 +33,9 @@ class GradOptions:
     budget_ms: float = adaptive.budget_ms_option()
     budget_iterations: int = adaptive.budget_iterations_option()
 
+    def work(self):
+        return self.num_candidates * self.horizon * (self.iterations + 1)
+
 
 @dataclass
 class HybridOptions:
@@ -41,16 +44,23 @@ class HybridOptions:
     lr: float = option(0.1, "gradient-ascent step size", low=0, low_open=True)
     horizon: int = option(1, "planning horizon", low=1)
 
+    def work(self):
+        return self.num_candidates * self.horizon * (self.iterations + 1)
+
 
 class _BaselineOnDream(DreamMPCPlanner):
     """Dream-MPC's optimiser with the baseline's options, no reuse and no uncertainty penalty."""
 
     @classmethod
     def read_options(cls, cfg):
-        own = super().read_options(cfg)
+        own = cls.declared_options(cfg)
         shared = {k: getattr(own, k) for k in ("num_candidates", "iterations", "lr", "horizon")}
         shared.update({k: getattr(own, k) for k in adaptive.OPTION_KEYS if hasattr(own, k)})  # Grad-MPC declares them
         return DreamOptions(**shared, reuse=0.0, uncertainty_coef=0.0)
+
+    def __init__(self, model, cfg, discount):
+        super().__init__(model, cfg, discount)
+        self.declared = self.declared_options(cfg)  # the baseline's own options (Grad-MPC's init_std)
 
 
 @planners.register("grad")
@@ -60,7 +70,7 @@ class GradMPCPlanner(_BaselineOnDream):
 
     def initial_candidates(self, z, task, t0, reanalyze):
         shape = (z.shape[0] * self.num_candidates, self.seq_len, self.model.action_dim)
-        return (getattr(self.cfg, self.option_block).init_std * torch.randn(shape, device=z.device)).clamp(-1, 1)
+        return (self.declared.init_std * torch.randn(shape, device=z.device)).clamp(-1, 1)
 
 
 @planners.register("hybrid")

@@ -22,6 +22,17 @@ class MPPIOptions:
     max_std: float = option(2.0, "initial and upper bound of the sampling std", low=0, low_open=True)
     temperature: float = option(0.5, "softmax temperature of the elite weights", low=0, low_open=True)
 
+    def limits(self, prefix=""):
+        if self.num_elites > self.num_samples or self.num_pi_trajs >= self.num_samples:
+            return (
+                f"MPPI needs {prefix}num_elites <= {prefix}num_samples and {prefix}num_pi_trajs < {prefix}num_samples, "
+                f"got num_elites={self.num_elites}, num_pi_trajs={self.num_pi_trajs}, num_samples={self.num_samples}"
+            )
+        return None
+
+    def work(self):
+        return self.iterations * self.num_samples * self.horizon
+
 
 @planners.register("mppi")
 class MPPIPlanner(Planner):
@@ -30,14 +41,11 @@ class MPPIPlanner(Planner):
 
     def __init__(self, model, cfg, discount):
         super().__init__(model, cfg, discount)
-        o = self.opt
-        if o.num_elites > o.num_samples or o.num_pi_trajs >= o.num_samples:
+        problem = self.opt.limits()  # checked when the config is built; again for planners built in code
+        if problem:
             from dream_mpc.errors import UserError
 
-            raise UserError(
-                f"MPPI needs num_elites <= num_samples and num_pi_trajs < num_samples, got "
-                f"num_elites={o.num_elites}, num_pi_trajs={o.num_pi_trajs}, num_samples={o.num_samples}"
-            )
+            raise UserError(problem)
         # TD-MPC2's heuristic, decided here for any model: two more iterations for a large action space
         self.iterations = self.opt.iterations + 2 * (model.action_dim >= 20)
         self._prev_mean = None  # (H, B, A): the last MPPI mean, shifted to warm-start the next step
