@@ -55,7 +55,6 @@ def evaluate_checkpoint(cfg):
     for the same (task, checkpoint, planner + options, eval noise, seed) are skipped: the environment is still reset
     for them, so later episodes start from the same initial states as in a full run, and the planner's noise is
     seeded per episode from (seed, episode), so a rerun gives the same rows as an uninterrupted run."""
-    import dataclasses
     from pathlib import Path
 
     from tqdm import tqdm
@@ -69,6 +68,7 @@ def evaluate_checkpoint(cfg):
 
     if cfg.checkpoint is None:
         raise UserError("no checkpoint given: python evaluate.py task=<task> checkpoint=<path.pt> planner=mppi")
+    results_dir = runtime.ensure_writable(cfg.get("results_dir") or "logs/results", "evaluation records (results_dir)")
     runtime.setup(cfg)
     overrides = cfg._overrides
     task_given = any(o.split("=", 1)[0].lstrip("+") == "task" for o in overrides)
@@ -83,19 +83,8 @@ def evaluate_checkpoint(cfg):
     video_dir = Path(cfg.work_dir).parents[2] / cfg.task / str(cfg.seed) / cfg.exp_name / "videos"
     env = _SuccessAny(make_env(cfg))
     runtime.set_seed(cfg.seed)
-    planner = agent.cfg.planner
-    options = dataclasses.asdict(agent.planner.opt) if dataclasses.is_dataclass(agent.planner.opt) else {}
-    job = {
-        "task": cfg.task,
-        "checkpoint": records.checkpoint_name(cfg.checkpoint),
-        "agent": agent.cfg.agent,
-        "train_seed": records.train_seed_of(cfg.checkpoint, agent.saved_config),  # the file is read once
-        "planner": planner,
-        "options": records.options_json(options),
-        "eval_noise": bool(cfg.eval_noise),
-        "seed": int(cfg.seed),
-    }
-    results_dir = Path(cfg.get("results_dir") or "logs/results")
+    job = job_of(cfg, agent)
+    planner = job["planner"]
     out_file = records.job_file(results_dir, job)
     done = records.done_episodes(results_dir, job)
     suite = suite_of(cfg.task)
@@ -156,6 +145,25 @@ def evaluate_checkpoint(cfg):
         + (f"; {nonfinite} non-finite plans replaced by the policy mean" if nonfinite else "")
     )
     return episodes
+
+
+def job_of(cfg, agent):
+    """An evaluation job's identity (tdmpc2/records.py): everything that changes its numbers."""
+    from tdmpc2 import records
+
+    return {
+        "task": cfg.task,
+        "checkpoint": records.checkpoint_name(cfg.checkpoint),
+        "weights": records.weights_digest(agent.model.state_dict()),
+        "agent": agent.cfg.agent,
+        "train_seed": records.train_seed_of(cfg.checkpoint, agent.saved_config),  # the file is read once
+        "planner": agent.planner.name,  # the planner that acts (mpc=false: the policy)
+        "options": records.options_json(agent.planner.effective_config()),
+        "planning_dtype": str(agent.cfg.get("planning_dtype", "float32")),
+        "device": agent.device.type,
+        "eval_noise": bool(cfg.eval_noise),
+        "seed": int(cfg.seed),
+    }
 
 
 class _SuccessAny:
