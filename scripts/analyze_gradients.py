@@ -56,6 +56,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import outputs  # noqa: E402
 
 TASK = "gym-pendulum"
+# outside agents/*.pt, which are the comparison's agents (scripts/headline.py describes every one of them)
+AGENT = "agents/analysis/gym-pendulum-tdmpc2.pt"
 METHODS = {"grad": "Grad-MPC", "dream": "Dream-MPC"}
 MODELS = {"true": "ground truth", "learned": "learned (TD-MPC2)"}
 FILES = ("gradients.csv", "summary.csv", "summary.json", "fig13_gradients.png", "fig14_esnr.png")
@@ -64,7 +66,11 @@ METRICS = ("norm", "var_within", "var_total", "esnr", "esnr_median")
 
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default="agents/gym-pendulum-tdmpc2.pt", help="a TD-MPC2 agent for gym-pendulum")
+    p.add_argument(
+        "--checkpoint",
+        default=AGENT,
+        help="a TD-MPC2 agent for gym-pendulum (default: the bundled one; a relative path may be the repository's)",
+    )
     p.add_argument("--horizons", type=int, nargs="+", default=[1, 3, 5, 10, 15, 20, 30])
     p.add_argument("--seeds", type=int, default=3, help="seeds 1..N")
     p.add_argument("--states", type=int, default=32, help="start states (conditions) per seed")
@@ -91,6 +97,8 @@ def parse(argv):
     args = p.parse_args(argv)
     if args.draws < 2 or args.states < 1 or args.seeds < 1 or min(args.horizons) < 1:
         raise UserError("--draws must be >= 2, and --states, --seeds and every horizon >= 1")
+    if not Path(args.checkpoint).exists() and (outputs.ROOT / args.checkpoint).exists():
+        args.checkpoint = str(outputs.ROOT / args.checkpoint)
     if not Path(args.checkpoint).exists():
         raise UserError(
             f"--checkpoint {args.checkpoint} not found: train one with "
