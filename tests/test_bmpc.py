@@ -7,12 +7,12 @@ import functools
 import math
 import os
 import warnings
-from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before dm_control is imported: headless rendering
 
 import pytest
 import torch
+from conftest import TINY, WORK_DIR
 
 from tdmpc2 import checkpoint, config, layers, runtime
 from tdmpc2.agent import TDMPC2
@@ -37,26 +37,17 @@ UNIT = [
     "batch_size=8",
 ]
 TRAIN = [
-    "task=cartpole-swingup",
+    *TINY,
     "agent=bmpc",
-    "device=cpu",
-    "threads=1",
     "fused=false",
-    "model_size=1",
-    "mlp_dim=64",
-    "latent_dim=32",
-    "enc_dim=64",
     "num_samples=64",
     "num_elites=8",
     "iterations=2",
     "batch_size=32",
-    "horizon=3",
-    "eval_episodes=1",
     "steps=600",
     "eval_freq=100000",
     "save_freq=0",
 ]
-WORK_DIR = Path("logs/cartpole-swingup/1/default")
 METRICS = ("consistency_loss", "reward_loss", "value_loss", "total_loss", "grad_norm")
 PI_METRICS = ("pi_loss", "pi_grad_norm", "pi_entropy", "pi_scaled_entropy", "pi_scale", "pi_log_std")
 

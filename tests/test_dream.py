@@ -198,24 +198,17 @@ def test_hybrid_is_one_policy_candidate_with_horizon_one():
     torch.testing.assert_close(action, expected)
 
 
+def pixel_cfg(task, planner):
+    """A small pixel agent (8 channels, latent 16 x 8) with a small MPPI."""
+    overrides = ["obs=rgb", "num_channels=8", "latent_dim=128", "mlp_dim=64", "num_samples=32", "num_elites=4"]
+    return config.load([f"task={task}", *overrides, f"planner={planner}", "device=cpu", "threads=1"])
+
+
 @pytest.mark.parametrize("planner", ["dream", "mppi"])
 def test_pixel_agent_plans_from_stacked_frames(planner):
     from tdmpc2.agent import TDMPC2
 
-    cfg = config.load(
-        [
-            "task=cartpole-swingup",
-            "obs=rgb",
-            "num_channels=8",
-            "latent_dim=128",
-            "mlp_dim=64",
-            f"planner={planner}",
-            "num_samples=32",
-            "num_elites=4",
-            "device=cpu",
-            "threads=1",
-        ]
-    )
+    cfg = pixel_cfg("cartpole-swingup", planner)
     config.set_env_dims(cfg, (9, 64, 64), 1, 500)
     agent = TDMPC2(cfg)
     frames = torch.randint(0, 255, (9, 64, 64), dtype=torch.uint8)
@@ -261,20 +254,7 @@ def test_planners_act_from_meta_world_pixels(planner):
     from tdmpc2.agent import TDMPC2
     from tdmpc2.envs import make_env
 
-    cfg = config.load(
-        [
-            "task=mw-button-press",
-            "obs=rgb",
-            "num_channels=8",
-            "latent_dim=128",
-            "mlp_dim=64",
-            f"planner={planner}",
-            "num_samples=32",
-            "num_elites=4",
-            "device=cpu",
-            "threads=1",
-        ]
-    )
+    cfg = pixel_cfg("mw-button-press", planner)
     env = make_env(cfg)
     agent = TDMPC2(cfg)
     obs = env.reset()

@@ -13,10 +13,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import CHILD_ENV, ROOT, TINY, WORK_DIR, run_script
 
 from tdmpc2 import checkpoint, config, runtime
 from tdmpc2.agent import TDMPC2
@@ -26,26 +26,8 @@ from tdmpc2.errors import UserError
 from tdmpc2.logger import Logger
 from tdmpc2.trainer import OnlineTrainer, Stopped
 
-ROOT = Path(__file__).resolve().parents[1]
-CHILD_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MUJOCO_GL": "egl", "WANDB_MODE": "offline"}
-TINY = [
-    "task=cartpole-swingup",
-    "device=cpu",
-    "threads=1",
-    "model_size=1",
-    "mlp_dim=64",
-    "latent_dim=32",
-    "enc_dim=64",
-    "num_samples=32",
-    "num_elites=8",
-    "num_pi_trajs=2",
-    "iterations=1",
-    "batch_size=16",
-    "horizon=3",
-    "eval_episodes=1",
-]
+TINY = [*TINY, "num_samples=32", "num_elites=8", "num_pi_trajs=2", "iterations=1", "batch_size=16"]
 EPISODE = 40
-WORK_DIR = Path("logs/cartpole-swingup/1/default")
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -195,34 +177,40 @@ def test_disk_full_during_a_save(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------------- signals
 def train_cmd(*args):
-    return [sys.executable, str(ROOT / "train.py"), *TINY, "planner=policy", "save_freq=0", *args]
+    return [sys.executable, str(ROOT / "train.py"), *train_args(*args)]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
-def test_signal_saves_the_current_step_and_the_rerun_resumes(tmp_path, sig):
-    """A real run, stopped in the middle of an episode (random seeding steps: no periodic checkpoint yet)."""
-    out = tmp_path / "out.log"
-    train_csv = tmp_path / WORK_DIR / "train.csv"
+def train_args(*args):
+    return [*TINY, "planner=policy", "save_freq=0", *args]
+
+
+def signal_after_the_first_episode(cwd, sig, pause=0.0):
+    """A real training run in `cwd` (random seeding steps: no periodic checkpoint), sent `sig` `pause` seconds after
+    its first episode (500 steps) ended: the buffer holds that episode, the second is under way. Returns the exit
+    code and the run's output."""
+    out, train_csv = cwd / "out.log", cwd / WORK_DIR / "train.csv"
     with open(out, "w") as log:
         proc = subprocess.Popen(
-            train_cmd("steps=100000", "seed_steps=100000"),
-            cwd=tmp_path,
-            env=CHILD_ENV,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            train_cmd("steps=100000", "seed_steps=100000"), cwd=cwd, env=CHILD_ENV, stdout=log, stderr=subprocess.STDOUT
         )
-        try:  # after the first episode (500 steps): the buffer holds it, the second is under way
+        try:
             wait_for(
                 lambda: train_csv.is_file() and len(train_csv.read_text().splitlines()) >= 2,
                 proc,
                 what="the first episode's end",
             )
-            time.sleep(0.3)
+            time.sleep(pause)
             proc.send_signal(sig)
             code = proc.wait(timeout=120)
         finally:
             proc.kill()
-    text = out.read_text()
+    return code, out.read_text()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+def test_signal_saves_the_current_step_and_the_rerun_resumes(tmp_path, sig):
+    """A real run, stopped in the middle of an episode (random seeding steps: no periodic checkpoint yet)."""
+    code, text = signal_after_the_first_episode(tmp_path, sig, pause=0.3)
     assert code == 128 + sig, text[-2000:]
     last = tmp_path / WORK_DIR / "models" / "last.pt"
     obj = checkpoint.read(last)
@@ -232,14 +220,7 @@ def test_signal_saves_the_current_step_and_the_rerun_resumes(tmp_path, sig):
     assert 500 < step and obj["episode"] == (step - 1) // 500 and obj["buffer"]["num_episodes"] == obj["episode"]
     assert len(obj["current_episode"]["rows"]) == (step - 1) % 500 + 2  # the episode in progress, up to now
     torch.load(last, weights_only=True)  # our own files: tensors and plain data only
-    again = subprocess.run(
-        train_cmd(f"steps={step + 20}", "seed_steps=100000"),
-        cwd=tmp_path,
-        env=CHILD_ENV,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    again = run_script("train.py", train_args(f"steps={step + 20}", "seed_steps=100000"), tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"resumed from {last} at step {step:,}" in again.stdout + again.stderr
     assert checkpoint.read(last)["step"] == step + 21  # the finished run's own checkpoint
@@ -253,7 +234,6 @@ def _sigint_default():
 
 def test_ctrl_c_says_what_was_saved(tmp_path):
     out = tmp_path / "out.log"
-    train_csv = tmp_path / WORK_DIR / "train.csv"
 
     def interrupt(*args):
         with open(out, "w") as log:
@@ -281,17 +261,8 @@ def test_ctrl_c_says_what_was_saved(tmp_path):
     assert code != 0 and "nothing saved yet" in text and "starts afresh" in text, text[-2000:]
     assert "resume from" not in text and not (tmp_path / WORK_DIR / "models").exists()
     # a run with a checkpoint: stopped by SIGTERM (saving), then resumed and interrupted
-    with open(out, "w") as log:
-        proc = subprocess.Popen(
-            train_cmd("steps=100000", "seed_steps=100000"),
-            cwd=tmp_path,
-            env=CHILD_ENV,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for(lambda: train_csv.is_file() and len(train_csv.read_text().splitlines()) >= 2, proc, what="an episode")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 143
+    code, text = signal_after_the_first_episode(tmp_path, signal.SIGTERM)
+    assert code == 143, text[-2000:]
     last = tmp_path / WORK_DIR / "models" / "last.pt"
     step = checkpoint.read(last)["step"]
     code, text = interrupt("steps=100000", "seed_steps=100000")

@@ -4,11 +4,9 @@ bundled agent from another directory with nothing of the repository on the path.
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import AGENT, ROOT
 
 
 @pytest.mark.slow
@@ -33,7 +31,7 @@ def test_the_installed_entry_point_evaluates_a_bundled_agent_from_elsewhere(tmp_
         [
             sys.executable,
             str(target / "bin" / "dream-mpc-evaluate"),
-            f"checkpoint={ROOT / 'agents' / 'cartpole-swingup-tdmpc2-1M.pt'}",
+            f"checkpoint={AGENT}",
             "planner=policy",
             "eval_episodes=1",
         ],

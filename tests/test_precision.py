@@ -1,18 +1,14 @@
 """planning_dtype=bfloat16: planners read a bf16 copy of the world model that follows every in-place change of the
 model (and only then), give float32 outputs, and score plans close to the float32 model on a trained agent."""
 
-from pathlib import Path
-
 import pytest
 import torch
+from conftest import AGENT as BUNDLED
 
 from dream_mpc.objective import Objective
 from tdmpc2 import checkpoint, config
 from tdmpc2.errors import UserError
 from tdmpc2.planning import TDMPC2Planning
-
-ROOT = Path(__file__).resolve().parents[1]
-BUNDLED = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"
 
 
 @pytest.fixture(scope="module")

@@ -3,19 +3,14 @@ validated with its declared type and range, the docs show the declarations, and 
 Hydra apps (multirun, --cfg, --help)."""
 
 import dataclasses
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_script
 
 from dream_mpc import options
 from dream_mpc.errors import UserError, unknown
 from dream_mpc.registry import Registry, agents, planners, suites
 from tdmpc2 import config
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_builtins_are_found_by_their_modules():
@@ -102,10 +97,7 @@ def test_the_docs_show_every_planners_declarations():
 
 
 def app(script, *args, cwd):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
+    return run_script(script, args, cwd)
 
 
 def test_the_apps_print_their_config_and_help(tmp_path):

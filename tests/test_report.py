@@ -5,12 +5,11 @@ tables mark missing cells, published baselines import, tracked results are never
 import csv
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from tdmpc2 import aggregates as agg  # noqa: E402

@@ -4,16 +4,14 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import AGENT, ROOT
 
 from tdmpc2 import config, load_agent
 from tdmpc2.agent import TDMPC2
 from tdmpc2.threads import AdaptiveThreads, IdleCores, _Choice, candidates, products_thread_independent
-
-ROOT = Path(__file__).resolve().parents[1]
 
 QUIET = {1: 0.195, 2: 0.113}  # MPPI at model size 1 on the 2-core VM (s per step)
 BUSY = {1: 0.195, 2: 0.430}  # one core taken by another process
@@ -150,7 +148,7 @@ def test_fixed_plan_threads_and_a_failing_step_restore_the_count(two_threads):
 def test_actions_do_not_depend_on_the_thread_count(two_threads, planner):
     """Adapting costs no reproducibility: the same seed gives the same actions at 1 and 2 threads, bit for bit
     (the bundled agent with Dream-MPC's 5-row products differed from step 5 on before MKL's strict mode)."""
-    agent = load_agent(ROOT / "agents/cartpole-swingup-tdmpc2-1M.pt", device="cpu", overrides=[f"planner={planner}"])
+    agent = load_agent(AGENT, device="cpu", overrides=[f"planner={planner}"])
     g = torch.Generator().manual_seed(0)
     observations = [torch.randn(5, generator=g) for _ in range(30 if planner == "dream" else 4)]
     runs = []
