@@ -78,17 +78,29 @@ class SearchCounter:
             self.evaluations.append(self.planner.iterations + 1)
 
 
-def compare(checkpoints, variants, seeds, episodes, device):
-    """Yields one row per episode (compare_planners' fields, the variant as `planner`, plus search counts)."""
-    total = len(checkpoints) * len(variants) * seeds * episodes
+def compare(checkpoints, variants, seeds, episodes, device, done=()):
+    """Yields one row per episode (compare_planners' fields, the variant as `planner`, plus search counts); the
+    episodes whose (checkpoint, variant, seed, episode) is in `done` are skipped (their initial states still drawn)."""
+    done = set(done)
+    total = len(checkpoints) * len(variants) * seeds * episodes - len(done)
     bar = tqdm(total=total, unit="episode", dynamic_ncols=True)
     for path in checkpoints:
         for label, overrides in variants:
+            if all((str(path), label, s, e) in done for s in range(1, seeds + 1) for e in range(episodes)):
+                continue
             agent = load_agent(path, device=device, overrides=["planner=dream", *overrides])
             env = make_env(agent.cfg)
             for seed in range(1, seeds + 1):
                 seed_everything(seed, env)
+                skipped = False
                 for episode in range(episodes):
+                    if (str(path), label, seed, episode) in done:
+                        env.reset()  # this episode's initial state, as in a full run
+                        skipped = True
+                        continue
+                    if skipped:  # a full run's noise stream cannot be recovered: a fixed new one (compare_planners)
+                        torch.manual_seed(seed * 100_003 + episode)
+                        skipped = False
                     counter = SearchCounter(agent.planner)
                     ep = run_episode(agent, env, eval_mode=True, on_step=counter)
                     bar.set_postfix_str(f"{Path(path).stem} {label} seed {seed}: {ep['return']:.0f}")
@@ -209,7 +221,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--out", default="results/tmp/adaptive", help="output folder (default: ignored by git)")
-    outputs.add_flags(p, resume=False)
+    outputs.add_flags(p)  # --resume: keep out/episodes.csv and run only the missing episodes
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -222,10 +234,17 @@ def main(argv=None):
     if not args.checkpoints:
         raise UserError("give --checkpoints (the comparison) or --overrun CHECKPOINT (the budget's overrun)")
     variants = [parse_variant(v) for v in args.variants]
-    out = outputs.output_folder(args.out, OUTPUT_FILES, overwrite=args.overwrite, resumable=False)
+    out = outputs.output_folder(args.out, OUTPUT_FILES, resume=args.resume, overwrite=args.overwrite)
+    earlier = []
+    if args.resume and (out / "episodes.csv").is_file():
+        earlier = [
+            dict(r, iterations=float(r["iterations"]), evaluations=float(r["evaluations"]))
+            for r in compare_planners.read_rows(out / "episodes.csv")
+        ]
+    done = {(r["checkpoint"], r["planner"], r["seed"], r["episode"]) for r in earlier}
     compare_planners.FIELDS += [f for f in ("iterations", "evaluations") if f not in compare_planners.FIELDS]
     rows = compare_planners.record(
-        [], compare(args.checkpoints, variants, args.seeds, args.episodes, args.device), out / "episodes.csv"
+        earlier, compare(args.checkpoints, variants, args.seeds, args.episodes, args.device, done), out / "episodes.csv"
     )
     summary = compare_planners.report(rows, out, baseline=variants[0][0])
     text = table(summary, rows, variants[0][0])
