@@ -92,5 +92,6 @@ def load_plugins():
 
 
 planners = Registry("planner", packages=("dream_mpc.planners",), group="dream_mpc.planners")
-agents = Registry("agent", modules=("tdmpc2.agent", "tdmpc2.bmpc"), group="dream_mpc.agents")
+# the built-in agents register as a plug-in does, through the entry points of pyproject.toml: this package names none
+agents = Registry("agent", group="dream_mpc.agents")
 suites = Registry("env suite", packages=("tdmpc2.envs",), group="dream_mpc.suites")

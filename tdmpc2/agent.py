@@ -5,6 +5,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from dream_mpc.agent import Agent
 from dream_mpc.planner import make_planner
 from dream_mpc.registry import agents
 from tdmpc2 import config as config_
@@ -16,11 +17,18 @@ from tdmpc2.world_model import WorldModel
 
 
 @agents.register("tdmpc2")
-class TDMPC2:
+class TDMPC2(Agent):
+    value_heads = "Q"  # the world model's value heads: Q(z, a); BMPC's are V(z)
+
+    @classmethod
+    def sequence_length(cls, cfg):
+        """TD-MPC2 learns from (horizon + 1)-row sub-trajectories: its latent rollout is `horizon` steps."""
+        return cfg.horizon + 1
+
     def __init__(self, cfg):
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
-        self.model = WorldModel(cfg).to(self.device)
+        self.model = WorldModel(cfg, self.value_heads).to(self.device)
         m = self.model
         self.optim = torch.optim.Adam(
             [
@@ -155,7 +163,7 @@ class TDMPC2:
         rho = self.rho_weights[:H]
         consistency = ((zs[1:] - next_z).pow(2).mean(dim=(1, 2)) * rho).sum() / H
         _zs = zs[:-1]
-        qs = self.model.Q(_zs, action, task, "all") if not self.model.bmpc else self.model.V(_zs, task, "all")
+        qs = self.model.Q(_zs, action, task, "all") if not self.model.v_heads else self.model.V(_zs, task, "all")
         reward_preds = self.model.reward(_zs, action, task)
         tw = self.model.twohot
         reward_loss = (tw.soft_ce(reward_preds, reward).mean(dim=(1, 2)) * rho).sum() / H

@@ -1,7 +1,7 @@
 """BMPC (Bootstrapped Model Predictive Control, Wang et al., ICLR 2025) on top of the TD-MPC2 agent.
 
 What differs from TD-MPC2 (reference part A):
-- the world model has V(z) heads and BMPC's policy head (`WorldModel` with cfg.agent == "bmpc");
+- the world model has V(z) heads and BMPC's policy head (`WorldModel(cfg, value_heads="V")`, from `value_heads`);
 - V is learned by model-based TD with a policy rollout of td_horizon steps from the encoder latents:
   target = sum_k gamma^k r_hat(z_k, a_k) + gamma^N V_target(z_N, 'avg'), a_k ~ pi(z_k), model-predicted rewards;
 - the policy imitates the planner: per step the buffer stores the plan's first-action distribution
@@ -21,8 +21,11 @@ Planners: any `planner=`. With MPPI the target is the Gumbel-selected elite's fi
 variant); with planner=policy the policy's own mean/std.
 """
 
+from dataclasses import dataclass
+
 import torch
 
+from dream_mpc.options import option
 from dream_mpc.registry import agents
 from tdmpc2.agent import TDMPC2
 from tdmpc2.errors import UserError
@@ -44,11 +47,36 @@ def expert_targets(expert_action_dist):
     return torch.cat([mean, std], dim=-1)
 
 
+@dataclass
+class BMPCOptions:
+    """BMPC's values (the official BMPC config): they replace TD-MPC2's root keys of the same name when agent=bmpc,
+    unless set on the command line; the others are BMPC's own and may be given at the top level too."""
+
+    log_std_min: float = option(-3, "lower bound of the policy's log std")
+    log_std_max: float = option(1, "upper bound of the policy's log std")
+    num_q: int = option(2, "value-ensemble members (V(z) heads)", low=1)
+    td_horizon: int = option(1, "steps of the model-based TD target of V", low=1)
+    reanalyze_interval: int = option(10, "updates between reanalyses of stored states by the planner", low=1)
+    reanalyze_batch_size: int = option(20, "stored sequences replanned per reanalysis", low=0)
+    reanalyze_horizon: int = option(3, "planning horizon of the reanalysis", low=1)
+    expl_log_std_min: float = option(-2, "lower bound of the exploration policy's log std (reanalysis)")
+    expl_log_std_max: float = option(1, "upper bound of the exploration policy's log std (reanalysis)")
+
+    def limits(self, prefix=""):
+        for lo, hi in (("log_std_min", "log_std_max"), ("expl_log_std_min", "expl_log_std_max")):
+            if getattr(self, lo) > getattr(self, hi):
+                return f"{prefix}{lo}={getattr(self, lo)} is above {prefix}{hi}={getattr(self, hi)}: it must be <="
+        return None
+
+
 @agents.register("bmpc")
 class BMPC(TDMPC2):
+    Options = BMPCOptions
+    option_block = "bmpc"
+    replaces_root_keys = True
+    value_heads = "V"
+
     def __init__(self, cfg):
-        if cfg.agent != "bmpc":
-            raise UserError(f"the BMPC agent needs agent=bmpc (its world model has V(z) heads), got agent={cfg.agent}")
         if cfg.multitask:
             raise UserError("agent=bmpc is single-task only (as the official BMPC); pick one task")
         if cfg.episodic:

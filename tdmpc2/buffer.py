@@ -15,7 +15,9 @@ STEP_SCALARS = ("reward", "terminated")  # stored as (1,) per step, like the (H,
 
 
 class Buffer:
-    def __init__(self, cfg):
+    def __init__(self, cfg, sequence_length=None, batch_size=None):
+        """`sequence_length` rows per sampled sequence and `batch_size` sequences per batch: the agent's
+        (`Agent.sequence_length(cfg)`, `Agent.batch_size(cfg)`); by default TD-MPC2's horizon + 1 and batch_size."""
         # whole episodes are stored: a buffer smaller than one episode cannot work, and is refused rather than
         # silently enlarged; fewer total steps than one episode still hold that episode
         if int(cfg.buffer_size) < cfg.episode_length + 1:
@@ -26,8 +28,8 @@ class Buffer:
                 "reset row)"
             )
         self.capacity = max(min(int(cfg.buffer_size), int(cfg.steps)), cfg.episode_length + 1)
-        self.horizon = cfg.horizon
-        self.batch_size = cfg.batch_size
+        self.horizon = (sequence_length or cfg.horizon + 1) - 1  # a sample is this many steps after its start row
+        self.batch_size = batch_size or cfg.batch_size
         self.device = resolve_device(cfg.device)
         self._storage_device = None  # decided at the first episode: the agent's GPU if the full buffer fits
         self._fields = {}
@@ -140,6 +142,7 @@ class Buffer:
             "num_episodes": self.num_episodes,
             "ptr": self._ptr,
             "capacity": self.capacity,
+            "horizon": self.horizon,  # the valid starts were marked for it
         }
 
     def load_state_dict(self, state):

@@ -98,7 +98,9 @@ def train_job(cfg):
     runtime.setup(cfg)
     env = make_env(cfg)
     agent = agents.get(cfg.agent)(cfg)
-    return OnlineTrainer(cfg, env, agent, Buffer(cfg), Logger(cfg)).train()
+    family = agents.get(cfg.agent)
+    buffer = Buffer(cfg, family.sequence_length(cfg), family.batch_size(cfg))  # the agent's own sequences
+    return OnlineTrainer(cfg, env, agent, buffer, Logger(cfg)).train()
 
 
 def evaluate_job(cfg):

@@ -104,7 +104,7 @@ DOCS = {
     "task": "task name (any registered suite's) or a multi-task set: mt30, mt80",
     "obs": "observations: state, or rgb pixels (suites that render)",
     "episodic": "terminations end the TD target (HumanoidBench falls); false: official TD-MPC2",
-    "agent": "agent family: any registered agent (tdmpc2, bmpc, a plug-in's)",
+    "agent": "agent family: any registered agent (the built-in ones and a plug-in's)",
     "planner": "planner that acts: any registered planner (mppi, dream, grad, hybrid, policy, a plug-in's)",
     "device": "auto (cuda if present, else cpu), cpu, cuda or cuda:N",
     "checkpoint": "evaluate.py: the .pt file to evaluate (ours or official)",
@@ -165,23 +165,6 @@ DOCS = {
     "trust_checkpoint": "read checkpoints with weights_only=False (can run code: trusted files only)",
     "eval_tasks": "task=mt30|mt80: evaluate only these tasks of the set",
     "results_dir": "evaluate.py appends one record per episode here; a rerun skips recorded episodes",
-    "td_horizon": "BMPC: steps of the n-step TD target of V",
-    "reanalyze_interval": "BMPC: updates between reanalyses of stored states by the planner",
-    "reanalyze_batch_size": "BMPC: stored states replanned per reanalysis",
-    "reanalyze_horizon": "BMPC: planning horizon of the reanalysis",
-    "expl_log_std_min": "BMPC: lower bound of the exploration policy's log std",
-    "expl_log_std_max": "BMPC: upper bound of the exploration policy's log std",
-}
-BMPC = {
-    "log_std_min": Spec(float),
-    "log_std_max": Spec(float),
-    "num_q": Spec(**_pos_int),
-    "td_horizon": Spec(**_pos_int),
-    "reanalyze_interval": Spec(**_pos_int),
-    "reanalyze_batch_size": Spec(**_nonneg_int),
-    "reanalyze_horizon": Spec(**_pos_int),
-    "expl_log_std_min": Spec(float),
-    "expl_log_std_max": Spec(float),
 }
 
 
@@ -195,14 +178,43 @@ class Config(SimpleNamespace):
         return {k: (v.to_dict() if isinstance(v, Config) else v) for k, v in vars(self).items()}
 
 
+def option_classes():
+    """{block name: Options class} of every registered planner and agent that has its own config block."""
+    from dream_mpc.agent import option_blocks as agent_blocks
+    from dream_mpc.planner import option_blocks as planner_blocks
+
+    out = {block: cls.Options for block, cls in agent_blocks().items()}
+    for block, options_cls in planner_blocks().items():
+        if block in out:
+            raise UserError(f"the option block {block!r} is declared by an agent and by a planner: rename one")
+        out[block] = options_cls
+    return out
+
+
+def agent_only_keys():
+    """{key: block} of the options of agents with `replaces_root_keys` that are not root keys: given at the top level
+    (`<key>=5`), they mean `<block>.<key>=5`, as the official configs of such agents read them."""
+    from dream_mpc.agent import option_blocks
+
+    root = set(ROOT) | set(opts.specs(planners.get("mppi").Options))
+    out = {}
+    for block, cls in option_blocks().items():
+        if cls.replaces_root_keys:
+            for key in opts.specs(cls.Options):
+                if key not in root:
+                    out.setdefault(key, block)
+    return out
+
+
 def root_node():
-    """The root config as an OmegaConf node: config.yaml plus the option block of every registered planner."""
+    """The root config as an OmegaConf node: config.yaml plus the option block of every registered planner and
+    agent (declared with each: dream_mpc/planners/*.py, the agents' modules)."""
     from omegaconf import OmegaConf
 
     node = OmegaConf.load(CONFIG_PATH)
-    for _, cls in planners.items():
-        if cls.option_block and cls.option_block not in node:
-            node[cls.option_block] = opts.defaults(cls.Options)
+    for block, options_cls in option_classes().items():
+        if block not in node:
+            node[block] = opts.defaults(options_cls)
     return node
 
 
@@ -217,6 +229,7 @@ def defaults():
 
 def help_text():
     """`--help`: every config key with its default, what is allowed and what it means; then each option block."""
+    from dream_mpc.agent import option_blocks as agent_blocks
     from dream_mpc.planner import option_blocks
 
     base = defaults()
@@ -241,9 +254,11 @@ def help_text():
         lines += ["", f"{block}.* (planner={block} options):"]
         for name, spec in opts.specs(options_cls).items():
             add(f"{block}.{name}", base[block][name], spec, spec.doc)
-    lines += ["", "bmpc.* (agent=bmpc: replace the keys above unless set on the command line):"]
-    for name, spec in BMPC.items():
-        add(f"bmpc.{name}", base["bmpc"][name], spec, DOCS.get(name, ""))
+    for block, cls in agent_blocks().items():
+        what = "; they replace the keys above unless set on the command line" if cls.replaces_root_keys else ""
+        lines += ["", f"{block}.* (agent={block} options{what}):"]
+        for name, spec in opts.specs(cls.Options).items():
+            add(f"{block}.{name}", base[block][name], spec, spec.doc)
     lines += ["", "Docs: docs/planners.md (every planner option), docs/errors.md, README.md"]
     return "\n".join(lines).replace("$", "$$")
 
@@ -282,14 +297,14 @@ _FLAGS_WITH_VALUE = {
 
 
 def check_overrides(overrides):
-    """Rewrite and check command-line overrides before Hydra sees them: BMPC-only keys may be given at the top level
-    (reanalyze_interval=5 means bmpc.reanalyze_interval=5), and an unknown key gets an error naming the closest
+    """Rewrite and check command-line overrides before Hydra sees them: an agent's own keys may be given at the top
+    level (`agent_only_keys`), and an unknown key gets an error naming the closest
     valid ones (Hydra would only say 'not in struct'). Flags (--cfg, -m ...) and hydra/ keys pass through."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
     base = defaults()
-    bmpc_only = {k for k in base["bmpc"] if k not in base}
+    agent_only = agent_only_keys()
     multirun = any(ov in ("-m", "--multirun") or ov.replace(" ", "") == "hydra.mode=MULTIRUN" for ov in overrides)
     parser = OverridesParser.create()
     out, flag_value = [], False
@@ -319,8 +334,8 @@ def check_overrides(overrides):
         if key.startswith("hydra"):
             out.append(ov)
             continue
-        if key in bmpc_only:
-            ov, key = ov.replace(key, f"bmpc.{key}", 1), f"bmpc.{key}"
+        if key in agent_only:
+            ov, key = ov.replace(key, f"{agent_only[key]}.{key}", 1), f"{agent_only[key]}.{key}"
         parts = key.split(".")
         if parts[0] not in base:
             raise unknown("config key", parts[0], list(base))
@@ -372,7 +387,7 @@ def _to_config(d):
 
 
 def validate(raw):
-    """Type and range of every root key, the BMPC block and every planner's options; names against the registries.
+    """Type and range of every root key and of every agent's and planner's options; names against the registries.
     A mistake is a one-line UserError naming the key, the value and what is allowed."""
     from dream_mpc.planner import validate_options
     from tdmpc2 import envs
@@ -383,14 +398,17 @@ def validate(raw):
     for key, spec in ROOT.items():
         if key in raw:
             raw[key] = spec.check(key, raw[key])
-    for block in ["bmpc"] + [cls.option_block for _, cls in planners.items() if cls.option_block]:
+    blocks = option_classes()
+    for block in blocks:
         if block in raw and not isinstance(raw[block], dict):
             raise UserError(
                 f"{block}={raw[block]!r} is not allowed: {block} is a block of options, set them one "
                 f"by one, e.g. {block}.<option>=<value>"
             )
-    for key, spec in BMPC.items():
-        raw["bmpc"][key] = spec.check(f"bmpc.{key}", raw["bmpc"][key])
+    from dream_mpc.agent import option_blocks as agent_blocks
+
+    for block in agent_blocks():
+        raw[block] = opts.validate(blocks[block], raw[block], block + ".")
     for name in planners.names():
         validate_options(name, raw)
     if raw["agent"] not in agents:
@@ -478,9 +496,10 @@ def parse_cfg(raw):
     raw = dict(raw)
     overridden = set(raw.pop("_overridden", ()))
     raw = validate(raw)
-    if raw["agent"] == "bmpc":
-        for key, value in raw["bmpc"].items():
-            if key not in overridden:  # a top-level override wins over the BMPC block
+    agent = agents.get(raw["agent"])
+    if agent.replaces_root_keys:  # the agent's values replace the root's, and its own keys are read at the root
+        for key, value in raw[agent.option_block].items():
+            if key not in overridden:  # a top-level override wins over the agent's block
                 raw[key] = value
     if raw["model_size"] is not None:
         size = raw["model_size"]

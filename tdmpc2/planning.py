@@ -27,8 +27,8 @@ class TDMPC2Planning(protocol.WorldModel):
         self.source, self.dtype = model, getattr(torch, dtype)
         cfg = model.cfg
         self.action_dim, self.episodic, self.multitask = cfg.action_dim, bool(cfg.episodic), bool(cfg.multitask)
-        self.value_kind = "V" if model.bmpc else "Q"
-        self.explore_bounds = model.bmpc  # BMPC's policy has wider exploration bounds for reanalysis
+        self.value_kind = "V" if model.v_heads else "Q"
+        self.explore_bounds = model.v_heads  # BMPC's policy has wider exploration bounds for reanalysis
         self.ensemble_size = cfg.num_q  # Q(z, a) or V(z) heads alike
         if self.dtype == torch.float32:
             self.model = model
@@ -64,7 +64,7 @@ class TDMPC2Planning(protocol.WorldModel):
 
     def values(self, z, a=None, task=None):
         m = self.model
-        return m.twohot.decode(m.V(z, task, "all") if m.bmpc else m.Q(z, a, task, "all"))
+        return m.twohot.decode(m.V(z, task, "all") if m.v_heads else m.Q(z, a, task, "all"))
 
     def policy(self, z, task=None, explore=False):
         action, info = self.model.pi(z, task, expl=explore and self.explore_bounds)
@@ -79,7 +79,7 @@ class TDMPC2Planning(protocol.WorldModel):
         if action is not None or values is not None:
             return super().terminal_value(z, task, action, values)
         m = self.model
-        if m.bmpc:
+        if m.v_heads:
             return m.V(z, task, "avg")
         return m.Q(z, m.sample_action(z, task), task, "avg")
 

@@ -158,7 +158,7 @@ class OnlineTrainer:
             "done": self._done,
             "info": self._info,
             "env_rng": _plain_rng(self._episode_env_rng),
-            "planner": self.agent.planner.state_dict(),
+            "acting": self.agent.acting_state(),  # a planner's warm start, a recurrent filter's state
         }
 
     def _restore_episode(self, state):
@@ -167,7 +167,10 @@ class OnlineTrainer:
         self._episode_rows, self._done, self._info = state["rows"], state["done"], state["info"]
         self._episode_env_rng = _numpy_rng(state["env_rng"])
         self._obs = self._episode_rows[-1]["obs"]
-        self.agent.planner.load_state_dict(state["planner"])
+        if "acting" in state:
+            self.agent.load_acting_state(state["acting"])
+        else:  # checkpoints written before the agent contract held the planner's state alone
+            self.agent.planner.load_state_dict(state["planner"])
         if self._done:  # it ended at the checkpoint: the loop ends it and resets the env
             return
         self.env.set_rng_state(self._episode_env_rng)
@@ -204,8 +207,9 @@ class OnlineTrainer:
         self._update_metrics = list(ckpt.get("update_metrics", []))
         self.agent.nonfinite_actions, self.agent.planner.nonfinite_count = ckpt["nonfinite"]
         if "buffer" in ckpt:
-            saved_horizon = (ckpt.get("config") or {}).get("horizon", self.cfg.horizon)
-            self.buffer.load_state_dict(_revalidate(ckpt["buffer"], saved_horizon, self.cfg.horizon))
+            # the horizon the saved starts were marked for: the buffer's own (older files: the config's)
+            saved_horizon = ckpt["buffer"].get("horizon", (ckpt.get("config") or {}).get("horizon", self.cfg.horizon))
+            self.buffer.load_state_dict(_revalidate(ckpt["buffer"], saved_horizon, self.buffer.horizon))
         else:
             tqdm.write("warning: the checkpoint holds no buffer (too large to save); updates resume as it refills")
         rng = ckpt["rng"]

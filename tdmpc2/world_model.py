@@ -12,10 +12,14 @@ from tdmpc2.errors import UserError
 
 
 class WorldModel(nn.Module):
-    def __init__(self, cfg):
+    def __init__(self, cfg, value_heads="Q"):
+        """`value_heads="V"`: the V(z) variant (BMPC's, chosen by its agent): value heads on z alone, a tanh-mean
+        policy with clamped samples, and the exploration bounds `expl_log_std_*`."""
         super().__init__()
         self.cfg = cfg
-        self.bmpc = cfg.agent == "bmpc"  # BMPC: V(z) heads instead of Q(z, a), its own policy head
+        if value_heads not in ("Q", "V"):
+            raise ValueError(f"value_heads must be 'Q' or 'V', got {value_heads!r}")
+        self.v_heads = value_heads == "V"
         self.twohot = math.TwoHot(cfg.num_bins, cfg.vmin, cfg.vmax)
         A, L, T, M = cfg.action_dim, cfg.latent_dim, cfg.task_dim, cfg.mlp_dim
         if cfg.multitask:
@@ -40,18 +44,25 @@ class WorldModel(nn.Module):
         self._reward = layers.mlp(L + A + T, 2 * [M], max(cfg.num_bins, 1))
         self._termination = layers.mlp(L + T, 2 * [M], 1) if cfg.episodic else None
         self._pi = layers.mlp(L + T, 2 * [M], 2 * A)
-        value_in = L + T + (0 if self.bmpc else A)
+        value_in = L + T + (0 if self.v_heads else A)
         self._Qs = nn.Module()
         self._Qs.params = layers.stacked_mlp(cfg.num_q, value_in, 2 * [M], max(cfg.num_bins, 1))
         self._target_Qs_params = layers.stacked_mlp(cfg.num_q, value_in, 2 * [M], max(cfg.num_bins, 1), as_buffers=True)
         # int64 buffers, as in the official checkpoints
         self.register_buffer("log_std_min", torch.tensor(int(cfg.log_std_min)))
         self.register_buffer("log_std_dif", torch.tensor(int(cfg.log_std_max) - int(cfg.log_std_min)))
-        if self.bmpc:
+        if self.v_heads:
             self.register_buffer("expl_log_std_min", torch.tensor(int(cfg.expl_log_std_min)))
             expl_dif = int(cfg.expl_log_std_max) - int(cfg.expl_log_std_min)
             self.register_buffer("expl_log_std_dif", torch.tensor(expl_dif))
         self.reset_parameters()
+
+    @classmethod
+    def of(cls, cfg):
+        """The world model the config's agent builds (its registered class says which value heads)."""
+        from dream_mpc.registry import agents
+
+        return cls(cfg, getattr(agents.get(cfg.agent), "value_heads", "Q"))
 
     # ------------------------------------------------------------------ setup
     def reset_parameters(self):
@@ -83,7 +94,7 @@ class WorldModel(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def __repr__(self):
-        return f"{type(self).__name__}({'BMPC' if self.bmpc else 'TD-MPC2'}, {self.total_params:,} parameters)"
+        return f"{type(self).__name__}({'V(z)' if self.v_heads else 'Q(z, a)'} heads, {self.total_params:,} parameters)"
 
     # ------------------------------------------------------------------ the official interface
     def task_emb(self, x, task):
@@ -134,7 +145,7 @@ class WorldModel(nn.Module):
             mask = self._action_masks[task.long()]
             mask = mask.view(*([1] * (mean.ndim - mask.ndim)), *mask.shape)
             mean, log_std, eps = mean * mask, log_std * mask, eps * mask
-        if self.bmpc:
+        if self.v_heads:
             return (torch.tanh(mean) + eps * log_std.exp()).clamp(-1, 1)
         return torch.tanh(mean + eps * log_std.exp())
 
@@ -149,7 +160,7 @@ class WorldModel(nn.Module):
             mean, log_std, eps = mean * mask, log_std * mask, eps * mask
             size = mask.sum(-1, keepdim=True)
         log_prob = math.gaussian_logprob(eps, log_std)
-        if self.bmpc:  # BMPC: tanh mean, clamped Gaussian sample, no squash correction
+        if self.v_heads:  # the V variant: tanh mean, clamped Gaussian sample, no squash correction
             mean = torch.tanh(mean)
             action = (mean + eps * log_std.exp()).clamp(-1, 1)
             return action, {"mean": mean, "log_std": log_std, "entropy": -log_prob, "scaled_entropy": -log_prob * size}
@@ -180,14 +191,14 @@ class WorldModel(nn.Module):
 
     def Q(self, z, a, task=None, return_type="min", target=False, detach=False):
         """Q ensemble: 'all' gives logits (num_q, ..., bins); 'min'/'avg' decode two random members."""
-        assert not self.bmpc, "a BMPC model has V(z) heads: use V()"
+        assert not self.v_heads, "a model with V(z) heads: use V()"
         if self.cfg.multitask:
             z = self.task_emb(z, task)
         return self._values(torch.cat([z, a], dim=-1), return_type, target, detach)
 
     def V(self, z, task=None, return_type="min", target=False, detach=False):
-        """BMPC's value heads on z alone; same return types as Q."""
-        assert self.bmpc, "a TD-MPC2 model has Q(z, a) heads: use Q()"
+        """The V(z) variant's value heads on z alone; same return types as Q."""
+        assert self.v_heads, "a model with Q(z, a) heads: use Q()"
         if self.cfg.multitask:
             z = self.task_emb(z, task)
         return self._values(z, return_type, target, detach)

@@ -491,7 +491,7 @@ def test_tdmpc2_files_asked_for_as_bmpc_load_as_tdmpc2(tmp_path):
         6,
         500,
     )
-    model = perturb(WorldModel(cfg).eval())
+    model = perturb(WorldModel.of(cfg).eval())
     sd = checkpoint.official_state_dict(model)
     torch.save({"model": sd}, tmp_path / "q.pt")
     with pytest.warns(UserWarning, match="agent=bmpc is ignored"):

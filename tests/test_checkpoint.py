@@ -5,7 +5,6 @@ Old layouts are made here from our own model's weights, following the reference 
 be compared with the weights it came from.
 """
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import torch
 import tdmpc2
 from tdmpc2 import checkpoint, config
 from tdmpc2.agent import TDMPC2
+from tdmpc2.bmpc import BMPC
 from tdmpc2.checkpoint.tasks import mt_action_dim
 from tdmpc2.errors import UserError
 from tdmpc2.math import symlog
@@ -46,7 +46,7 @@ def perturb(model, seed=0):
 
 
 def small_model(overrides=TINY, task="walker-walk", dims=WALKER, seed=0):
-    return perturb(WorldModel(make_cfg(task, dims, overrides)).eval(), seed)
+    return perturb(WorldModel.of(make_cfg(task, dims, overrides)).eval(), seed)
 
 
 def small_agent(overrides=TINY, task="walker-walk", dims=WALKER):
@@ -68,7 +68,7 @@ def outputs(model, task=None, transform=None):
         "reward": model.reward(z, a, task),
         "pi_mean": model.pi(z, task)[1]["mean"],
     }
-    if model.bmpc:
+    if model.v_heads:
         out.update(v=model.V(z, task, "all"), v_target=model.V(z, task, "all", target=True))
     else:
         out.update(q=model.Q(z, a, task, "all"), q_target=model.Q(z, a, task, "all", target=True))
@@ -243,7 +243,7 @@ def test_prerelease_layout_loads(tmp_path):
     } <= pre.keys()
     assert checkpoint.detect_layout(pre) == "prerelease"
 
-    fresh = WorldModel(model.cfg).eval()
+    fresh = WorldModel.of(model.cfg).eval()
     assert checkpoint.load_weights(fresh, pre, prerelease_input="identity") == "prerelease"
     assert_same_weights(fresh, model) and fresh.input_transform is None
     assert_same_outputs(outputs(fresh), outputs(model))
@@ -265,7 +265,7 @@ def test_prerelease_transform_survives_save(tmp_path):
     second = checkpoint.load_agent(tmp_path / "ours.pt", device="cpu")
     assert second.checkpoint_info["layout"] == "current" and second.model.input_transform == "symlog"
     assert_same_outputs(outputs(second.model), outputs(model, transform=symlog))
-    resumed = WorldModel(second.cfg).eval()  # as a trainer resumes: the whole file object into a fresh model
+    resumed = WorldModel.of(second.cfg).eval()  # as a trainer resumes: the whole file object into a fresh model
     checkpoint.load_weights(resumed, checkpoint.read(tmp_path / "ours.pt"))
     assert resumed.input_transform == "symlog"
 
@@ -318,9 +318,9 @@ def test_bmpc_round_trip(tmp_path):
     assert_same_outputs(outputs(fresh), outputs(model))
 
     torch.save({"model": sd}, tmp_path / "bmpc.pt")
-    if importlib.util.find_spec("tdmpc2.bmpc") is None:
-        with pytest.raises(UserError, match="BMPC agent"):
-            checkpoint.load_agent(tmp_path / "bmpc.pt", task="walker-walk", env_dims=WALKER, device="cpu")
+    agent = checkpoint.load_agent(tmp_path / "bmpc.pt", task="walker-walk", env_dims=WALKER, device="cpu")
+    assert isinstance(agent, BMPC) and agent.cfg.agent == "bmpc"
+    assert_same_weights(agent.model, model)
     with pytest.raises(UserError, match="not supported yet"):
         checkpoint.load_agent(
             tmp_path / "bmpc.pt", task="walker-walk", env_dims=WALKER, device="cpu", overrides=["agent=tdmpc2"]

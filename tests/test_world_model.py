@@ -127,7 +127,7 @@ def test_fused_kernels_in_bfloat16_and_with_non_finite_input():
 def _model(*overrides):
     cfg = config.load(["task=cartpole-swingup", "model_size=1", "threads=1", *overrides])
     config.set_env_dims(cfg, (5,), 1, 500)
-    return WorldModel(cfg)
+    return WorldModel.of(cfg)
 
 
 def test_batched_ensemble_equals_a_loop_over_members():

@@ -4,6 +4,7 @@ caller asks for, strongest last. Our files carry their config (a plain dict); of
 
 import re
 
+from dream_mpc.agent import option_blocks as agent_option_blocks
 from tdmpc2 import config
 
 ARCH_KEYS = (
@@ -45,19 +46,22 @@ def _saved_overrides(saved):
     if saved.get("_iterations_adjusted") and saved.get("action_dim", 0) >= 20:
         saved["iterations"] -= 2  # files saved before MPPI added the 2 itself stored them in the config
     defaults = config.defaults()  # the root config.yaml as a dict (cheaper than a Hydra compose)
+    # an agent whose block replaces root keys saved its effective values at the top level (read below)
+    copied_up = {block for block, cls in agent_option_blocks().items() if cls.replaces_root_keys}
+    own = config.agent_only_keys()  # such an agent's own keys, copied up by parse_cfg: back into its block
     out = {}
     for key, value in saved.items():
         if key in SAVED_CONFIG_SKIP:
             continue
         default = defaults.get(key)
         if isinstance(default, dict):
-            if key != "bmpc":  # its effective values are at the top level (below)
+            if key not in copied_up:
                 out.update({f"{key}.{k}": v for k, v in value.items() if k in default and v != default[k]})
         elif key in defaults:
             if value != default:
                 out[key] = value
-        elif key in defaults["bmpc"] and value != defaults["bmpc"][key]:  # BMPC-only keys, copied up by parse_cfg
-            out[f"bmpc.{key}"] = value
+        elif key in own and value != defaults[own[key]][key]:
+            out[f"{own[key]}.{key}"] = value
     return out
 
 

@@ -1,0 +1,103 @@
+"""The agent contract: what the trainer, the evaluator and the checkpoints ask of any agent family (TD-MPC2, BMPC,
+Dreamer, a plug-in's). An agent registers itself (`@agents.register("name")` in its own module, or the
+`dream_mpc.agents` entry-point group, as the built-in agents do); the core never names one.
+
+Options: like a planner, an agent declares `Options` (a dataclass of `dream_mpc.options.option` fields: type,
+range, doc) read from the config block `option_block` (`bmpc.td_horizon=2`), validated when the config is built,
+listed by `--help` and `--cfg job`. With `replaces_root_keys`, the block's values also replace the root keys of the
+same name when this agent is chosen (unless the user set them on the command line) and the block's own keys are
+copied to the root, which is how the official BMPC config reads (`reanalyze_interval=5` works at the top level).
+
+Acting: `act(obs, t0, eval_mode, task)` returns an action in [-1, 1] on the CPU; `t0=True` marks an episode's start
+(the trainer and the evaluator always say it), where the agent resets whatever it carries between calls: a
+planner's warm start, a recurrent filter's state. What it carries is `acting_state()` (tensors or None), saved in a
+checkpoint in the middle of an episode and restored by `load_acting_state` for exact resumes.
+
+Learning: `sequence_length(cfg)` is how many consecutive rows one training sample holds (TD-MPC2: horizon + 1;
+Dreamer: its chunk length); the trainer's buffer samples that many. `update(buffer, pretrain=False)` makes one
+update and returns float metrics. `buffer_extras(planned)` (optional) adds per-step fields to stored rows.
+
+Checkpoints: `weights_state()` / `load_weights_state()` are the weights as files hold them (an agent keeps its
+official layout), `state_dict()` / `load_state_dict()` the rest of the training state (optimisers, scales), and
+`from_checkpoint(obj, path, task, device, overrides, ...)` builds a ready agent from a read file.
+"""
+
+from abc import ABC, abstractmethod
+
+from dream_mpc.planner import NoOptions
+
+
+class Agent(ABC):
+    Options = NoOptions
+    option_block = None
+    replaces_root_keys = False
+
+    #: counters the evaluator and the logs read: actions replaced before reaching the env (non-finite)
+    nonfinite_actions = 0
+    #: the planner that acts (dream_mpc/planner.py); `set_planner(name)` swaps it
+    planner = None
+
+    @classmethod
+    @abstractmethod
+    def sequence_length(cls, cfg):
+        """Rows per sampled training sequence."""
+
+    @classmethod
+    def batch_size(cls, cfg):
+        """Sequences per sampled training batch (default: the root key batch_size)."""
+        return cfg.batch_size
+
+    @abstractmethod
+    def act(self, obs, t0=False, eval_mode=False, task=None):
+        """An action for one observation (or a batch), finite and in [-1, 1], on the CPU."""
+
+    @abstractmethod
+    def update(self, buffer, pretrain=False):
+        """One update from the buffer; returns {name: float}."""
+
+    @abstractmethod
+    def set_planner(self, name):
+        """Act with the planner registered as `name` from now on."""
+
+    def reset(self):
+        """An episode starts: forget what was carried from the last one."""
+        self.load_acting_state(None)
+
+    def acting_state(self):
+        """What acting carries from one call to the next (the planner's warm start; a filter's state)."""
+        return {"planner": self.planner.state_dict()}
+
+    def load_acting_state(self, state):
+        """Restore `acting_state()`; None: the state of an episode's start."""
+        if state is None:
+            self.planner.reset()
+        else:
+            self.planner.load_state_dict(state["planner"])
+
+    @abstractmethod
+    def weights_state(self):
+        """The weights as a checkpoint file holds them."""
+
+    @abstractmethod
+    def load_weights_state(self, state):
+        pass
+
+    @abstractmethod
+    def state_dict(self):
+        """The training state besides the weights (optimisers, running scales)."""
+
+    @abstractmethod
+    def load_state_dict(self, state):
+        pass
+
+    @classmethod
+    @abstractmethod
+    def from_checkpoint(cls, obj, path, **kwargs):
+        """A ready agent from a read checkpoint `obj` (see tdmpc2.checkpoint.load_agent)."""
+
+
+def option_blocks():
+    """{block name: agent class} of every registered agent that declares options."""
+    from dream_mpc.registry import agents
+
+    return {cls.option_block: cls for _, cls in agents.items() if cls.option_block}
