@@ -63,6 +63,7 @@ class BMPCOptions:
     expl_log_std_max: float = option(1, "upper bound of the exploration policy's log std (reanalysis)")
 
     def limits(self, prefix=""):
+        """`log_std_min` <= `log_std_max` and `expl_log_std_min` <= `expl_log_std_max`."""
         for lo, hi in (("log_std_min", "log_std_max"), ("expl_log_std_min", "expl_log_std_max")):
             if getattr(self, lo) > getattr(self, hi):
                 return f"{prefix}{lo}={getattr(self, lo)} is above {prefix}{hi}={getattr(self, hi)}: it must be <="

@@ -62,3 +62,12 @@ def test_every_path_a_doc_or_docstring_names_exists():
             if name not in modules:  # a bare file name: some file of the project has it
                 missing.append(f"{src.relative_to(ROOT)} names {name}")
     assert missing == []
+
+
+def test_the_planner_reference_is_generated_from_the_declarations():
+    """docs/planners.md lists every built-in planner, with or without options, as scripts/planner_docs.py makes it."""
+    import planner_docs
+
+    text = (ROOT / "docs" / "planners.md").read_text()
+    assert planner_docs.BLOCK.search(text).group(2) == planner_docs.generated()
+    assert "### `planner=policy`" in text and "No options." in text

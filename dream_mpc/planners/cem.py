@@ -39,6 +39,7 @@ class CEMOptions:
     )
 
     def limits(self, prefix=""):
+        """`cem.top_k` <= `cem.num_candidates`."""
         if self.top_k > self.num_candidates:
             return (
                 f"CEM needs {prefix}top_k <= {prefix}num_candidates, got top_k={self.top_k}, "

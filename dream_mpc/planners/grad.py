@@ -65,6 +65,10 @@ class _BaselineOnDream(DreamMPCPlanner):
 
 @planners.register("grad")
 class GradMPCPlanner(_BaselineOnDream):
+    """Grad-MPC (the paper's baseline): many zero-mean Gaussian candidates, many gradient-ascent iterations on the
+    predicted return through the model, the best candidate's first action; no policy prior, no reuse, no
+    uncertainty penalty. Reads the root keys of Dream-MPC's optimiser (`grad_clip_norm`, `min_std`, `max_std`)."""
+
     Options = GradOptions
     option_block = "grad"
 
@@ -75,5 +79,8 @@ class GradMPCPlanner(_BaselineOnDream):
 
 @planners.register("hybrid")
 class HybridGradMPCPlanner(_BaselineOnDream):
+    """Hybrid Grad-MPC (the paper's baseline): one candidate from the policy, refined by gradient ascent over a
+    horizon of one: Dream-MPC with a single candidate, no reuse and no penalty."""
+
     Options = HybridOptions
     option_block = "hybrid"

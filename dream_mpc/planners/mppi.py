@@ -23,6 +23,7 @@ class MPPIOptions:
     temperature: float = option(0.5, "softmax temperature of the elite weights", low=0, low_open=True)
 
     def limits(self, prefix=""):
+        """`num_elites` <= `num_samples` and `num_pi_trajs` < `num_samples`."""
         if self.num_elites > self.num_samples or self.num_pi_trajs >= self.num_samples:
             return (
                 f"MPPI needs {prefix}num_elites <= {prefix}num_samples and {prefix}num_pi_trajs < {prefix}num_samples, "
@@ -36,6 +37,10 @@ class MPPIOptions:
 
 @planners.register("mppi")
 class MPPIPlanner(Planner):
+    """TD-MPC2's MPPI: `num_samples` sequences per iteration (`num_pi_trajs` of them from the policy prior), a
+    Gaussian refitted to the `num_elites` best for `iterations` iterations, warm-started from the last step's mean,
+    and a draw among the final elites; its options are TD-MPC2's root keys."""
+
     Options = MPPIOptions
     option_block = None  # TD-MPC2's own key names at the root: iterations=8 num_samples=256
 
