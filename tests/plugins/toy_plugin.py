@@ -11,6 +11,7 @@ import torch.nn as nn
 from gymnasium.spaces import Box
 from tensordict import TensorDict
 
+from dream_mpc.agent import Agent
 from dream_mpc.options import option
 from dream_mpc.planner import Planner, make_planner
 from dream_mpc.registry import agents, planners, suites
@@ -144,16 +145,80 @@ class RecurrentModel(WorldModel):
         return (mean + std * torch.randn_like(mean)).clamp(-1, 1), mean, std
 
 
+class ExactModel(WorldModel):
+    """PointMass itself as a world model, for tests of what a planner achieves: a TensorDict latent {h: steps
+    taken, s: (position, velocity)}, the env's own dynamics and reward, a single value head that prices where the
+    mass comes to rest when left alone, V(z) = -(position + 4 velocity - TARGET)^2 / (1 - 0.9), and a policy prior
+    that knows nothing (mean 0, std 1): the return of a plan here is the planner's own doing."""
+
+    value_kind = "V"
+    ensemble_size = 1
+
+    def __init__(self, action_dim=1):
+        self.action_dim = action_dim
+
+    @staticmethod
+    def _next(s, a):
+        vel = 0.8 * s[..., 1:] + 0.2 * a.clamp(-1, 1)
+        return torch.cat([s[..., :1] + vel, vel], -1)
+
+    def encode(self, obs):
+        return TensorDict(h=torch.zeros(*obs.shape[:-1], 1), s=obs, batch_size=obs.shape[:1])
+
+    def step(self, z, a, task=None):
+        return TensorDict(h=z["h"] + 1, s=self._next(z["s"], a), batch_size=z.batch_size)
+
+    def reward(self, z, a, task=None):
+        return -(self._next(z["s"], a)[..., :1] - TARGET).pow(2)
+
+    def values(self, z, a=None, task=None):
+        rest = z["s"][..., :1] + 4 * z["s"][..., 1:]  # velocity decays by 0.8 a step: 0.8 / 0.2 = 4 more of it
+        return (-(rest - TARGET).pow(2) / (1 - 0.9)).unsqueeze(0)
+
+    def policy(self, z, task=None, explore=False):
+        mean = torch.zeros(*z["s"].shape[:-1], self.action_dim)
+        std = torch.ones_like(mean)
+        return (mean + std * torch.randn_like(mean)).clamp(-1, 1), mean, std
+
+
+def optimal_return(position, steps=LENGTH):
+    """The best return of an episode from rest at `position`: its action sequence optimised (L-BFGS on the exact
+    dynamics, actions tanh(u) in bounds; deterministic, so the best open-loop sequence is the best policy)."""
+    u = torch.zeros(steps, 1, requires_grad=True)
+    optim = torch.optim.LBFGS([u], lr=1, max_iter=50, line_search_fn="strong_wolfe")
+
+    def episode_return():
+        s, total = torch.tensor([position, 0.0]), 0.0
+        for a in torch.tanh(u):
+            s = ExactModel._next(s, a)
+            total = total - (s[0] - TARGET) ** 2
+        return total
+
+    def loss():
+        optim.zero_grad()
+        cost = -episode_return()
+        cost.backward()
+        return cost
+
+    optim.step(loss)
+    return episode_return().item()
+
+
 # ---------------------------------------------------------------------------------------------------- agent
 @agents.register("toy_rnn")
-class RecurrentAgent:
+class RecurrentAgent(Agent):
     """Learns the recurrent model from the replay buffer (observation, reward and one-step TD losses, a policy
-    that ascends the model's one-step return) and acts through any registered planner."""
+    that ascends the model's one-step return) and acts through any registered planner (dream_mpc/agent.py's
+    contract; no options of its own)."""
 
-    def __init__(self, cfg):
+    @classmethod
+    def sequence_length(cls, cfg):
+        return cfg.horizon + 1
+
+    def __init__(self, cfg, model=None):
         self.cfg = cfg
         self.net = RecurrentNet(cfg.obs_shape[cfg.obs][0], cfg.action_dim)
-        self.model = RecurrentModel(self.net, cfg.action_dim)
+        self.model = model or RecurrentModel(self.net, cfg.action_dim)  # a test may plan on ExactModel instead
         self.optim = torch.optim.Adam(self.net.parameters(), lr=1e-3)
         self.discount = 0.9
         self.planner = make_planner(cfg.planner, self.model, cfg, self.discount)
