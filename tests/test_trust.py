@@ -10,6 +10,7 @@
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,58 @@ def test_help_lists_every_key_with_its_meaning(tmp_path):
             continue
         assert f"  {key}=" in out.stdout and config.DOCS[key] in out.stdout, key
     assert "dream.lr=0.1" in out.stdout and "gradient-ascent step size" in out.stdout
+
+
+# --------------------------------------------------------------------------------------------- reports
+def test_every_plotted_line_and_band_is_labelled_with_the_data_that_drew_it():
+    """The landed figure 2 labelled MPPI's line "policy" (`ax.legend(methods)` over lines and bands alike)."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import report
+
+    taus = np.linspace(0, 1, 11)
+    profiles = {m: np.clip(1 - taus * k, 0, 1) for m, k in (("policy (tdmpc2)", 1.0), ("mppi (tdmpc2)", 2.0))}
+    cis = {m: (p - 0.05, p + 0.05) for m, p in profiles.items()}
+    fig = report.profiles_figure(taus, profiles, cis)
+    ax = fig.axes[0]
+    lines = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+    assert set(lines) == set(profiles)
+    for method, y in lines.items():
+        assert np.array_equal(y, profiles[method])  # the label names the data it draws
+    bands = [c for c in ax.collections if not c.get_label().startswith("_")]
+    for band in bands:
+        method = band.get_label().split(":")[0]
+        top = band.get_paths()[0].vertices[:, 1].max()
+        assert top == pytest.approx(cis[method][1].max())
+    assert len(bands) == 2
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sorted(legend) == sorted([*profiles, *(f"{m}: 95 % CI" for m in profiles)])
+
+
+def test_single_run_cells_say_so_instead_of_a_zero_spread():
+    from tdmpc2 import aggregates
+
+    cells = {"cartpole-swingup": {"dream (tdmpc2)": {"mean": 746.0, "std": 0.0, "n": 1}}}
+    rows = aggregates.table_rows(cells, ["dream (tdmpc2)"], "dmcontrol")
+    texts = [row[0][0] for _, row in rows]
+    assert texts == ["746 (1 run)", "746 (1 task)"] and not any("± 0" in t for t in texts)
+
+
+def test_the_report_says_when_intervals_cannot_be_estimated(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import report
+
+    for planner, ret in (("policy", 600.0), ("dream", 700.0)):
+        for task, shift in (("cartpole-swingup", 0.0), ("cartpole-balance", 50.0)):
+            row = dict(task=task, checkpoint="a.pt", weights="0" * 16, agent="tdmpc2", train_seed=1, planner=planner)
+            row.update(options="{}", planning_dtype="float32", device="cpu", eval_noise=False, seed=1, episode=0)
+            row.update(suite="dmcontrol", success=0.0, score=(ret + shift) / 1000, length=500, nonfinite=0)
+            row.update(ms_per_step=1.0 + shift / 100)
+            row["return"] = ret + shift
+            records.append_row(records.job_file(tmp_path / "res", row), row)
+    out = report.build([tmp_path / "res"], tmp_path / "rep", reps=50)
+    assert sorted(out["single_run"]) == ["dream (tdmpc2)", "policy (tdmpc2)"]
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "Intervals cannot be estimated" in text and "(1 run)" in text
+    assert not re.search(r"± 0(\.0+)?(?![\d.])", text)  # no spread of zero where there is nothing to estimate
