@@ -2,18 +2,16 @@
 launcher plugin (basic, joblib, Ray on a local Ray, submitit_local), ending in the report."""
 
 import json
-import os
-import subprocess
+import re
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import AGENT, CHILD_ENV, ROOT, evaluate_in_process, run_script
 
-ROOT = Path(__file__).resolve().parents[1]
-AGENT = "agents/cartpole-swingup-tdmpc2-1M.pt"
+from tdmpc2 import records
+from tdmpc2.sweeps import job_threads
 
-from tdmpc2 import records  # noqa: E402
-from tdmpc2.sweeps import job_threads  # noqa: E402
+SWEEP_ENV = {**CHILD_ENV, "PYTHONWARNINGS": "ignore"}
 
 
 def test_threads_per_job_split_the_cores_between_parallel_jobs():
@@ -35,21 +33,17 @@ def test_threads_per_job_split_the_cores_between_parallel_jobs():
 
 
 def _evaluate_in_process(results_dir, episodes, planner="policy", task="cartpole-swingup", seed=1):
-    from tdmpc2 import config
-    from tdmpc2.evaluation import evaluate_checkpoint
-
-    overrides = [
-        f"checkpoint={AGENT}",
-        f"task={task}",
-        f"planner={planner}",
-        f"eval_episodes={episodes}",
-        f"seed={seed}",
-        f"results_dir={results_dir}",
-        "threads=1",
-    ]
-    cfg = config.load(overrides)
-    cfg._overrides = overrides
-    return evaluate_checkpoint(cfg)
+    return evaluate_in_process(
+        [
+            f"checkpoint={AGENT}",
+            f"task={task}",
+            f"planner={planner}",
+            f"eval_episodes={episodes}",
+            f"seed={seed}",
+            f"results_dir={results_dir}",
+            "threads=1",
+        ]
+    )
 
 
 @pytest.mark.slow
@@ -67,29 +61,36 @@ def test_evaluation_records_every_episode_and_a_rerun_skips_the_recorded_ones(tm
     assert _evaluate_in_process(part, 3) == []  # nothing left
     r = rows[0]
     assert r["suite"] == "dmcontrol" and r["task"] == "cartpole-swingup" and r["agent"] == "tdmpc2"
-    assert r["checkpoint"] == AGENT and r["train_seed"] == 1  # from the checkpoint's saved config
-    assert r["planner"] == "policy" and r["options"] == "{}" and r["seed"] == 1 and r["success_any"] is None
+    assert r["checkpoint"] == records.checkpoint_name(AGENT)  # relative to the working directory, when inside it
+    assert r["train_seed"] == 1  # from the checkpoint's saved config
+    assert r["planner"] == "policy" and r["seed"] == 1 and r["success_any"] is None
+    # the policy planner's effective configuration: no options, no root keys, the discount of 500-step episodes
+    assert json.loads(r["options"]) == {"discount": pytest.approx(0.99)}
+    assert re.fullmatch(r"[0-9a-f]{16}", r["weights"]) and {x["weights"] for x in rows + full_rows} == {r["weights"]}
+    assert r["planning_dtype"] == "float32" and r["device"] == "cpu"
     assert r["score"] == pytest.approx(r["return"] / 1000) and r["ms_per_step"] > 0 and r["nonfinite"] == 0
     assert set(r) == set(records.ROW_FIELDS)
 
 
-def _multirun(launcher_args, tmp_path, extra=()):
-    results = tmp_path / "results"
-    cmd = [
-        sys.executable,
-        "evaluate.py",
+def _sweep(results, sweep_dir, launcher_args=(), extra=()):
+    """evaluate.py -m over two tasks with the policy planner: one episode each, records in `results`."""
+    args = [
         "-m",
         f"checkpoint={AGENT}",
         "task=cartpole-swingup,cartpole-balance",
         "planner=policy",
         "eval_episodes=1",
         f"results_dir={results}",
-        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        f"hydra.sweep.dir={sweep_dir}",
         *launcher_args,
         *extra,
     ]
-    env = dict(os.environ, MUJOCO_GL="egl", PYTHONWARNINGS="ignore")
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    return run_script("evaluate.py", args, cwd=ROOT, env=SWEEP_ENV)
+
+
+def _multirun(launcher_args, tmp_path, extra=()):
+    results = tmp_path / "results"
+    proc = _sweep(results, tmp_path / "sweep", launcher_args, extra)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = records.collect([results])
     assert sorted(r["task"] for r in rows) == ["cartpole-balance", "cartpole-swingup"]
@@ -112,24 +113,8 @@ def test_joblib_multirun_two_jobs_then_the_report(tmp_path):
     assert (tmp_path / "report" / "figure2-intervals.png").stat().st_size > 5000
     assert out["tasks"] == ["cartpole-balance", "cartpole-swingup"]
     # a rerun of the sweep runs nothing: every episode is recorded
-    again = subprocess.run(
-        [
-            sys.executable,
-            "evaluate.py",
-            "-m",
-            f"checkpoint={AGENT}",
-            "task=cartpole-swingup,cartpole-balance",
-            "planner=policy",
-            "eval_episodes=1",
-            f"results_dir={tmp_path / 'results'}",
-            f"hydra.sweep.dir={tmp_path / 'sweep2'}",
-            "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=2",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    again = _sweep(
+        tmp_path, tmp_path / "results", tmp_path / "sweep2", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
     )
     assert again.returncode == 0 and again.stdout.count("already recorded") == 2
 
