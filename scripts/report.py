@@ -223,6 +223,14 @@ def profiles_figure(taus, profiles, profile_cis):
     return fig
 
 
+def penalty_off(df):
+    """Methods whose options ask for an uncertainty penalty that the model could not apply (recorded per row)."""
+    if "penalty_active" not in df.columns:
+        return []
+    asked = df["options"].map(lambda o: bool(json.loads(o).get("uncertainty_coef", 0)) if isinstance(o, str) else 0)
+    return sorted(set(df.loc[asked & (df["penalty_active"] == False), "method"]))  # noqa: E712 (None: unknown)
+
+
 def planning_ms_plot(df, writer):
     plt = _plt()
     g = df.groupby("method", sort=False)["ms_per_step"]
@@ -422,6 +430,15 @@ def build(
         md.append("No task was run by every method: no aggregate.\n")
     if notes:
         md.append("Left out of the aggregates:\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    off = penalty_off(df)
+    if off:
+        result["penalty_off"] = off
+        md.append(
+            "**The uncertainty penalty did nothing** for "
+            + ", ".join(off)
+            + ": the model has a single value head, so there is no ensemble spread to penalise, whatever "
+            "`uncertainty_coef` the options say.\n"
+        )
     # paired differences
     if baseline and baseline in methods:
         paired = agg.paired_differences(df, baseline, runs=runs, reps=reps)

@@ -119,7 +119,9 @@ def evaluate_checkpoint(cfg):
             )
         ep["success_any"] = env.success_any
         nonfinite = agent.nonfinite_actions + agent.planner.nonfinite_count - before
-        records.append_row(out_file, records.make_row(job, i, ep, suite, cfg.task, nonfinite))
+        row = records.make_row(job, i, ep, suite, cfg.task, nonfinite)
+        row["penalty_active"] = getattr(agent.planner, "penalty_active", None)  # known after the first plan
+        records.append_row(out_file, row)
         episodes.append(ep)
         line = f"episode {i + 1}/{cfg.eval_episodes}: return {ep['return']:.1f}"
         tqdm.write(

@@ -60,6 +60,7 @@ ROW_FIELDS = (
     "nonfinite",
     "time",
     "exploitation",  # predicted minus realised returns (tdmpc2/exploitation.py); null where not recorded
+    "penalty_active",  # false: the planner's uncertainty penalty did nothing (a single-member value ensemble)
 )
 JOB_FIELDS = (
     "task",
