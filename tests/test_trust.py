@@ -247,3 +247,20 @@ def test_the_report_says_when_intervals_cannot_be_estimated(tmp_path):
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "Intervals cannot be estimated" in text and "(1 run)" in text
     assert not re.search(r"± 0(\.0+)?(?![\d.])", text)  # no spread of zero where there is nothing to estimate
+
+
+def test_the_report_says_when_the_penalty_could_not_act():
+    import pandas as pd
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import report
+
+    dream = json.dumps({"uncertainty_coef": 0.01})
+    df = pd.DataFrame(
+        {
+            "method": ["dream (dreamer)", "dream (tdmpc2)", "policy (dreamer)"],
+            "options": [dream, dream, "{}"],
+            "penalty_active": [False, True, False],
+        }
+    )
+    assert report.penalty_off(df) == ["dream (dreamer)"]
