@@ -1,6 +1,7 @@
 """The gym-pendulum suite against gymnasium's Pendulum-v1, and the torch ground-truth model against both."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from tdmpc2 import config
 from tdmpc2.envs import make_env, suite_of
 from tdmpc2.envs.pendulum import RETURN_RANDOM, RETURN_TARGET, Pendulum
 from tdmpc2.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---------------------------------------------------------------------------------------------------- the suite
@@ -196,3 +199,13 @@ def test_dream_mpc_through_the_true_model_swings_up_where_the_prior_hangs():
     cfg = planner_cfg(**{"dream.horizon": 10, "dream.iterations": 5, "dream.lr": 0.5, "dream.num_candidates": 16})
     dream, angle = closed_loop(make_planner("dream", model, cfg, 0.99), steps)
     assert dream > 0.6 * prior and abs(angle) < 0.3
+
+
+def test_the_bundled_agent_loads_with_the_suites_episode_length_and_discount():
+    from tdmpc2.checkpoint import load_agent
+
+    agent = load_agent(ROOT / "agents" / "analysis" / "gym-pendulum-tdmpc2.pt", device="cpu")
+    # 200-step episodes: TD-MPC2's heuristic discount (200 / 5 - 1) / (200 / 5) = 0.975 (not 0.99, a DMC task's)
+    assert agent.cfg.episode_length == 200 and agent.discount == pytest.approx(0.975)
+    action = agent.act(torch.tensor([1.0, 0.0, 0.0]), t0=True, eval_mode=True)
+    assert action.shape == (1,) and action.abs().max() <= 1

@@ -66,6 +66,20 @@ def episode_length(task):
     return 100 if task.startswith("mw-") else 500
 
 
+def single_episode_length(task):
+    """A single task's episode length as its suite declares it (HumanoidBench 1000, gym-pendulum 200: the discount
+    depends on it), else by name as `episode_length`."""
+    from tdmpc2.envs import task_dims
+
+    try:
+        with warnings.catch_warnings():  # dm_control probes an OpenGL backend on import; nothing is rendered here
+            warnings.simplefilter("ignore")
+            dims = task_dims(task) if is_single_task(task) else None
+    except (ImportError, UserError):
+        dims = None
+    return int(dims[2]) if dims is not None else episode_length(task)
+
+
 def task_from_filename(path):
     """Official single-task files are named `<task>-<seed>.pt`, e.g. dog-run-1.pt."""
     stem = re.sub(r"-\d+$", "", Path(path).stem)
@@ -147,4 +161,4 @@ def set_env_dims(cfg, spec):
         lengths = [episode_length(t) for t in cfg.tasks]
         config.set_env_dims(cfg, spec["obs_shape"], spec["action_dim"], max(lengths), action_dims, lengths)
     else:
-        config.set_env_dims(cfg, spec["obs_shape"], spec["action_dim"], episode_length(cfg.task))
+        config.set_env_dims(cfg, spec["obs_shape"], spec["action_dim"], single_episode_length(cfg.task))
