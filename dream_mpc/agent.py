@@ -16,6 +16,10 @@ checkpoint in the middle of an episode and restored by `load_acting_state` for e
 Learning: `sequence_length(cfg)` is how many consecutive rows one training sample holds (TD-MPC2: horizon + 1;
 Dreamer: its chunk length); the trainer's buffer samples that many. `update(buffer, pretrain=False)` makes one
 update and returns float metrics. `buffer_extras(planned)` (optional) adds per-step fields to stored rows.
+`schedule(cfg)` says when the trainer acts randomly and when it updates: None (the default) is TD-MPC2's schedule
+(seed_steps random steps, seed_steps pretraining updates at once, then one update per env step); an
+`EpisodeSchedule` is Dreamer's (seed_episodes random episodes, then updates_per_episode updates after each
+collected episode).
 
 Checkpoints: `weights_state()` / `load_weights_state()` are the weights as files hold them (an agent keeps its
 official layout), `state_dict()` / `load_state_dict()` the rest of the training state (optimisers, scales), and
@@ -23,8 +27,18 @@ official layout), `state_dict()` / `load_state_dict()` the rest of the training 
 """
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 from dream_mpc.planner import NoOptions
+
+
+@dataclass(frozen=True)
+class EpisodeSchedule:
+    """Training by episodes (Dreamer's algorithm 2): the first `seed_episodes` training episodes act randomly;
+    after each training episode from the seed_episodes-th on, `updates_per_episode` updates run back to back."""
+
+    seed_episodes: int
+    updates_per_episode: int
 
 
 class Agent(ABC):
@@ -46,6 +60,11 @@ class Agent(ABC):
     def batch_size(cls, cfg):
         """Sequences per sampled training batch (default: the root key batch_size)."""
         return cfg.batch_size
+
+    @classmethod
+    def schedule(cls, cfg):
+        """When the trainer acts randomly and updates: None (TD-MPC2's, per step) or an `EpisodeSchedule`."""
+        return None
 
     @abstractmethod
     def act(self, obs, t0=False, eval_mode=False, task=None):

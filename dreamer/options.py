@@ -2,8 +2,9 @@
 
 Where table 16 is silent the defaults are those of dreamer-pytorch (the paper's base code): chunk length 50,
 RSSM min std 0.1, actor init std 5 / min std 1e-4 / mean scale 5, CNN depth 32 (a 1024-dim conv embedding).
-The loop options (seed episodes, collect interval, batch, chunk, action repeat, exploration noise, experience
-size) are read by the trainer that drives a `Dreamer`; the rest by `Dreamer` itself.
+The loop options (seed episodes, collect interval, batch, chunk, exploration noise) are read by the agent of the
+command line (dreamer/family.py) and the trainer; the rest by `Dreamer` itself. Table 16's action repeat 2 is the
+DMControl suite's own (tdmpc2/envs/dmcontrol.py) and its experience size 1e6 the root key `buffer_size`.
 """
 
 from dataclasses import dataclass
@@ -48,6 +49,4 @@ class DreamerOptions:
     chunk_length: int = option(50, "steps per training sequence (the buffer's sequence length)", low=2)
     seed_episodes: int = option(5, "random episodes collected before the first update", low=0)
     collect_interval: int = option(100, "updates between two collected episodes", low=1)
-    action_repeat: int = option(2, "env steps per action (rewards summed)", low=1)
     expl_noise: float = option(0.3, "std of the Gaussian noise added to actions while collecting", low=0)
-    experience_size: int = option(1_000_000, "replay capacity in steps (pixels stored as uint8)", low=1)

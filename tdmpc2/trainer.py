@@ -15,7 +15,9 @@ the uninterrupted one, bit for bit (on CPU with a fixed thread count). SIGUSR2 i
 requeue signal). Ctrl-C stops at once and says which checkpoint a rerun resumes from, if any.
 
 An agent that stores plan targets in the buffer (BMPC) defines `buffer_extras(planned) -> dict` of per-step
-tensors (NaN when not planned).
+tensors (NaN when not planned). An agent whose `schedule(cfg)` is an `EpisodeSchedule` (dream_mpc/agent.py) acts
+randomly for its first seed_episodes episodes and updates updates_per_episode times after each episode from then
+on (the episode is in the buffer, before a due checkpoint), instead of the per-step schedule above.
 """
 
 import random
@@ -63,6 +65,8 @@ class OnlineTrainer:
         self.cfg, self.env, self.agent, self.buffer, self.logger = cfg, env, agent, buffer, logger
         self.models_dir = Path(cfg.work_dir) / "models"
         self._buffer_extras = getattr(agent, "buffer_extras", None)
+        schedule = getattr(type(agent), "schedule", None)  # an agent outside the contract: the per-step schedule
+        self._schedule = schedule(cfg) if schedule is not None else None
         self._step = 0
         self._episode = 0  # completed training episodes
         self._pretrained = False
@@ -329,8 +333,31 @@ class OnlineTrainer:
         for _ in tqdm(range(self.cfg.seed_steps), desc="pretraining", position=1, leave=False, dynamic_ncols=True):
             self._update_metrics.append(self.agent.update(self.buffer, pretrain=True))
 
+    def _acts(self):
+        """Whether the agent acts at this step (else a random action): after the seeding."""
+        if self._schedule is None:
+            return self._step > self.cfg.seed_steps
+        return self._episode >= self._schedule.seed_episodes
+
+    def _episode_updates(self):
+        """An episode schedule's updates, run when a training episode has entered the buffer."""
+        schedule = self._schedule
+        if schedule is None or self._episode < schedule.seed_episodes or not self.buffer.num_episodes:
+            return
+        n = schedule.updates_per_episode
+        for _ in tqdm(range(n), desc="updates", position=1, leave=False, dynamic_ncols=True):
+            self._update_metrics.append(self.agent.update(self.buffer))
+
     def _warn_no_updates(self):
         """Updates start once seed_steps random steps are done and the buffer holds a whole episode."""
+        if self._schedule is not None:
+            first = max(self._schedule.seed_episodes, 1) * self.env.max_episode_steps
+            if self.cfg.steps < first:
+                tqdm.write(
+                    f"warning: no update will happen: updates start after {max(self._schedule.seed_episodes, 1)} "
+                    f"episodes (step {first:,}), but steps={self.cfg.steps}"
+                )
+            return
         first = max(self.cfg.seed_steps, self.env.max_episode_steps)
         if self.cfg.steps < first:
             tqdm.write(
@@ -369,6 +396,7 @@ class OnlineTrainer:
                 if self._episode_rows is not None:
                     bar.set_postfix(reward=f"{self._end_episode(self._episode_rows, self._info)['episode_reward']:.1f}")
                     self._episode_rows = None
+                    self._episode_updates()
                     if self._save_next:
                         self._save_next = False
                         self.save("last")
@@ -380,14 +408,14 @@ class OnlineTrainer:
                 self._obs = self.env.reset()
                 self._episode_rows = [self._row(self._obs)]
                 self._done = False
-            planned = self._step > cfg.seed_steps
+            planned = self._acts()
             if planned:
                 action = self.agent.act(self._obs, t0=len(self._episode_rows) == 1)
             else:
                 action = self.env.rand_act()
             self._obs, reward, self._done, self._info = self.env.step(action)
             self._episode_rows.append(self._row(self._obs, action, reward, self._info["terminated"], planned))
-            if self._step >= cfg.seed_steps and self.buffer.num_episodes:
+            if self._schedule is None and self._step >= cfg.seed_steps and self.buffer.num_episodes:
                 self._update()
             self._step += 1
             bar.update(1)

@@ -195,7 +195,7 @@ def test_options_have_table_16_defaults_and_reject_bad_values():
     assert (o.model_lr, o.actor_lr, o.value_lr, o.adam_eps, o.grad_clip_norm) == (6e-4, 8e-5, 8e-5, 1e-7, 100.0)
     assert (o.free_nats, o.bit_depth, o.discount, o.return_lambda, o.imagination_horizon) == (3.0, 5, 0.99, 0.95, 15)
     assert (o.batch_size, o.chunk_length, o.seed_episodes, o.collect_interval) == (50, 50, 5, 100)
-    assert (o.action_repeat, o.expl_noise) == (2, 0.3)
+    assert o.expl_noise == 0.3
     with pytest.raises(UserError, match="dreamer.free_nats_mode='clamp' is not allowed.*one of per_step, batch_mean"):
         options_.validate(DreamerOptions, {"free_nats_mode": "clamp"}, "dreamer.")
     with pytest.raises(UserError, match="dreamer.bit_depth=9 is not allowed"):

@@ -6,7 +6,7 @@ the file, its name or the caller) and checks that it fits the task before anythi
 import warnings
 
 from tdmpc2.checkpoint import tasks
-from tdmpc2.checkpoint.configs import build_config, override_key
+from tdmpc2.checkpoint.configs import _hydra_value, _saved_overrides, build_config, override_key
 from tdmpc2.checkpoint.files import atomic_save, read
 from tdmpc2.checkpoint.layouts import convert, detect_layout, unwrap
 from tdmpc2.checkpoint.spec import infer_spec, match_model_size
@@ -20,7 +20,7 @@ def save(path, agent, **extra):
     input transform of a converted pre-release model and any `extra` (step, RNG states ...) under other keys.
     Everything is tensors and plain data, so the file reads back with weights_only=True."""
     obj = {"model": agent.weights_state(), "agent": agent.state_dict(), "config": agent.cfg.to_dict()}
-    transform = getattr(agent.model, "input_transform", None)
+    transform = getattr(getattr(agent, "model", None), "input_transform", None)
     if transform is not None:  # the official layout cannot say it, so a reload would silently lose it
         obj["input_transform"] = transform
     obj.update(extra)
@@ -115,6 +115,38 @@ def load_agent(path, task=None, device="auto", overrides=(), prerelease_input="s
     )
     agent.saved_config = saved  # the config the file was trained with (None for official files): its seed etc.
     return agent
+
+
+def config_of_own_file(saved, path, task=None, device="auto", overrides=()):
+    """The config of a file this project wrote (an agent family whose files are only ours): the file's own
+    config, then the task and device asked for, then the caller's overrides; the env dims of the file's task (or of
+    `task`, which must have the same dims: a UserError naming both otherwise)."""
+    from tdmpc2 import config
+
+    if not isinstance(saved, dict) or "obs_shape" not in saved:
+        raise UserError(f"{path} holds no config of its run: it was not written by this project's trainer")
+    overrides = list(overrides)
+    user_keys = {override_key(o) for o in overrides}
+    ours = _saved_overrides(saved)
+    ours.update(agent=saved["agent"], obs=saved["obs"], task=task or saved["task"], device=device)
+    cfg = config.load([f"{k}={_hydra_value(v)}" for k, v in ours.items() if k not in user_keys] + overrides)
+    obs_shape = tuple(saved["obs_shape"][saved["obs"]])
+    if cfg.obs != saved["obs"]:
+        raise UserError(f"{path} was trained on obs={saved['obs']}; it cannot run with obs={cfg.obs}")
+    episode_length = saved["episode_length"]
+    if cfg.task != saved["task"]:
+        from tdmpc2.envs import task_dims
+
+        dims = task_dims(cfg.task)
+        if dims is not None:  # pixels are the suite's frames: the shapes differ by the action dim only
+            shape, action_dim, episode_length = (tuple(dims[0]) if cfg.obs == "state" else obs_shape), *dims[1:]
+            if (shape, int(action_dim)) != (obs_shape, int(saved["action_dim"])):
+                raise UserError(
+                    f"{path} was trained on {saved['task']} (observations {obs_shape}, {saved['action_dim']} "
+                    f"actions); task={cfg.task} has observations {shape} and {action_dim} actions"
+                )
+    config.set_env_dims(cfg, obs_shape, saved["action_dim"], episode_length)
+    return cfg
 
 
 def load_official(obj, path, task=None, device="auto", overrides=(), prerelease_input="symlog", env_dims=None):
