@@ -80,6 +80,7 @@ def evaluate_checkpoint(cfg):
         trusted=cfg.trust_checkpoint,
     )
     cfg.task = agent.cfg.task  # the file's own task unless task= was given
+    cfg.obs = agent.cfg.obs  # the observations the agent was built for (a pixel file: obs=rgb without saying it)
     video_dir = Path(cfg.work_dir).parents[2] / cfg.task / str(cfg.seed) / cfg.exp_name / "videos"
     env = _SuccessAny(make_env(cfg))
     runtime.set_seed(cfg.seed)
