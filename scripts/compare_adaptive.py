@@ -9,7 +9,7 @@ Comparison: every variant on every checkpoint, the same initial states per evalu
 scripts/compare_planners.py, whose table, paired bootstrap over seeds and plot it reuses: each variant's return
 difference to the first variant on the same episodes, with its 95 % interval), plus the planning ms per step and the
 mean gradient iterations and objective evaluations (forward passes) per step. Writes episodes.csv, summary.json,
-returns.png and table.md to --out.
+adaptive.png (differences with intervals, and ms per step) and table.md to --out.
 
 Overrun (`--overrun`): `dream.budget_ms` on one checkpoint for --steps environment steps; per step the time of the
 planner's `plan` call (the budget counts from its entry) and the slowest iteration the search measured. Writes
@@ -48,14 +48,14 @@ DEFAULT_VARIANTS = [
     "backtracking=dream.step_rule=backtracking",
     "normalized=dream.step_rule=normalized",
     "fixed 5 it=dream.iterations=5",
-    "tol 1e-3 (<=5 it)=dream.tol=0.001,dream.iterations=5",
+    "tol 1e-3 (max 5 it)=dream.tol=0.001,dream.iterations=5",
     "budget 5 ms=dream.budget_ms=5",
 ]
-OUTPUT_FILES = ("episodes.csv", "summary.json", "returns.png", "table.md")
+OUTPUT_FILES = ("episodes.csv", "summary.json", "adaptive.png", "table.md")
 
 
 def parse_variant(text):
-    label, sep, overrides = text.partition("=")
+    label, sep, overrides = text.partition("=")  # a label holds no "="
     if not sep or not label:
         raise UserError(f"a variant is 'label=dream.key=value[,dream.key=value]', got {text!r}")
     return label, [o for o in overrides.split(",") if o]
@@ -133,6 +133,39 @@ def table(summary, rows, reference):
         it, ev = np.mean(counts[(s["checkpoint"], s["planner"])], axis=0)
         lines[i + 2] += f" {it:.2f} | {ev:.2f} |"
     return "\n".join(lines)
+
+
+def plot(summary, reference, path):
+    """adaptive.png: per variant, the paired return difference to the reference with its 95 % interval (left) and
+    the planning ms per step (right); one marker series per checkpoint, labelled with its task and agent."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = list(dict.fromkeys(s["planner"] for s in summary))
+    groups = list(dict.fromkeys((s["task"], s["agent"]) for s in summary))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.45 * len(variants) + 1.6), sharey=True)
+    for g, (task, agent) in enumerate(groups):
+        offset = (g - (len(groups) - 1) / 2) * 0.18
+        rows = [s for s in summary if (s["task"], s["agent"]) == (task, agent)]
+        ys = [variants.index(s["planner"]) + offset for s in rows]
+        diffs = [s.get(f"vs_{reference}") or (0.0, 0.0, 0.0) for s in rows]
+        mid = [d[0] for d in diffs]
+        err = [[d[0] - d[1] for d in diffs], [d[2] - d[0] for d in diffs]]
+        left.errorbar(mid, ys, xerr=err, fmt="o", capsize=3, label=f"{task} ({agent})")
+        right.plot([s["ms_per_step"] for s in rows], ys, "s", label=f"{task} ({agent})")
+    left.axvline(0.0, color="0.3", lw=0.8, ls=":", label=f"= {reference}")
+    left.set_yticks(range(len(variants)), variants)
+    left.invert_yaxis()
+    left.set_xlabel(f"return − {reference} on the same episodes (95 % CI over seeds)")
+    right.set_xlabel("planning ms / step (shared CPU)")
+    for ax in (left, right):
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.legend(frameon=False, fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
 
 
 def overrun(path, budget_ms, steps, device, out, warmup=5):
@@ -246,7 +279,9 @@ def main(argv=None):
     rows = compare_planners.record(
         earlier, compare(args.checkpoints, variants, args.seeds, args.episodes, args.device, done), out / "episodes.csv"
     )
-    summary = compare_planners.report(rows, out, baseline=variants[0][0])
+    summary = compare_planners.summarise(rows, baseline=variants[0][0])
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    plot(summary, variants[0][0], out / "adaptive.png")
     text = table(summary, rows, variants[0][0])
     (out / "table.md").write_text(text + "\n")
     print(text)
