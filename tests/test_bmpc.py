@@ -461,11 +461,11 @@ def test_official_layout_round_trip(trained_mppi, tmp_path):
 
 
 @pytest.mark.parametrize("planner", ["mppi", "dream", "policy"])
-def test_evaluate_a_bmpc_checkpoint(trained_mppi, planner, capsys):
+def test_evaluate_a_bmpc_checkpoint(trained_mppi, planner, capsys, tmp_path):
     import evaluate
 
     final = trained_mppi[0] / "models" / "final.pt"
-    evaluate.main([*TRAIN, f"checkpoint={final}", f"planner={planner}"])
+    evaluate.main([*TRAIN, f"checkpoint={final}", f"planner={planner}", f"results_dir={tmp_path / 'results'}"])
     out = capsys.readouterr().out
     assert f"cartpole-swingup planner={planner}: return" in out and "over 1 episodes" in out
 

@@ -139,9 +139,10 @@ def _write_chunks(path, tasks, episodes_per_task=2):
         torch.save(td, path / f"chunk_{c}.pt")
 
 
-def test_offline_training_from_chunks(tmp_path):
+def test_offline_training_from_chunks(tmp_path, monkeypatch):
     from tdmpc2 import offline
 
+    monkeypatch.chdir(tmp_path)  # the run's folder (logs/mt30/...) goes under the test's own directory
     data = tmp_path / "data"
     data.mkdir()
     _write_chunks(data, ["cartpole-swingup", "pendulum-spin"])
