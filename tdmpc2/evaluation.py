@@ -157,7 +157,7 @@ def job_of(cfg, agent):
     return {
         "task": cfg.task,
         "checkpoint": records.checkpoint_name(cfg.checkpoint),
-        "weights": records.weights_digest(agent.model.state_dict()),
+        "weights": records.weights_digest(agent.weights_state()),
         "agent": agent.cfg.agent,
         "train_seed": records.train_seed_of(cfg.checkpoint, agent.saved_config),  # the file is read once
         "planner": agent.planner.name,  # the planner that acts (mpc=false: the policy)

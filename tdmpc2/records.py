@@ -89,8 +89,18 @@ def weights_digest(state_dict):
     """A digest of a model's weights (names, dtypes, shapes and values): the same weights give the same digest
     whatever file, layout or device they were loaded from."""
     h = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name]
+    flat = {}
+
+    def walk(prefix, d):  # a nested state (an agent's weights_state) flattened to dotted names
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(f"{prefix}{k}.", v)
+            else:
+                flat[f"{prefix}{k}"] = v
+
+    walk("", state_dict)
+    for name in sorted(flat):
+        t = flat[name]
         if not hasattr(t, "detach"):
             continue
         t = t.detach().to("cpu").contiguous()
