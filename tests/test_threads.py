@@ -144,6 +144,7 @@ def test_fixed_plan_threads_and_a_failing_step_restore_the_count(two_threads):
     assert torch.get_num_threads() == 2 and not threads.choice(1, 2).warm  # not timed
 
 
+@pytest.mark.slow  # ~40 s: 30 Dream-MPC and 4 MPPI steps at two thread counts on the bundled agent
 @pytest.mark.parametrize("planner", ["mppi", "dream"])
 def test_actions_do_not_depend_on_the_thread_count(two_threads, planner):
     """Adapting costs no reproducibility: the same seed gives the same actions at 1 and 2 threads, bit for bit

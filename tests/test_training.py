@@ -112,6 +112,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert list((tmp_path / WORK_DIR / "wandb").glob("offline-run-*"))
 
 
+@pytest.mark.slow  # ~30 s: evaluate.py through the command line, every planner
 def test_evaluate_a_trained_checkpoint(trained, tmp_path):
     ckpt = trained[0] / "models" / "final.pt"
     result = run_script("evaluate.py", [*TINY, f"checkpoint={ckpt}", "planner=mppi", "eval_episodes=2"], tmp_path)
