@@ -15,9 +15,12 @@ Three independent switches, all off by default (the planner then runs its fixed-
   previous iteration; the iteration count (`iterations`) is the cap. Reading J costs one host sync per iteration.
 - `budget_ms` > 0 (anytime): iterate until the next iteration would end past the budget, counted from the start of
   the planning step (candidates included), predicted with the slowest iteration so far; `budget_iterations` caps
-  it. The first iteration always runs, so a budget shorter than one iteration gives one iteration (the paper's
-  default) rather than the bare policy; the overrun is then at most that iteration plus the fixed costs. On CUDA the
-  clock synchronises first, so it reads finished work.
+  it. An iteration's time is known from the plan itself or from earlier plans: when the fixed part (candidates and
+  their first evaluation) leaves no room for one, the plan takes no gradient step and picks among the policy's
+  candidates (as `iterations=0`), so the overrun is at most the fixed part's excess, less than one iteration. Only
+  the very first plan, with no iteration timed yet, takes one step whatever the budget; an estimate from a plan
+  without steps fades 1 % a plan, so a step is retried now and then. On CUDA the clock synchronises first, so it
+  reads finished work.
 
 Every adaptive run clamps actions to [-1, 1] after each step (J compares executable actions), scores every point it
 visits and returns each candidate's best actions and their J, whatever `score_after_step` says.
@@ -76,7 +79,7 @@ def budget_ms_option():
     return option(
         0.0,
         "anytime mode: plan until this per-step wall-clock budget (ms) is spent, return the best "
-        "so far; the first iteration always runs; 0 = off",
+        "so far (no gradient step when the candidates alone spend it); 0 = off",
         low=0,
     )
 
@@ -102,11 +105,14 @@ class AdaptiveAscent:
     seconds) and `first_s` (from the plan's start to the first decision: candidates and the first evaluation;
     anytime mode only) describe it."""
 
-    def __init__(self, opt, lr, iterations, clock=now, started=None):
+    def __init__(self, opt, lr, iterations, clock=now, started=None, known_iteration_s=0.0):
+        """`known_iteration_s`: the slowest iteration of earlier plans (anytime mode): with it, a budget the fixed
+        part has already spent takes no gradient step at all; without it (the first plan) one step is taken."""
         self.opt, self.lr, self.clock, self.started = opt, lr, clock, started
         self.cap = opt.budget_iterations if opt.budget_ms > 0 else iterations
         self.iterations = self.evaluations = 0
         self.iteration_s = self.first_s = 0.0
+        self.known_iteration_s = known_iteration_s
 
     def run(self, J_fn, actions, clip):
         o, device = self.opt, actions.device
@@ -143,8 +149,9 @@ class AdaptiveAscent:
                 else:
                     self.iteration_s = max(self.iteration_s, t - last)
                 last = t
-                if self.iterations > 0 and t - start + self.iteration_s > budget:
-                    break  # the next iteration would end past the budget
+                predicted = self.iteration_s if self.iterations > 0 else self.known_iteration_s
+                if predicted > 0 and t - start + predicted > budget:
+                    break  # the next iteration would end past the budget (no step known yet: take one)
             (grad,) = torch.autograd.grad(total, a_req)
             grad = grad.float()
             if o.step_rule == "fixed":

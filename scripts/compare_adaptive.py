@@ -183,7 +183,8 @@ def overrun(path, budget_ms, steps, device, out, warmup=5):
         if agent.device.type == "cuda":
             torch.cuda.synchronize()
         plan_s.append(time.perf_counter() - tic)
-        iteration_s.append(planner.last_search.iteration_s)
+        search = planner.last_search  # a plan without a step: the last iteration actually timed (an earlier plan's)
+        iteration_s.append(search.iteration_s if search.iterations else (iteration_s[-1] if iteration_s else 0.0))
         iterations.append(planner.last_search.iterations)
         fixed_s.append(planner.last_search.first_s)
         return result

@@ -122,6 +122,26 @@ def test_budget_runs_the_first_iteration_and_respects_its_cap():
     assert capped.last_search.iterations == 3
 
 
+def test_budget_takes_no_step_once_an_iteration_is_known_not_to_fit():
+    """A budget the candidates alone spend: after the first plan has timed an iteration, the next plans take no
+    gradient step (the overrun is the fixed part's excess, not an iteration more); the estimate fades, so a step is
+    retried now and then."""
+    planner, _ = make_planner(budget_ms=0.5)
+    planner.clock = ListClock(0.0, 2.0, 4.0)  # first plan: no estimate yet, one step of 2 ms
+    planner.plan(torch.zeros(1, 3), t0=True, eval_mode=True)
+    assert planner.last_search.iterations == 1 and planner.last_search.iteration_s == pytest.approx(2e-3)
+    planner.clock = ListClock(10.0, 11.0)  # second plan: the fixed part took 1 ms, a 2 ms step cannot fit
+    planner.plan(torch.zeros(1, 3), eval_mode=True)
+    assert planner.last_search.iterations == 0 and planner.last_search.evaluations == 1
+    assert planner.last_search.known_iteration_s == pytest.approx(2e-3)
+    for _ in range(400):  # estimates fade while no step is taken, until one is tried again
+        planner.clock = ListClock(0.0, 0.2, 0.4)
+        planner.plan(torch.zeros(1, 3), eval_mode=True)
+        if planner.last_search.iterations:
+            break
+    assert planner.last_search.iterations == 1
+
+
 def test_grad_mpc_takes_the_adaptive_options():
     cfg = config.load(["task=cartpole-swingup", "threads=1", "grad.step_rule=backtracking", "grad.tol=0.01"])
     planner = GradMPCPlanner(LinearQuadraticModel(), cfg, GAMMA)
