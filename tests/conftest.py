@@ -16,6 +16,7 @@ from tdmpc2 import reproducible_products  # noqa: E402
 reproducible_products()  # the test process is a program: the same bits at any thread count, as train.py sets it
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"  # the bundled agent
@@ -91,3 +92,22 @@ def no_writes_into_the_checkout():
     )
     if touched:
         pytest.fail(f"the test wrote into the checkout (write under tmp_path instead): {', '.join(touched[:8])}")
+
+
+def assert_same_state(a, b, where=""):
+    """Every tensor (and every plain value) of two nested checkpoint objects is equal, bit for bit."""
+    if torch.is_tensor(a):
+        assert torch.is_tensor(b) and a.dtype == b.dtype and a.shape == b.shape, where
+        assert torch.equal(a, b) or (
+            a.is_floating_point() and torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num())
+        ), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), (where, sorted(set(a) ^ set(b)))
+        for k in a:
+            assert_same_state(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, (where, a, b)

@@ -13,7 +13,7 @@ import signal
 
 import pytest
 import torch
-from conftest import WORK_DIR, run_script
+from conftest import WORK_DIR, assert_same_state, run_script
 
 from dream_mpc.agent import EpisodeSchedule
 from dream_mpc.errors import UserError
@@ -221,22 +221,6 @@ def short_trainer(cwd, overrides=(), stop_at=()):
     return trainer
 
 
-def assert_same(a, b, where=""):
-    if torch.is_tensor(a):
-        assert torch.is_tensor(b) and a.dtype == b.dtype and a.shape == b.shape, where
-        assert torch.equal(a.nan_to_num(), b.nan_to_num()) if a.is_floating_point() else torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            assert_same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, (where, a, b)
-
-
 ARGS = ["steps=200", "eval_freq=100", f"save_freq={EPISODE}", "dreamer.seed_episodes=2", "dreamer.collect_interval=3"]
 
 
@@ -278,8 +262,8 @@ def test_stopped_and_resumed_run_is_bitwise_the_uninterrupted_one(tmp_path):
     a, b = (checkpoint.read(tmp_path / d / WORK_DIR / "models" / "last.pt") for d in "ab")
     assert a["step"] == 201 and a["current_episode"]["acting"]["filter"] is not None
     for key in ("model", "agent", "buffer", "rng", "current_episode", "step", "episode", "log_rows", "nonfinite"):
-        assert_same(a[key], b[key], key)
-    assert_same(whole.agent.model.state_dict(), run.agent.model.state_dict(), "live model")
+        assert_same_state(a[key], b[key], key)
+    assert_same_state(whole.agent.model.state_dict(), run.agent.model.state_dict(), "live model")
     for name in ("train.csv", "eval.csv"):  # the same rows, but for the clocks
         rows = [[line.split(",") for line in (tmp_path / d / WORK_DIR / name).read_text().splitlines()] for d in "ab"]
         clock = {rows[0][0].index(k) for k in ("elapsed_time", "steps_per_second") if k in rows[0][0]}

@@ -16,7 +16,7 @@ import time
 
 import pytest
 import torch
-from conftest import CHILD_ENV, ROOT, TINY, WORK_DIR, run_script
+from conftest import CHILD_ENV, ROOT, TINY, WORK_DIR, assert_same_state, run_script
 
 from tdmpc2 import checkpoint, config, runtime
 from tdmpc2.agent import TDMPC2
@@ -65,25 +65,6 @@ def short_trainer(cwd, overrides=(), stop_at=()):
 
     trainer.eval = eval_flagged
     return trainer
-
-
-def assert_same_state(a, b, where=""):
-    """Every tensor (and every plain value) of two nested checkpoint objects is equal, bit for bit."""
-    if torch.is_tensor(a):
-        assert torch.is_tensor(b) and a.dtype == b.dtype and a.shape == b.shape, where
-        assert torch.equal(a, b) or (
-            a.is_floating_point() and torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num())
-        ), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), (where, sorted(set(a) ^ set(b)))
-        for k in a:
-            assert_same_state(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same_state(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, (where, a, b)
 
 
 def wait_for(predicate, proc, timeout=120, what=""):
