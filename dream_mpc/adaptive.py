@@ -124,6 +124,8 @@ class AdaptiveAscent:
         best_dir = torch.zeros_like(a)
         rate = torch.full((R, 1, 1), float(self.lr), device=device)
         last = None  # time of the previous decision
+        if budget > 0 and self.known_iteration_s > 0 and self.clock(device) - start + self.known_iteration_s > budget:
+            self.cap = 0  # the candidates already spent the room for a step: score them without building a graph
         while True:
             need_grad = self.iterations < self.cap
             a_req = a.detach().requires_grad_(need_grad)

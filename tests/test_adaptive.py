@@ -130,12 +130,12 @@ def test_budget_takes_no_step_once_an_iteration_is_known_not_to_fit():
     planner.clock = ListClock(0.0, 2.0, 4.0)  # first plan: no estimate yet, one step of 2 ms
     planner.plan(torch.zeros(1, 3), t0=True, eval_mode=True)
     assert planner.last_search.iterations == 1 and planner.last_search.iteration_s == pytest.approx(2e-3)
-    planner.clock = ListClock(10.0, 11.0)  # second plan: the fixed part took 1 ms, a 2 ms step cannot fit
+    planner.clock = ListClock(10.0, 11.0)  # second plan: the candidates took 1 ms, a 2 ms step cannot fit
     planner.plan(torch.zeros(1, 3), eval_mode=True)
-    assert planner.last_search.iterations == 0 and planner.last_search.evaluations == 1
+    assert planner.last_search.iterations == 0 and planner.last_search.evaluations == 1  # scored, no graph built
     assert planner.last_search.known_iteration_s == pytest.approx(2e-3)
     for _ in range(400):  # estimates fade while no step is taken, until one is tried again
-        planner.clock = ListClock(0.0, 0.2, 0.4)
+        planner.clock = ListClock(0.0, 0.1, 0.2, 0.45)  # entry, before scoring, first decision, second decision
         planner.plan(torch.zeros(1, 3), eval_mode=True)
         if planner.last_search.iterations:
             break
