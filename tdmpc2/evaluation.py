@@ -152,7 +152,7 @@ def evaluate_checkpoint(cfg):
 
 def job_of(cfg, agent):
     """An evaluation job's identity (tdmpc2/records.py): everything that changes its numbers."""
-    from tdmpc2 import records
+    from tdmpc2 import records, runtime
 
     return {
         "task": cfg.task,
@@ -163,7 +163,7 @@ def job_of(cfg, agent):
         "planner": agent.planner.name,  # the planner that acts (mpc=false: the policy)
         "options": records.options_json(agent.planner.effective_config()),
         "planning_dtype": str(agent.cfg.get("planning_dtype", "float32")),
-        "device": agent.device.type,
+        "device": runtime.resolve_device(getattr(agent, "device", None) or cfg.device).type,
         "eval_noise": bool(cfg.eval_noise),
         "seed": int(cfg.seed),
     }

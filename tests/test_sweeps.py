@@ -113,9 +113,7 @@ def test_joblib_multirun_two_jobs_then_the_report(tmp_path):
     assert (tmp_path / "report" / "figure2-intervals.png").stat().st_size > 5000
     assert out["tasks"] == ["cartpole-balance", "cartpole-swingup"]
     # a rerun of the sweep runs nothing: every episode is recorded
-    again = _sweep(
-        tmp_path, tmp_path / "results", tmp_path / "sweep2", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-    )
+    again = _sweep(tmp_path / "results", tmp_path / "sweep2", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])
     assert again.returncode == 0 and again.stdout.count("already recorded") == 2
 
 
