@@ -48,15 +48,11 @@ PLANNERS = tuple(planners.names())  # every registered planner (plug-ins include
 
 
 def model_evaluations(cfg, name):
-    """World-model (dynamics + reward) evaluations per step: candidates x iterations x horizon (+ rollouts)."""
-    if name == "policy":
-        return 0
-    if name == "mppi":
-        return cfg.num_samples * cfg.iterations * cfg.horizon
-    block = getattr(cfg, name)
-    # the policy rollout (dream, hybrid), one forward+backward per iteration, one scoring forward
-    rollout = block.horizon * block.num_candidates * (name != "grad")
-    return rollout + block.num_candidates * block.horizon * (block.iterations + 1)
+    """World-model (dynamics + reward) evaluations per step, as the planner declares them (`Options.work`: e.g.
+    candidates x horizon x (iterations + rollout + scoring)); 0 for a planner that declares none (the policy)."""
+    cls = planners.get(name)
+    work = getattr(cls.Options, "work", None)
+    return work(cls.declared_options(cfg)) if work is not None else 0
 
 
 def main():

@@ -228,8 +228,12 @@ def table_rows(cells, methods, suite):
             mean, std, n = vals[m]
             if n == 1:  # one run (or one task in the Mean row): there is no spread to estimate, not a spread of 0
                 text = _fmt(mean, suite) + (" (1 task)" if task == "Mean" else " (1 run)")
-            else:
-                text = _fmt(mean, suite) + ("" if np.isnan(std) else f" ± {_fmt(std, suite)}")
+            elif np.isnan(std):
+                text = _fmt(mean, suite)
+            else:  # a spread too small for the shown digits reads "< 1", never "± 0"
+                shown = _fmt(std, suite)
+                small = "0.01" if suite == "metaworld" else "1"
+                text = _fmt(mean, suite) + (f" ± {shown}" if float(shown) > 0 or std == 0 else f" ± <{small}")
             rank = order.index(round(mean, 6)) + 1 if len(vals) > 1 else 0
             row.append((text, rank if rank <= 2 else 0))
         rows.append((task, row))

@@ -134,7 +134,8 @@ def evaluate_checkpoint(cfg):
         print(f"{cfg.task} planner={planner}: all {cfg.eval_episodes} episodes already recorded in {results_dir}")
         return episodes
     returns = [ep["return"] for ep in episodes]
-    summary = f"{cfg.task} planner={planner}: return {np.mean(returns):.1f} ± {np.std(returns):.1f}"
+    spread = f" ± {np.std(returns):.1f}" if len(returns) > 1 else ""  # one episode: no spread to show, not ± 0
+    summary = f"{cfg.task} planner={planner}: return {np.mean(returns):.1f}{spread}"
     if env.has_success:
         summary += f", success {np.mean([ep['success'] for ep in episodes]):.2f}"
     ms = sum(ep["ms_per_step"] * ep["length"] for ep in episodes) / sum(ep["length"] for ep in episodes)

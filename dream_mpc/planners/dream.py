@@ -59,8 +59,9 @@ class DreamOptions:
     budget_iterations: int = adaptive.budget_iterations_option()
 
     def work(self):
-        """Model steps per plan (the rollout from the policy, then a forward and backward per iteration)."""
-        return self.num_candidates * self.horizon * (self.iterations + 1)
+        """Model steps per plan: the policy rollout of the candidates, a forward (and backward) per iteration and
+        the final scoring."""
+        return self.num_candidates * self.horizon * (self.iterations + 2)
 
 
 @planners.register("dream")

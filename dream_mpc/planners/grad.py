@@ -34,6 +34,7 @@ class GradOptions:
     budget_iterations: int = adaptive.budget_iterations_option()
 
     def work(self):
+        """Model steps per plan: a forward (and backward) per iteration and the final scoring (no policy rollout)."""
         return self.num_candidates * self.horizon * (self.iterations + 1)
 
 
@@ -45,7 +46,8 @@ class HybridOptions:
     horizon: int = option(1, "planning horizon", low=1)
 
     def work(self):
-        return self.num_candidates * self.horizon * (self.iterations + 1)
+        """Model steps per plan: the policy rollout, a forward (and backward) per iteration, the final scoring."""
+        return self.num_candidates * self.horizon * (self.iterations + 2)
 
 
 class _BaselineOnDream(DreamMPCPlanner):

@@ -32,6 +32,7 @@ class MPPIOptions:
         return None
 
     def work(self):
+        """Model steps per plan: every sample of every iteration over the horizon."""
         return self.iterations * self.num_samples * self.horizon
 
 
