@@ -119,6 +119,8 @@ def results(tmp_path_factory):
     return results
 
 
+@pytest.mark.slow  # ~2 minutes: 49 start-ups of the real command line, two at a time (the config checks themselves
+# are fast tests in tests/test_trust.py and tests/test_registry.py)
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_error_line_and_exit_code_2(case, results):
     result = results[case]
