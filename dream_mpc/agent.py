@@ -112,7 +112,16 @@ class Agent(ABC):
     @classmethod
     @abstractmethod
     def from_checkpoint(cls, obj, path, **kwargs):
-        """A ready agent from a read checkpoint `obj` (see tdmpc2.checkpoint.load_agent)."""
+        """A ready agent from a read checkpoint `obj` (see dream_mpc.checkpoint.load_agent)."""
+
+    @classmethod
+    def recognizes(cls, obj):
+        """Whether a read file without this project's config (another code base's checkpoint) is this agent's."""
+        return False
+
+    def file_extras(self):
+        """What a checkpoint file holds beside weights, training state and config ({key: tensors or plain data})."""
+        return {}
 
 
 def option_blocks():

@@ -94,4 +94,4 @@ def load_plugins():
 planners = Registry("planner", packages=("dream_mpc.planners",), group="dream_mpc.planners")
 # the built-in agents register as a plug-in does, through the entry points of pyproject.toml: this package names none
 agents = Registry("agent", group="dream_mpc.agents")
-suites = Registry("env suite", packages=("tdmpc2.envs",), group="dream_mpc.suites")
+suites = Registry("env suite", packages=("dream_mpc.envs",), group="dream_mpc.suites")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tdmpc2 import reproducible_products
+from dream_mpc import reproducible_products
 
 reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
 
@@ -22,7 +22,7 @@ import compare_planners  # noqa: E402
 import outputs  # noqa: E402
 import torch  # noqa: E402
 
-from tdmpc2.errors import UserError, run_cli  # noqa: E402
+from dream_mpc.errors import UserError, run_cli  # noqa: E402
 
 # label=override[,override...]: one knob of the paper's defaults at a time
 DEFAULT_VARIANTS = [

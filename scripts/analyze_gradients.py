@@ -36,7 +36,7 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tdmpc2 import reproducible_products
+from dream_mpc import reproducible_products
 
 reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
 
@@ -44,13 +44,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from dream_mpc.checkpoint import load_agent  # noqa: E402
+from dream_mpc.envs.pendulum import Pendulum  # noqa: E402
+from dream_mpc.errors import UserError, run_cli  # noqa: E402
 from dream_mpc.gradient_stats import gradient_stats  # noqa: E402
 from dream_mpc.models.pendulum import PendulumModel  # noqa: E402
 from dream_mpc.planner import make_planner  # noqa: E402
 from dream_mpc.rollout import latent_rollout  # noqa: E402
-from tdmpc2.checkpoint import load_agent  # noqa: E402
-from tdmpc2.envs.pendulum import Pendulum  # noqa: E402
-from tdmpc2.errors import UserError, run_cli  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import outputs  # noqa: E402

@@ -7,13 +7,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tdmpc2 import reproducible_products
+from dream_mpc import reproducible_products
 
 reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
 
 import torch  # noqa: E402
 
-from tdmpc2 import config, layers, runtime  # noqa: E402
+from dream_mpc import config, runtime  # noqa: E402
+from tdmpc2 import layers  # noqa: E402
 from tdmpc2.agent import TDMPC2  # noqa: E402
 
 # walker-walk's dims: a typical DMControl locomotion task

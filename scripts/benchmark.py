@@ -24,16 +24,16 @@ from bench_utils import (
 )
 from outputs import output_file
 
-from tdmpc2.errors import UserError
+from dream_mpc.errors import UserError
 
 
 def train_loop_rate(threads, steps, device, overrides=(), planner="dream"):
     """Env steps/s of act + env.step + update at model size 1 on cartpole-swingup (after the seed phase)."""
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from tdmpc2 import config, runtime
+    from dream_mpc import config, runtime
+    from dream_mpc.envs import make_env
+    from dream_mpc.training.buffer import Buffer
     from tdmpc2.agent import TDMPC2
-    from tdmpc2.buffer import Buffer
-    from tdmpc2.envs import make_env
 
     cfg = config.load(
         [

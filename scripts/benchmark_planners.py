@@ -41,8 +41,8 @@ from bench_utils import (  # noqa: E402
 )
 from outputs import output_file  # noqa: E402
 
+from dream_mpc.errors import UserError  # noqa: E402
 from dream_mpc.registry import planners  # noqa: E402
-from tdmpc2.errors import UserError  # noqa: E402
 
 PLANNERS = tuple(planners.names())  # every registered planner (plug-ins included)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tdmpc2 import reproducible_products  # noqa: E402
+from dream_mpc import reproducible_products  # noqa: E402
 
 reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
 
@@ -37,10 +37,10 @@ import outputs  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from tdmpc2.checkpoint import load_agent  # noqa: E402
-from tdmpc2.envs import make_env  # noqa: E402
-from tdmpc2.errors import UserError, run_cli  # noqa: E402
-from tdmpc2.evaluation import run_episode, seed_everything  # noqa: E402
+from dream_mpc.checkpoint import load_agent  # noqa: E402
+from dream_mpc.envs import make_env  # noqa: E402
+from dream_mpc.errors import UserError, run_cli  # noqa: E402
+from dream_mpc.evaluation.episodes import run_episode, seed_everything  # noqa: E402
 
 # label=override[,override...]; the first is the reference of the paired differences
 DEFAULT_VARIANTS = [

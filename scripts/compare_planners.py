@@ -16,8 +16,8 @@ Every planner sees the same initial states for a given seed (the environment is 
 episode still resets the environment, so the episodes after it start from the same states as in a full run; the
 planner's noise is then reseeded from (seed, episode).
 Error bars are the standard deviation over the evaluation seeds' mean returns. The paired differences and their
-intervals come from tdmpc2/aggregates.py (the statistics of scripts/report.py); for sweeps over tasks, training seeds
-and launchers, use `evaluate.py -m` and scripts/report.py (docs/evaluation.md).
+intervals come from dream_mpc/evaluation/aggregates.py (the statistics of scripts/report.py); for sweeps over
+tasks, training seeds and launchers, use `evaluate.py -m` and scripts/report.py (docs/evaluation.md).
 """
 
 import argparse
@@ -30,7 +30,7 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tdmpc2 import reproducible_products
+from dream_mpc import reproducible_products
 
 reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
 
@@ -38,10 +38,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from tdmpc2.checkpoint import load_agent  # noqa: E402
-from tdmpc2.envs import make_env  # noqa: E402
-from tdmpc2.errors import UserError, run_cli  # noqa: E402
-from tdmpc2.evaluation import run_episode, seed_everything  # noqa: E402
+from dream_mpc.checkpoint import load_agent  # noqa: E402
+from dream_mpc.envs import make_env  # noqa: E402
+from dream_mpc.errors import UserError, run_cli  # noqa: E402
+from dream_mpc.evaluation.episodes import run_episode, seed_everything  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import outputs  # noqa: E402
@@ -112,11 +112,12 @@ def read_rows(path):
 
 def paired_difference(rows, baseline="policy", resamples=10_000, seed=0):
     """Per (checkpoint, planner): the mean return difference to `baseline` on the same episodes (same seed and
-    episode index, so the same initial state) and its 95 % interval, from tdmpc2/aggregates.py: a bootstrap that
-    resamples the evaluation seeds (this script's runs: one checkpoint, its seeds), never single episodes."""
+    episode index, so the same initial state) and its 95 % interval, from dream_mpc/evaluation/aggregates.py: a
+    bootstrap that resamples the evaluation seeds (this script's runs: one checkpoint, its seeds), never single
+    episodes."""
     import pandas as pd
 
-    from tdmpc2.aggregates import paired_differences
+    from dream_mpc.evaluation.aggregates import paired_differences
 
     if not rows:
         return {}

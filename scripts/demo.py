@@ -18,14 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tdmpc2 import reproducible_products
+from dream_mpc import reproducible_products
 
 reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
 
 import compare_planners  # noqa: E402
 import outputs  # noqa: E402
 
-from tdmpc2.errors import UserError, run_cli  # noqa: E402
+from dream_mpc.errors import UserError, run_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tdmpc2 import checkpoint  # noqa: E402
+from dream_mpc import checkpoint  # noqa: E402
 
 KEEP = ("model", "config", "input_transform", "step", "metadata")
 

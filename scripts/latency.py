@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tdmpc2 import reproducible_products
+from dream_mpc import reproducible_products
 
 reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,7 +31,7 @@ import torch  # noqa: E402
 from bench_utils import build_agent, sync  # noqa: E402
 from benchmark_planners import model_evaluations  # noqa: E402
 
-from tdmpc2.errors import run_cli  # noqa: E402
+from dream_mpc.errors import run_cli  # noqa: E402
 
 CURVE_PLANNERS = ("mppi", "dream")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tdmpc2.errors import UserError  # noqa: E402
+from dream_mpc.errors import UserError  # noqa: E402
 
 TMP = ROOT / "results" / "tmp"  # ignored by git (.gitignore: /results/tmp/)
 

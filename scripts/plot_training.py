@@ -31,7 +31,7 @@ def main():
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from outputs import output_file
 
-    from tdmpc2.errors import UserError
+    from dream_mpc.errors import UserError
 
     try:
         output_file(args.out, args.overwrite, flag="--out")

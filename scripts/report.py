@@ -4,7 +4,7 @@
         [--runs train_seed | train_seed,seed] [--baseline "policy (tdmpc2)"] [--compare "dream (bmpc)" "mppi (bmpc)"] \\
         [--tdmpc2-csv DIR ...] [--bmpc-json FILE ...] [--latency latency.json] [--reps 2000] [--overwrite]
 
-Reads every `episodes-*.jsonl` under the folders (tdmpc2/records.py; any number of sweeps, machines, reruns:
+Reads every `episodes-*.jsonl` under the folders (dream_mpc/evaluation/records.py; any of sweeps, machines, reruns:
 one row per episode identity) and writes to --out:
   report.md            the self-contained report: what was read, missing cells, every table and figure below
   figure2-intervals.png, figure2-profiles.png
@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from tdmpc2 import aggregates as agg  # noqa: E402
-from tdmpc2 import records  # noqa: E402
-from tdmpc2.errors import UserError, run_cli  # noqa: E402
+from dream_mpc.errors import UserError, run_cli  # noqa: E402
+from dream_mpc.evaluation import aggregates as agg  # noqa: E402
+from dream_mpc.evaluation import records  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import exploitation  # noqa: E402  (scripts/exploitation.py: figure 15)
@@ -55,7 +55,7 @@ SUITE_TITLES = {
 def _task_name(name, suite_hint=None):
     """A published file's task name -> ours when it is registered (e.g. HumanoidBench 'run' -> humanoid_h1hand-run)."""
     try:
-        from tdmpc2.envs import all_tasks
+        from dream_mpc.envs import all_tasks
 
         known = set(all_tasks())
     except Exception:  # noqa: BLE001 - the suites cannot load: keep the published names
@@ -126,7 +126,7 @@ def read_bmpc_json(files, step=None):
 
 def baselines_by_suite(baselines):
     """Published baselines split by the suite of each task (unknown tasks go to 'published')."""
-    from tdmpc2.envs import suite_of
+    from dream_mpc.envs import suite_of
 
     out = {}
     for algo, tasks in baselines.items():

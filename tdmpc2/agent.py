@@ -5,14 +5,15 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from dream_mpc import config as config_
 from dream_mpc.agent import Agent
 from dream_mpc.planner import make_planner
 from dream_mpc.registry import agents
-from tdmpc2 import config as config_
+from dream_mpc.runtime import resolve_device
+from dream_mpc.threads import AdaptiveThreads, fixed_threads
+from tdmpc2 import layers
 from tdmpc2.planning import TDMPC2Planning, as_float32
-from tdmpc2.runtime import resolve_device
 from tdmpc2.scale import RunningScale
-from tdmpc2.threads import AdaptiveThreads, fixed_threads
 from tdmpc2.world_model import WorldModel
 
 
@@ -28,6 +29,7 @@ class TDMPC2(Agent):
     def __init__(self, cfg):
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        layers.set_fused_activation(cfg.get("fused", True))  # process-wide, as the official kernels are
         self.model = WorldModel(cfg, self.value_heads).to(self.device)
         m = self.model
         self.optim = torch.optim.Adam(
@@ -219,10 +221,31 @@ class TDMPC2(Agent):
 
     @classmethod
     def from_checkpoint(cls, obj, path, **kwargs):
-        """A ready agent from a read checkpoint (every official layout; see tdmpc2.checkpoint.load_agent)."""
-        from tdmpc2.checkpoint.agents import load_official
+        """A ready agent from a read checkpoint (every official layout; see dream_mpc.checkpoint.load_agent)."""
+        from tdmpc2.checkpoint.official import load_official
 
         return load_official(obj, path, **kwargs)
+
+    @classmethod
+    def recognizes(cls, obj):
+        """Official files carry no config of ours: the TD-MPC2 class reads every official TD-MPC2 and BMPC layout
+        (the value heads then decide which of the two agents is built), so BMPC leaves them to it."""
+        from dream_mpc.errors import UserError
+        from tdmpc2.checkpoint.layouts import detect_layout
+
+        if cls is not TDMPC2 or not isinstance(obj, dict):
+            return False
+        try:
+            detect_layout(obj)
+        except (UserError, TypeError, AttributeError):
+            return False
+        return True
+
+    def file_extras(self):
+        """The input transform of a converted pre-release model: the official layout cannot say it, so a reload
+        would silently lose it."""
+        transform = getattr(self.model, "input_transform", None)
+        return {} if transform is None else {"input_transform": transform}
 
     def state_dict(self):
         """Everything training needs to resume (the weights in the official layout come from tdmpc2/checkpoint/)."""

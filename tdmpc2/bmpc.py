@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import torch
 
+from dream_mpc.errors import UserError
 from dream_mpc.options import option
 from dream_mpc.registry import agents
 from tdmpc2.agent import TDMPC2
-from tdmpc2.errors import UserError
 
 EXPERT_KEYS = ("expert_action_dist", "expert_value")
 

@@ -7,8 +7,8 @@ Parameters are named as in the official code, so `state_dict()` keys equal the o
 import torch
 import torch.nn as nn
 
+from dream_mpc.errors import UserError
 from tdmpc2 import layers, math
-from tdmpc2.errors import UserError
 
 
 class WorldModel(nn.Module):

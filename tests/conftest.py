@@ -11,7 +11,7 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tdmpc2 import reproducible_products  # noqa: E402
+from dream_mpc import reproducible_products  # noqa: E402
 
 reproducible_products()  # the test process is a program: the same bits at any thread count, as train.py sets it
 
@@ -49,8 +49,8 @@ def run_script(script, args=(), cwd=None, env=CHILD_ENV, timeout=600):
 def evaluate_in_process(overrides):
     """What `evaluate.py <overrides>` does, in this process (no interpreter start, no imports again): the records
     of the episodes it ran."""
-    from tdmpc2 import config
-    from tdmpc2.evaluation import evaluate_checkpoint
+    from dream_mpc import config
+    from dream_mpc.evaluation.episodes import evaluate_checkpoint
 
     cfg = config.load(list(overrides))
     cfg._overrides = list(overrides)

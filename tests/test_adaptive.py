@@ -7,9 +7,9 @@ quadratic whose gradient step has a closed form, a0' - c = (1 - 2 k alpha)(a0 - 
 import pytest
 import torch
 
+from dream_mpc import config
 from dream_mpc.planners.dream import DreamMPCPlanner
 from dream_mpc.planners.grad import GradMPCPlanner
-from tdmpc2 import config
 from tests.toy_models import LinearQuadraticModel
 
 GAMMA = 0.9

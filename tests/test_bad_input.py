@@ -155,7 +155,7 @@ def test_other_task_with_the_same_dims_loads_with_a_warning():
     """A cartpole-swingup agent on cartpole-balance (same obs and action dims): a warning naming both tasks."""
     import warnings
 
-    from tdmpc2.checkpoint import load_agent
+    from dream_mpc.checkpoint import load_agent
 
     with pytest.warns(UserWarning, match="trained on cartpole-swingup, not on task=cartpole-balance"):
         agent = load_agent(AGENT, task="cartpole-balance", device="cpu")

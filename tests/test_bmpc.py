@@ -14,10 +14,12 @@ import pytest
 import torch
 from conftest import TINY, WORK_DIR
 
-from tdmpc2 import checkpoint, config, layers, runtime
+from dream_mpc import checkpoint, config, runtime
+from dream_mpc.training.buffer import Buffer
+from tdmpc2 import checkpoint as tdmpc2_ckpt
+from tdmpc2 import layers
 from tdmpc2.agent import TDMPC2
 from tdmpc2.bmpc import BMPC, expert_targets, gaussian_kl
-from tdmpc2.buffer import Buffer
 from tdmpc2.world_model import WorldModel
 
 OBS, A = 5, 2
@@ -348,9 +350,9 @@ def test_reanalysis_schedule():
 def train(tmp_path_factory, planner):
     """600 steps: 200 random, the first episode's end at step 500 brings 200 pretraining updates, then one
     update per step (reanalysis every 10th)."""
-    from tdmpc2.envs import make_env
-    from tdmpc2.logger import Logger
-    from tdmpc2.trainer import OnlineTrainer
+    from dream_mpc.envs import make_env
+    from dream_mpc.training.logger import Logger
+    from dream_mpc.training.trainer import OnlineTrainer
 
     cwd = tmp_path_factory.mktemp(f"bmpc-{planner}")
     old, fused = os.getcwd(), layers._fused["enabled"]
@@ -492,7 +494,7 @@ def test_tdmpc2_files_asked_for_as_bmpc_load_as_tdmpc2(tmp_path):
         500,
     )
     model = perturb(WorldModel.of(cfg).eval())
-    sd = checkpoint.official_state_dict(model)
+    sd = tdmpc2_ckpt.official_state_dict(model)
     torch.save({"model": sd}, tmp_path / "q.pt")
     with pytest.warns(UserWarning, match="agent=bmpc is ignored"):
         agent = checkpoint.load_agent(

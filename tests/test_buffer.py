@@ -7,8 +7,8 @@ Episodes are synthetic: obs_t = (episode, t), the action taken at obs_t is (epis
 import pytest
 import torch
 
-from tdmpc2.buffer import Buffer
-from tdmpc2.config import Config
+from dream_mpc.config import Config
+from dream_mpc.training.buffer import Buffer
 
 H = 3
 
@@ -161,3 +161,77 @@ def test_episode_longer_than_the_buffer_is_an_error():
     buf = make_buffer(capacity=10, episode_length=5)
     with pytest.raises(Exception, match="does not fit"):
         buf.add(episode(0, 20))
+
+
+def pixel_episode(ep, length, k=3):
+    """Stacked frames as the pixel envs give them: frame t is 2 channels (episode, t) of 1x1 pixels, observation t
+    the k frames ending at t, the first frame repeated before it."""
+    frames = torch.stack([torch.tensor([[[ep % 256]], [[t % 256]]], dtype=torch.uint8) for t in range(length + 1)])
+    obs = torch.stack([torch.cat([frames[max(t - j, 0)] for j in range(k - 1, -1, -1)]) for t in range(length + 1)])
+    nan = torch.full((1,), float("nan"))
+    return {
+        "obs": obs,
+        "action": torch.cat([torch.full((1, 1), float("nan")), torch.zeros(length, 1)]),
+        "reward": torch.cat([nan, torch.zeros(length)]),
+        "terminated": torch.cat([nan, torch.zeros(length)]),
+    }
+
+
+def check_stacks(obs, k=3):
+    """Every sampled observation is k frames of one episode at steps max(t - j, 0)."""
+    frames = obs.reshape(*obs.shape[:-3], k, 2)  # (..., k, [episode, t])
+    ep, t = frames[..., 0].long(), frames[..., 1].long()
+    assert (ep == ep[..., -1:]).all(), "a stack mixes episodes"
+    expected = (t[..., -1:] - torch.arange(k - 1, -1, -1)).clamp(min=0)
+    assert torch.equal(t, expected)
+
+
+def test_stacked_frames_are_stored_once_and_restacked_exactly_across_the_ring():
+    cfg = Config(buffer_size=70, steps=10**6, episode_length=20, horizon=H, batch_size=512, device="cpu")
+    buf = Buffer(cfg, frame_stack=3)
+    for ep in range(9):  # 21 rows each in a ring of 70: the oldest episode is cut in the middle, again and again
+        buf.add(pixel_episode(ep, 20))
+        assert buf._fields["obs"].shape[1:] == (2, 1, 1)  # one frame a row
+        batch = buf.sample()
+        assert batch["obs"].shape == (H + 1, 512, 6, 1, 1) and batch["obs"].dtype == torch.uint8
+        check_stacks(batch["obs"])
+    # through a state_dict into a smaller buffer: a kept suffix of a cut episode never restacks lost frames
+    small = Buffer(Config(**{**vars(cfg), "buffer_size": 30}), frame_stack=3)
+    small.load_state_dict(buf.state_dict())
+    check_stacks(small.sample()["obs"])
+
+
+def test_observations_that_are_not_stacked_frames_are_refused():
+    buf = Buffer(
+        Config(buffer_size=100, steps=100, episode_length=20, horizon=H, batch_size=4, device="cpu"), frame_stack=3
+    )
+    bad = pixel_episode(0, 20)
+    bad["obs"][5, 0] += 1  # frame 3 of observation 5 differs from what observation 4 held
+    with pytest.raises(ValueError, match="not 3 stacked frames"):
+        buf.add(bad)
+
+
+def test_a_real_pixel_episode_samples_back_bit_for_bit_and_1m_steps_fit_in_24_gb():
+    from dream_mpc import config
+    from dream_mpc.envs import make_env
+
+    cfg = config.load(["task=cartpole-swingup", "obs=rgb", "steps=10000"])
+    env = make_env(cfg)
+    assert env.frame_stack == 3
+    obs = [env.reset()]
+    for _ in range(60):
+        obs.append(env.step(env.rand_act())[0])
+    obs = torch.stack(obs)
+    episode = {
+        "obs": obs,
+        "action": torch.zeros(len(obs), 1),
+        "reward": torch.zeros(len(obs)),
+        "terminated": torch.zeros(len(obs)),
+    }
+    cfg.episode_length, cfg.batch_size = 60, 64
+    buf = Buffer(cfg, frame_stack=env.frame_stack)
+    buf.add(episode)
+    batch, index = buf.sample(return_index=True)
+    assert torch.equal(batch["obs"], obs[index])  # what the env gave, bit for bit
+    per_step = buf.nbytes / len(buf)
+    assert per_step * 1_000_000 < 24e9 and buf._fields["obs"][0].nbytes == 3 * 64 * 64

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from dream_mpc import checkpoint, config
 from dream_mpc.errors import UserError
 from dream_mpc.planners.cem import CEMPlanner, PolicySeededCEMPlanner
-from tdmpc2 import checkpoint, config
 from tests.toy_models import IntegratorModel
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-import tdmpc2
-from tdmpc2 import checkpoint, config
+import dream_mpc
+from dream_mpc import checkpoint, config
+from dream_mpc.errors import UserError
+from tdmpc2 import checkpoint as tdmpc2_ckpt
 from tdmpc2.agent import TDMPC2
 from tdmpc2.bmpc import BMPC
 from tdmpc2.checkpoint.tasks import mt_action_dim
-from tdmpc2.errors import UserError
 from tdmpc2.math import symlog
 from tdmpc2.world_model import WorldModel
 
@@ -131,7 +132,7 @@ def to_prerelease(release):
 def test_official_layout_keys_and_shapes():
     """dog-run 5M, exactly as reference 3.2 lists it."""
     model = WorldModel(make_cfg("dog-run", (223, 38), ["model_size=5"]))
-    sd = checkpoint.official_state_dict(model)
+    sd = tdmpc2_ckpt.official_state_dict(model)
     assert sd["log_std_min"].dtype == torch.int64 and int(sd["log_std_min"]) == -10
     assert sd["log_std_dif"].dtype == torch.int64 and int(sd["log_std_dif"]) == 12
     expected = {
@@ -162,15 +163,15 @@ def test_official_layout_keys_and_shapes():
         "2.weight": (5, 101, 512),
         "2.bias": (5, 101),
     }
-    for prefix in checkpoint.ENSEMBLE_PREFIXES:
+    for prefix in tdmpc2_ckpt.ENSEMBLE_PREFIXES:
         keys = {k[len(prefix) + 1 :] for k in sd if k.startswith(prefix + ".")}
         assert keys == set(q_shapes) | {"__batch_size", "__device"}, prefix
         for k, shape in q_shapes.items():
             assert tuple(sd[f"{prefix}.{k}"].shape) == shape
         assert sd[f"{prefix}.__batch_size"] == torch.Size([5]) and sd[f"{prefix}.__device"] is None
-    mlp_keys = {k for k in sd if not k.startswith(checkpoint.ENSEMBLE_PREFIXES)}
+    mlp_keys = {k for k in sd if not k.startswith(tdmpc2_ckpt.ENSEMBLE_PREFIXES)}
     assert len(mlp_keys) == 2 + 8 + 12 + 10 + 10  # log-std buffers, encoder, dynamics, reward, pi
-    assert checkpoint.detect_layout(sd) == "current"
+    assert tdmpc2_ckpt.detect_layout(sd) == "current"
 
 
 def test_save_load_agent_round_trip(tmp_path):
@@ -179,7 +180,7 @@ def test_save_load_agent_round_trip(tmp_path):
     checkpoint.save(path, agent, step=123)
     obj = torch.load(path, weights_only=True)  # what the official loader would see, without pickled code
     assert obj["step"] == 123 and obj["model"]["_Qs.params.__batch_size"] == torch.Size([2])
-    loaded = tdmpc2.load_agent(path, device="cpu")
+    loaded = dream_mpc.load_agent(path, device="cpu")
     assert loaded.checkpoint_info["layout"] == "current"
     assert loaded.checkpoint_info["task"] == "walker-walk" and loaded.checkpoint_info["model_size"] == 1
     assert (loaded.cfg.num_q, loaded.cfg.latent_dim, loaded.cfg.iterations) == (2, 128, agent.cfg.iterations)
@@ -205,17 +206,17 @@ def test_map_location(tmp_path):
 # ---------------------------------------------------------------------------------------------------- layouts
 def test_current_layout_converts_to_our_keys():
     model = small_model()
-    converted = checkpoint.convert({"model": checkpoint.official_state_dict(model)})
+    converted = tdmpc2_ckpt.convert({"model": tdmpc2_ckpt.official_state_dict(model)})
     assert converted.keys() == model.state_dict().keys()
 
 
 def test_release_layout_loads(tmp_path):
     model = small_model()
-    release = to_release(checkpoint.official_state_dict(model))
+    release = to_release(tdmpc2_ckpt.official_state_dict(model))
     assert "_Qs.params.9" in release and "_target_Qs.params.9" in release and "log_std_min" not in release
-    assert checkpoint.detect_layout(release) == "release"
+    assert tdmpc2_ckpt.detect_layout(release) == "release"
     fresh = small_model(seed=5)
-    assert checkpoint.load_weights(fresh, release) == "release"
+    assert tdmpc2_ckpt.load_weights(fresh, release) == "release"
     assert_same_weights(fresh, model)
     torch.save({"model": release, "metadata": {"tasks": ["walker-walk"]}}, tmp_path / "release.pt")
     loaded = checkpoint.load_agent(tmp_path / "release.pt", task="walker-walk", env_dims=WALKER, device="cpu")
@@ -225,7 +226,7 @@ def test_release_layout_loads(tmp_path):
 
 def test_prerelease_layout_loads(tmp_path):
     model = small_model()
-    pre = to_prerelease(to_release(checkpoint.official_state_dict(model)))
+    pre = to_prerelease(to_release(tdmpc2_ckpt.official_state_dict(model)))
     assert len(pre) == 60  # reference 3.5: 60 keys per single-task file
     assert {
         "_encoder.state.1.weight",
@@ -241,23 +242,23 @@ def test_prerelease_layout_loads(tmp_path):
         "_reward.6.weight",
         "_pi.4.bias",
     } <= pre.keys()
-    assert checkpoint.detect_layout(pre) == "prerelease"
+    assert tdmpc2_ckpt.detect_layout(pre) == "prerelease"
 
     fresh = WorldModel.of(model.cfg).eval()
-    assert checkpoint.load_weights(fresh, pre, prerelease_input="identity") == "prerelease"
+    assert tdmpc2_ckpt.load_weights(fresh, pre, prerelease_input="identity") == "prerelease"
     assert_same_weights(fresh, model) and fresh.input_transform is None
     assert_same_outputs(outputs(fresh), outputs(model))
 
-    checkpoint.load_weights(fresh, pre)  # symlog by default: applied before the state encoder
+    tdmpc2_ckpt.load_weights(fresh, pre)  # symlog by default: applied before the state encoder
     assert fresh.input_transform == "symlog"
     assert_same_outputs(outputs(fresh), outputs(model, transform=symlog))
     with pytest.raises(UserError, match="prerelease_input"):
-        checkpoint.load_weights(fresh, pre, prerelease_input="tanh")
+        tdmpc2_ckpt.load_weights(fresh, pre, prerelease_input="tanh")
 
 
 def test_prerelease_transform_survives_save(tmp_path):
     model = small_model()
-    pre = to_prerelease(to_release(checkpoint.official_state_dict(model)))
+    pre = to_prerelease(to_release(tdmpc2_ckpt.official_state_dict(model)))
     torch.save({"model": pre}, tmp_path / "cartpole-like.pt")
     first = checkpoint.load_agent(tmp_path / "cartpole-like.pt", task="walker-walk", env_dims=WALKER, device="cpu")
     assert first.checkpoint_info["layout"] == "prerelease" and first.model.input_transform == "symlog"
@@ -266,18 +267,18 @@ def test_prerelease_transform_survives_save(tmp_path):
     assert second.checkpoint_info["layout"] == "current" and second.model.input_transform == "symlog"
     assert_same_outputs(outputs(second.model), outputs(model, transform=symlog))
     resumed = WorldModel.of(second.cfg).eval()  # as a trainer resumes: the whole file object into a fresh model
-    checkpoint.load_weights(resumed, checkpoint.read(tmp_path / "ours.pt"))
+    tdmpc2_ckpt.load_weights(resumed, checkpoint.read(tmp_path / "ours.pt"))
     assert resumed.input_transform == "symlog"
 
 
 def test_missing_target_copies_online():
     model = small_model()
     release = {
-        k: v for k, v in to_release(checkpoint.official_state_dict(model)).items() if not k.startswith("_target_Qs.")
+        k: v for k, v in to_release(tdmpc2_ckpt.official_state_dict(model)).items() if not k.startswith("_target_Qs.")
     }
     fresh = small_model(seed=5)
     with pytest.warns(UserWarning, match="no target Q ensemble"):
-        checkpoint.load_weights(fresh, release)
+        tdmpc2_ckpt.load_weights(fresh, release)
     for online, target in zip(fresh._Qs.params.parameters(), fresh._target_Qs_params.buffers()):
         assert torch.equal(online, target)
     assert torch.equal(fresh._Qs.params["0"].weight, model._Qs.params["0"].weight)
@@ -294,10 +295,10 @@ def test_mt80_round_trip(tmp_path):
     assert_same_outputs(outputs(loaded.model, task), outputs(agent.model, task))
 
     # an official multi-task file without our config: the task set comes from the number of embeddings
-    release = to_release(checkpoint.official_state_dict(agent.model))
+    release = to_release(tdmpc2_ckpt.official_state_dict(agent.model))
     assert "_task_emb.weight" in release and "_action_masks" not in release
     torch.save({"model": release}, tmp_path / "bare.pt")
-    spec = checkpoint.infer_spec(release)
+    spec = tdmpc2_ckpt.infer_spec(release)
     assert (spec["task_set"], spec["num_tasks"], spec["task_dim"], spec["obs_dim"]) == ("mt80", 80, 96, 39)
     official = checkpoint.load_agent(tmp_path / "bare.pt", device="cpu")
     assert official.cfg.task == "mt80" and official.checkpoint_info["task_source"] == "task embeddings"
@@ -306,14 +307,14 @@ def test_mt80_round_trip(tmp_path):
 
 def test_bmpc_round_trip(tmp_path):
     model = small_model(("agent=bmpc", *TINY))
-    sd = checkpoint.official_state_dict(model)
+    sd = tdmpc2_ckpt.official_state_dict(model)
     assert sd["_Qs.params.0.weight"].shape == (3, 64, 32)  # V heads: input z only (latent 32, no action)
     assert int(sd["expl_log_std_min"]) == -2 and int(sd["expl_log_std_dif"]) == 3
-    spec = checkpoint.infer_spec(sd)
+    spec = tdmpc2_ckpt.infer_spec(sd)
     assert (spec["agent"], spec["value_heads"], spec["num_q"]) == ("bmpc", "V", 3)
     assert (spec["log_std_min"], spec["log_std_max"]) == (-3, 1)
     fresh = small_model(("agent=bmpc", *TINY), seed=5)
-    checkpoint.load_weights(fresh, {"model": sd})
+    tdmpc2_ckpt.load_weights(fresh, {"model": sd})
     assert_same_weights(fresh, model)
     assert_same_outputs(outputs(fresh), outputs(model))
 
@@ -331,12 +332,12 @@ def test_bmpc_round_trip(tmp_path):
 def test_infer_spec_model_sizes():
     for size, num_q, latent in ((1, 2, 128), (5, 5, 512)):
         model = WorldModel(make_cfg(overrides=[f"model_size={size}"]))
-        spec = checkpoint.infer_spec(checkpoint.official_state_dict(model))
+        spec = tdmpc2_ckpt.infer_spec(tdmpc2_ckpt.official_state_dict(model))
         assert (spec["model_size"], spec["num_q"], spec["latent_dim"]) == (size, num_q, latent)
         assert (spec["obs_dim"], spec["action_dim"], spec["task_dim"], spec["agent"]) == (24, 6, 0, "tdmpc2")
         assert not spec["episodic"] and spec["num_bins"] == 101
     custom = WorldModel(make_cfg(overrides=[*TINY, "episodic=true"]))
-    spec = checkpoint.infer_spec(checkpoint.official_state_dict(custom))
+    spec = tdmpc2_ckpt.infer_spec(tdmpc2_ckpt.official_state_dict(custom))
     assert spec["model_size"] is None and spec["episodic"]
     assert (spec["num_q"], spec["mlp_dim"], spec["latent_dim"], spec["enc_dim"]) == (3, 64, 32, 48)
 
@@ -344,13 +345,13 @@ def test_infer_spec_model_sizes():
 def test_infer_spec_rgb():
     cfg = make_cfg(overrides=["obs=rgb", "num_channels=8", "latent_dim=128", "mlp_dim=64"])
     cfg.obs_shape = {"rgb": (9, 64, 64)}
-    spec = checkpoint.infer_spec(checkpoint.official_state_dict(WorldModel(cfg)))
+    spec = tdmpc2_ckpt.infer_spec(tdmpc2_ckpt.official_state_dict(WorldModel(cfg)))
     assert (spec["obs"], spec["obs_shape"], spec["obs_dim"], spec["num_channels"]) == ("rgb", (9, 64, 64), None, 8)
     assert (spec["latent_dim"], spec["action_dim"], spec["model_size"]) == (128, 6, None)
 
 
 def test_unknown_task_warns_and_loads(tmp_path):
-    torch.save(checkpoint.official_state_dict(small_model()), tmp_path / "model.pt")  # a bare state_dict
+    torch.save(tdmpc2_ckpt.official_state_dict(small_model()), tmp_path / "model.pt")  # a bare state_dict
     with pytest.warns(UserWarning, match="does not say which task"):
         agent = checkpoint.load_agent(tmp_path / "model.pt", device="cpu")
     assert agent.checkpoint_info["task"] is None and agent.cfg.obs_shape == {"state": (24,)}
@@ -359,7 +360,7 @@ def test_unknown_task_warns_and_loads(tmp_path):
 
 # ---------------------------------------------------------------------------------------------------- errors
 def test_task_dims_mismatch_names_both(tmp_path):
-    torch.save({"model": checkpoint.official_state_dict(small_model())}, tmp_path / "w.pt")
+    torch.save({"model": tdmpc2_ckpt.official_state_dict(small_model())}, tmp_path / "w.pt")
     with pytest.raises(UserError) as err:
         checkpoint.load_agent(tmp_path / "w.pt", task="cheetah-run", env_dims=(17, 6))
     msg = str(err.value)
@@ -369,24 +370,24 @@ def test_task_dims_mismatch_names_both(tmp_path):
 
 def test_task_dims_from_dm_control(tmp_path):
     pytest.importorskip("dm_control")
-    assert checkpoint.env_dims("walker-walk") == WALKER
-    torch.save({"model": checkpoint.official_state_dict(small_model())}, tmp_path / "w.pt")
+    assert tdmpc2_ckpt.env_dims("walker-walk") == WALKER
+    torch.save({"model": tdmpc2_ckpt.official_state_dict(small_model())}, tmp_path / "w.pt")
     with pytest.raises(UserError, match="observation dim 5 and action dim 1"):
         checkpoint.load_agent(tmp_path / "w.pt", task="cartpole-swingup")
 
 
 def test_task_from_file_name(tmp_path):
-    torch.save({"model": checkpoint.official_state_dict(small_model())}, tmp_path / "walker-run-2.pt")
+    torch.save({"model": tdmpc2_ckpt.official_state_dict(small_model())}, tmp_path / "walker-run-2.pt")
     agent = checkpoint.load_agent(tmp_path / "walker-run-2.pt", env_dims=WALKER, device="cpu")
     assert agent.cfg.task == "walker-run" and agent.checkpoint_info["task_source"] == "file name"
 
 
 def test_single_and_multi_task_mismatch(tmp_path):
-    torch.save({"model": checkpoint.official_state_dict(small_model())}, tmp_path / "single.pt")
+    torch.save({"model": tdmpc2_ckpt.official_state_dict(small_model())}, tmp_path / "single.pt")
     with pytest.raises(UserError, match="single-task model, but task=mt80"):
         checkpoint.load_agent(tmp_path / "single.pt", task="mt80")
     mt = small_model(task="mt80", dims=(39, 6))
-    torch.save({"model": checkpoint.official_state_dict(mt)}, tmp_path / "mt.pt")
+    torch.save({"model": tdmpc2_ckpt.official_state_dict(mt)}, tmp_path / "mt.pt")
     with pytest.raises(UserError, match="multi-task model"):
         checkpoint.load_agent(tmp_path / "mt.pt", task="walker-walk")
     with pytest.raises(UserError, match="80 task embeddings"):
@@ -400,13 +401,13 @@ def test_unreadable_files(tmp_path):
     with pytest.raises(UserError, match="cannot read"):
         checkpoint.load_agent(tmp_path / "junk.pt")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
-    with pytest.raises(UserError, match="not a TD-MPC2 checkpoint"):
+    with pytest.raises(UserError, match="not a checkpoint of any registered agent"):
         checkpoint.load_agent(tmp_path / "other.pt")
 
 
 def test_mismatched_weights_are_a_user_error():
     with pytest.raises(UserError, match="other shapes"):
-        checkpoint.load_weights(small_model(), checkpoint.official_state_dict(small_model(("model_size=1",))))
+        tdmpc2_ckpt.load_weights(small_model(), tdmpc2_ckpt.official_state_dict(small_model(("model_size=1",))))
 
 
 # ---------------------------------------------------------------------------------------------------- sizes
@@ -435,7 +436,7 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path, how):
 
     target = tmp_path / "pwned"
     payload = RunsCode(os.system, (f"touch {target}",)) if how == "os.system" else RunsCode(open, (str(target), "w"))
-    torch.save({"model": checkpoint.official_state_dict(small_model()), "payload": payload}, tmp_path / "evil.pt")
+    torch.save({"model": tdmpc2_ckpt.official_state_dict(small_model()), "payload": payload}, tmp_path / "evil.pt")
     for load in (
         checkpoint.read,
         lambda p: checkpoint.load_agent(p, task="walker-walk", env_dims=WALKER, device="cpu"),
@@ -451,8 +452,9 @@ def test_a_pickle_that_runs_code_is_refused(tmp_path, how):
 def test_trusted_files_load_with_a_warning(tmp_path):
     import fractions
 
+    weights = tdmpc2_ckpt.official_state_dict(small_model())
     torch.save(
-        {"model": checkpoint.official_state_dict(small_model()), "ratio": fractions.Fraction(1, 3)}, tmp_path / "old.pt"
+        {"model": weights, "ratio": fractions.Fraction(1, 3)}, tmp_path / "old.pt"
     )  # a harmless Python object that weights_only does not know
     with pytest.raises(UserError, match="it names fractions.Fraction"):
         checkpoint.read(tmp_path / "old.pt")
@@ -469,7 +471,7 @@ def test_official_multitask_metadata_loads_without_trust(tmp_path):
     from omegaconf import OmegaConf
 
     agent = small_agent(("model_size=1",), task="mt30", dims=(24, 6))
-    release = to_release(checkpoint.official_state_dict(agent.model))
+    release = to_release(tdmpc2_ckpt.official_state_dict(agent.model))
     metadata = OmegaConf.create(
         {
             "tasks": list(agent.cfg.tasks),

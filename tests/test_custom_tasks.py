@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from tdmpc2 import config
-from tdmpc2.envs import make_env, suite_of
-from tdmpc2.envs.dmcontrol import DMControl
-from tdmpc2.envs.dmcontrol_custom import TASKS
+from dream_mpc import config
+from dream_mpc.envs import make_env, suite_of
+from dream_mpc.envs.dmcontrol import DMControl
+from dream_mpc.envs.dmcontrol_custom import TASKS
 
 
 def _env(task):

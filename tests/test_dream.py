@@ -3,10 +3,10 @@
 import pytest
 import torch
 
+from dream_mpc import config
 from dream_mpc.objective import Objective
 from dream_mpc.planners.dream import DreamMPCPlanner
 from dream_mpc.planners.grad import GradMPCPlanner, HybridGradMPCPlanner
-from tdmpc2 import config
 from tests.toy_models import LinearQuadraticModel
 
 GAMMA = 0.9
@@ -218,7 +218,7 @@ def test_pixel_agent_plans_from_stacked_frames(planner):
 
 
 def test_pixel_config_with_mismatched_latent_is_a_clear_error():
-    from tdmpc2.errors import UserError
+    from dream_mpc.errors import UserError
     from tdmpc2.world_model import WorldModel
 
     cfg = config.load(["task=cartpole-swingup", "obs=rgb", "model_size=1"])
@@ -251,8 +251,8 @@ def test_each_nan_guard_holds_on_its_own():
 @pytest.mark.parametrize("planner", ["dream", "mppi"])
 def test_planners_act_from_meta_world_pixels(planner):
     """The paper's pixel protocol extends to Meta-World: a pixel agent plans on the corner2 camera's stacked frames."""
+    from dream_mpc.envs import make_env
     from tdmpc2.agent import TDMPC2
-    from tdmpc2.envs import make_env
 
     cfg = pixel_cfg("mw-button-press", planner)
     env = make_env(cfg)

@@ -211,8 +211,8 @@ def test_an_unsupported_observation_is_a_one_line_error():
 
 def test_acting_through_dream_mpc_at_the_appendix_d_settings():
     """Algorithm 3: 5 candidates x 1 iteration x horizon 15 on the lambda-return, from the filtered latent."""
+    from dream_mpc import config
     from dream_mpc.planner import make_planner
-    from tdmpc2 import config
 
     torch.manual_seed(0)
     d = Dreamer((3,), 1, DreamerOptions(**TINY))

@@ -15,14 +15,14 @@ import pytest
 import torch
 from conftest import WORK_DIR, assert_same_state, run_script
 
+from dream_mpc import checkpoint, config, runtime
 from dream_mpc.agent import EpisodeSchedule
+from dream_mpc.envs import make_env
 from dream_mpc.errors import UserError
+from dream_mpc.training.buffer import Buffer
+from dream_mpc.training.logger import Logger
+from dream_mpc.training.trainer import OnlineTrainer, Stopped
 from dreamer.family import DreamerAgent
-from tdmpc2 import checkpoint, config, runtime
-from tdmpc2.buffer import Buffer
-from tdmpc2.envs import make_env
-from tdmpc2.logger import Logger
-from tdmpc2.trainer import OnlineTrainer, Stopped
 
 SIZES = [
     "dreamer.belief_size=16",
@@ -193,9 +193,10 @@ def test_first_update_from_the_trainers_buffer(obs):
 
 
 # ---------------------------------------------------------------------------------------------------- training
-def short_trainer(cwd, overrides=(), stop_at=()):
+def short_trainer(cwd, overrides=(), stop_at=(), stop_in_update=()):
     """An in-process Dreamer trainer in `cwd` on EPISODE-step episodes; SIGTERM during the env step that makes
-    `_step` reach each value of `stop_at` (evaluation steps excepted)."""
+    `_step` reach each value of `stop_at` (evaluation steps excepted), and during this trainer's n-th agent update
+    for each n of `stop_in_update`."""
     cfg = load_cfg(["planner=dream", "dream.horizon=3", *overrides], cwd=cwd)
     runtime.setup(cfg)
     env = short_env(cfg)
@@ -217,7 +218,15 @@ def short_trainer(cwd, overrides=(), stop_at=()):
         finally:
             trainer.evaluating = False
 
-    env.step, trainer.eval = step_and_signal, eval_flagged
+    update, updates = trainer.agent.update, []
+
+    def update_and_signal(buffer, **kwargs):
+        updates.append(1)
+        if len(updates) in stop_in_update:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return update(buffer, **kwargs)
+
+    env.step, trainer.eval, trainer.agent.update = step_and_signal, eval_flagged, update_and_signal
     return trainer
 
 
@@ -242,23 +251,25 @@ def test_the_episode_schedule_seeds_randomly_then_updates_after_each_episode(tmp
 
 @pytest.mark.slow  # about 11 s on 2 shared cores
 def test_stopped_and_resumed_run_is_bitwise_the_uninterrupted_one(tmp_path):
-    """Stopped by SIGTERM in the middle of a planned episode (the filter's state and the planner's in the
-    checkpoint) and right at an episode's end (its updates still to run), then resumed to the end: weights,
-    optimisers, buffer, RNG states, the episode in progress with the acting state, and the logs equal those of the
-    same run never stopped."""
+    """Stopped by SIGTERM between two of an episode's updates, in the middle of a planned episode (the filter's state
+    and the planner's in the checkpoint) and right at an episode's end (its updates still to run), then resumed to
+    the end: weights, optimisers, buffer, RNG states, the episode in progress with the acting state, and the logs
+    equal those of the same run never stopped."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     whole = short_trainer(tmp_path / "a", ARGS)
     whole.train()
     stopped_at = []
-    for stop in ((130,), (160,), ()):  # 130: in an episode (120..160); 160: the step that ends one
-        run = short_trainer(tmp_path / "b", ARGS, stop_at=stop)
+    # the 2nd of the 3 updates after the episode that ends at step 80; 130: in an episode (120..160); 160: its end
+    for stop, in_update in (((), (2,)), ((130,), ()), ((160,), ()), ((), ())):
+        run = short_trainer(tmp_path / "b", ARGS, stop_at=stop, stop_in_update=in_update)
         try:
             run.train()
         except Stopped as stopped:
             assert stopped.code == 143
-            stopped_at.append(checkpoint.read(tmp_path / "b" / WORK_DIR / "models" / "last.pt")["step"])
-    assert stopped_at == [130, 160]
+            saved = checkpoint.read(tmp_path / "b" / WORK_DIR / "models" / "last.pt")
+            stopped_at.append((saved["step"], tuple(saved["pending_updates"])))
+    assert stopped_at == [(80, (1, False)), (130, (0, False)), (160, (0, False))]
     a, b = (checkpoint.read(tmp_path / d / WORK_DIR / "models" / "last.pt") for d in "ab")
     assert a["step"] == 201 and a["current_episode"]["acting"]["filter"] is not None
     for key in ("model", "agent", "buffer", "rng", "current_episode", "step", "episode", "log_rows", "nonfinite"):

@@ -4,13 +4,13 @@ and the prior step is under the caller's noise control (generator, mean or sampl
 import pytest
 import torch
 
+from dream_mpc import config
 from dream_mpc.noise import ImaginationNoise
 from dream_mpc.planner import make_planner
 from dream_mpc.registry import planners
 from dreamer.agent import Dreamer
 from dreamer.options import DreamerOptions
 from dreamer.world_model import latent
-from tdmpc2 import config
 
 # smaller searches than the defaults keep this fast; unknown planners (cem, plug-ins) run with their defaults
 CEM = ["cem.num_candidates=32", "cem.iterations=2", "cem.top_k=4", "cem.horizon=4"]

@@ -7,9 +7,9 @@ import io
 import pytest
 import torch
 
-from tdmpc2 import config
-from tdmpc2.envs import make_env
-from tdmpc2.trainer import _numpy_rng, _plain_rng
+from dream_mpc import config
+from dream_mpc.envs import make_env
+from dream_mpc.training.trainer import _numpy_rng, _plain_rng
 
 TASKS = ["cartpole-swingup", "cheetah-run-backwards", "mw-button-press", "humanoid_h1-walk"]
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from dm_control import suite
 
-from tdmpc2 import config
-from tdmpc2.envs import dmcontrol, make_env
-from tdmpc2.envs.dmcontrol import DMControl, suite_names
-from tdmpc2.errors import UserError
+from dream_mpc import config
+from dream_mpc.envs import dmcontrol, make_env
+from dream_mpc.envs.dmcontrol import DMControl, suite_names
+from dream_mpc.errors import UserError
 
 
 def test_every_task_name_maps_to_a_suite_task():

@@ -18,20 +18,20 @@ import pytest
 import torch
 from conftest import CHILD_ENV, ROOT, TINY, WORK_DIR, assert_same_state, run_script
 
-from tdmpc2 import checkpoint, config, runtime
+from dream_mpc import checkpoint, config, runtime
+from dream_mpc.envs import make_env
+from dream_mpc.errors import UserError
+from dream_mpc.training.buffer import Buffer
+from dream_mpc.training.logger import Logger
+from dream_mpc.training.trainer import OnlineTrainer, Stopped
 from tdmpc2.agent import TDMPC2
-from tdmpc2.buffer import Buffer
-from tdmpc2.envs import make_env
-from tdmpc2.errors import UserError
-from tdmpc2.logger import Logger
-from tdmpc2.trainer import OnlineTrainer, Stopped
 
 TINY = [*TINY, "num_samples=32", "num_elites=8", "num_pi_trajs=2", "iterations=1", "batch_size=16"]
 EPISODE = 40
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-def short_trainer(cwd, overrides=(), stop_at=()):
+def short_trainer(cwd, overrides=(), stop_at=(), stop_in_update=()):
     """An in-process trainer in `cwd` on EPISODE-step episodes; SIGTERM is sent to this process during the env
     step that makes `_step` reach each value of `stop_at` (as a cluster would, at any moment)."""
     old = os.getcwd()
@@ -53,6 +53,15 @@ def short_trainer(cwd, overrides=(), stop_at=()):
         return step(action)
 
     env.step = step_and_signal
+    update, updates = trainer.agent.update, []
+
+    def update_and_signal(buffer, **kwargs):
+        updates.append(1)
+        if len(updates) in stop_in_update:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return update(buffer, **kwargs)
+
+    trainer.agent.update = update_and_signal
     trainer.evaluating = False
     evaluate = trainer.eval
 
@@ -78,7 +87,7 @@ def wait_for(predicate, proc, timeout=120, what=""):
 # ---------------------------------------------------------------------------------------------------- writes
 KILLED_MID_WRITE = """
 import os, signal, sys, torch
-from tdmpc2.checkpoint import atomic_save
+from dream_mpc.checkpoint import atomic_save
 real_save = torch.save
 def save_half_then_die(obj, f):  # the bytes of a real save, cut in the middle, then SIGKILL
     import io
@@ -93,7 +102,7 @@ atomic_save({"step": 2, "weights": torch.ones(1000, 1000)}, sys.argv[1])
 
 SAVE_LOOP = """
 import sys, torch
-from tdmpc2.checkpoint import atomic_save
+from dream_mpc.checkpoint import atomic_save
 weights = torch.randn(4_000_000)  # 16 MB: a write takes a while
 for step in range(1, 10_000):
     weights.fill_(step)
@@ -253,23 +262,25 @@ def test_ctrl_c_says_what_was_saved(tmp_path):
 
 # ---------------------------------------------------------------------------------------------------- exactness
 def test_stopped_and_resumed_run_is_bitwise_the_uninterrupted_one(tmp_path):
-    """Stopped twice by SIGTERM (once in the middle of a planned episode, once right at an episode's end, with an
-    evaluation and a periodic checkpoint due), then resumed to the end: the model, optimizers, running scale,
-    buffer, step, every RNG state and the logs equal those of the same run never stopped."""
+    """Stopped three times by SIGTERM (in the middle of pretraining's updates, in the middle of a planned episode,
+    right at an episode's end with an evaluation and a periodic checkpoint due), then resumed to the end: the model,
+    optimizers, running scale, buffer, step, every RNG state and the logs equal those of the same run never stopped."""
     args = ["steps=200", "seed_steps=60", "eval_freq=100", f"save_freq={EPISODE}"]
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     whole = short_trainer(tmp_path / "a", args)
     whole.train()
     stopped_at = []
-    for stop in ((130,), (160,), ()):  # 130: mid-episode (120..160); 160: the step that ends an episode
-        run = short_trainer(tmp_path / "b", args, stop_at=stop)
+    # pretraining's 30th of 60 updates (at step 60); 130: mid-episode (120..160); 160: the step that ends an episode
+    for stop, in_update in (((), (30,)), ((130,), ()), ((160,), ()), ((), ())):
+        run = short_trainer(tmp_path / "b", args, stop_at=stop, stop_in_update=in_update)
         try:
             run.train()
         except Stopped as stopped:
             assert stopped.code == 143
-            stopped_at.append(checkpoint.read(tmp_path / "b" / WORK_DIR / "models" / "last.pt")["step"])
-    assert stopped_at == [130, 160]
+            saved = checkpoint.read(tmp_path / "b" / WORK_DIR / "models" / "last.pt")
+            stopped_at.append((saved["step"], tuple(saved["pending_updates"])))
+    assert stopped_at == [(61, (30, True)), (130, (0, False)), (160, (0, False))]
     a, b = (checkpoint.read(tmp_path / d / WORK_DIR / "models" / "last.pt") for d in "ab")
     assert a["step"] == 201 and a["current_episode"] is not None
     assert_same_state(a["model"], b["model"], "model")

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from dream_mpc import config
+from dream_mpc.errors import UserError
 from dream_mpc.gradient_stats import esnr, gradient_stats
 from dream_mpc.models.pendulum import DT, PendulumModel, angle_normalize
 from dream_mpc.planner import make_planner
-from tdmpc2 import config
-from tdmpc2.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 

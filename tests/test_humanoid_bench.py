@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from tdmpc2.envs import humanoid_bench as hb
-from tdmpc2.envs import suite_of
-from tdmpc2.errors import UserError
+from dream_mpc.envs import humanoid_bench as hb
+from dream_mpc.envs import suite_of
+from dream_mpc.errors import UserError
 
 HAVE_HB = importlib.util.find_spec("humanoid_bench") is not None
 needs_hb = pytest.mark.skipif(

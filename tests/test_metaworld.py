@@ -15,11 +15,11 @@ pytest.importorskip("metaworld")
 
 from metaworld.env_dict import ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE  # noqa: E402
 
-from tdmpc2 import config  # noqa: E402
-from tdmpc2.envs import make_env, suite_of  # noqa: E402
-from tdmpc2.envs import metaworld as mw  # noqa: E402
-from tdmpc2.envs.task_sets import TASK_SETS  # noqa: E402
-from tdmpc2.errors import UserError  # noqa: E402
+from dream_mpc import config  # noqa: E402
+from dream_mpc.envs import make_env, suite_of  # noqa: E402
+from dream_mpc.envs import metaworld as mw  # noqa: E402
+from dream_mpc.envs.task_sets import TASK_SETS  # noqa: E402
+from dream_mpc.errors import UserError  # noqa: E402
 
 
 def _raw(name, seed):

@@ -2,8 +2,8 @@
 
 import torch
 
+from dream_mpc import config
 from dream_mpc.planners.mppi import MPPIPlanner
-from tdmpc2 import config
 from tests.toy_models import LinearQuadraticModel
 
 

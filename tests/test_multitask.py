@@ -13,10 +13,10 @@ import pytest
 import torch
 from tensordict import TensorDict
 
-from tdmpc2 import config
-from tdmpc2.envs import all_tasks, suite_of, task_sets
-from tdmpc2.envs.multitask import MultitaskEnv, evaluate_task_set, official_score
-from tdmpc2.errors import UserError
+from dream_mpc import config
+from dream_mpc.envs import all_tasks, suite_of, task_sets
+from dream_mpc.envs.multitask import MultitaskEnv, evaluate_task_set, official_score
+from dream_mpc.errors import UserError
 
 HAVE_MW = importlib.util.find_spec("metaworld") is not None
 
@@ -86,7 +86,7 @@ class _ZeroAgent:
 @pytest.mark.skipif(not HAVE_MW, reason="metaworld is not installed")
 def test_evaluate_task_set_scores_as_tdmpc2():
     cfg = config.load(["task=mt80"])
-    from tdmpc2 import offline
+    from dream_mpc.training import offline
 
     offline.setup(cfg)
     agent = _ZeroAgent(cfg.action_dim)
@@ -140,7 +140,7 @@ def _write_chunks(path, tasks, episodes_per_task=2):
 
 
 def test_offline_training_from_chunks(tmp_path, monkeypatch):
-    from tdmpc2 import offline
+    from dream_mpc.training import offline
 
     monkeypatch.chdir(tmp_path)  # the run's folder (logs/mt30/...) goes under the test's own directory
     data = tmp_path / "data"
@@ -189,7 +189,7 @@ def test_every_registered_task_builds_and_steps():
         if suite.name == "humanoid_bench":
             if importlib.util.find_spec("humanoid_bench") is None:
                 continue
-            from tdmpc2.envs.humanoid_bench import gym_id
+            from dream_mpc.envs.humanoid_bench import gym_id
 
             if gym_id(task) in seen:  # the same env with and without -v0
                 continue

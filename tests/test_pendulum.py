@@ -8,13 +8,13 @@ import pytest
 import torch
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
+from dream_mpc import config
+from dream_mpc.envs import make_env, suite_of
+from dream_mpc.envs.pendulum import RETURN_RANDOM, RETURN_TARGET, Pendulum
+from dream_mpc.errors import UserError
 from dream_mpc.models.pendulum import PendulumModel, angle_normalize
 from dream_mpc.planner import make_planner
 from dream_mpc.registry import planners
-from tdmpc2 import config
-from tdmpc2.envs import make_env, suite_of
-from tdmpc2.envs.pendulum import RETURN_RANDOM, RETURN_TARGET, Pendulum
-from tdmpc2.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -202,7 +202,7 @@ def test_dream_mpc_through_the_true_model_swings_up_where_the_prior_hangs():
 
 
 def test_the_bundled_agent_loads_with_the_suites_episode_length_and_discount():
-    from tdmpc2.checkpoint import load_agent
+    from dream_mpc.checkpoint import load_agent
 
     agent = load_agent(ROOT / "agents" / "analysis" / "gym-pendulum-tdmpc2.pt", device="cpu")
     # 200-step episodes: TD-MPC2's heuristic discount (200 / 5 - 1) / (200 / 5) = 0.975 (not 0.99, a DMC task's)

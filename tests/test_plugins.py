@@ -30,7 +30,7 @@ def toy():
 
 
 def toy_agent(toy, planner, model=None):
-    from tdmpc2 import config
+    from dream_mpc import config
 
     cfg = config.load(["task=toy-reach", "agent=toy_rnn", f"planner={planner}", "device=cpu"])
     config.set_env_dims(cfg, (2,), 1, toy.LENGTH)
@@ -38,9 +38,9 @@ def toy_agent(toy, planner, model=None):
 
 
 def test_plugins_are_registered_and_named_in_errors(toy):
+    from dream_mpc import config
     from dream_mpc.errors import UserError
     from dream_mpc.registry import agents, planners, suites
-    from tdmpc2 import config
 
     assert "toy_shooting" in planners.names() and "toy_rnn" in agents.names() and "toy" in suites.names()
     with pytest.raises(UserError, match="toy_shooting.num_samples=0 is not allowed"):
@@ -133,8 +133,8 @@ def test_train_and_evaluate_a_plugin_through_the_command_line(tmp_path):
 
 
 def test_a_file_of_an_unregistered_agent_names_the_plugin_setting(tmp_path, toy):
+    from dream_mpc.checkpoint import atomic_save, load_agent
     from dream_mpc.errors import UserError
-    from tdmpc2.checkpoint import atomic_save, load_agent
 
     path = tmp_path / "other.pt"
     atomic_save({"model": {}, "config": {"agent": "somebody_elses", "task": "toy-reach"}}, path)
@@ -150,7 +150,7 @@ def test_a_fall_ends_the_episode_and_training_goes_on_without_a_terminal_target(
     import train
 
     stored = []
-    from tdmpc2.buffer import Buffer
+    from dream_mpc.training.buffer import Buffer
 
     original = Buffer.add
     monkeypatch.setattr(Buffer, "add", lambda self, ep: (stored.append(ep), original(self, ep))[1])

@@ -5,9 +5,9 @@ import pytest
 import torch
 from conftest import AGENT as BUNDLED
 
+from dream_mpc import checkpoint, config
+from dream_mpc.errors import UserError
 from dream_mpc.objective import Objective
-from tdmpc2 import checkpoint, config
-from tdmpc2.errors import UserError
 from tdmpc2.planning import TDMPC2Planning
 
 

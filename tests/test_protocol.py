@@ -8,12 +8,12 @@ import warnings
 import pytest
 import torch
 
+from dream_mpc import config
 from dream_mpc.noise import ImaginationNoise
 from dream_mpc.objective import Objective
 from dream_mpc.planners.dream import DreamMPCPlanner
 from dream_mpc.planners.mppi import MPPIPlanner
 from dream_mpc.rollout import latent_rollout, policy_rollout, predicted_return, sequence_return
-from tdmpc2 import config
 from tests.toy_models import IntegratorModel, LinearQuadraticModel
 
 GAMMA = 0.9

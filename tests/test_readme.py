@@ -33,7 +33,7 @@ def test_the_python_snippet_runs(monkeypatch, tmp_path):
 @pytest.mark.parametrize("line", [c for c in commands() if c.split()[1] in ("train.py", "evaluate.py")])
 def test_train_and_evaluate_commands_build_a_valid_config(line):
     """Every value of every sweep list is validated (the config as each job would build it)."""
-    from tdmpc2 import config
+    from dream_mpc import config
 
     args = [a for a in shlex.split(line)[2:] if a != "-m" and not a.startswith(("hydra/", "hydra."))]
     variants = [[]]

@@ -7,10 +7,9 @@ import dataclasses
 import pytest
 from conftest import ROOT, run_script
 
-from dream_mpc import options
+from dream_mpc import config, options
 from dream_mpc.errors import UserError, unknown
 from dream_mpc.registry import Registry, agents, planners, suites
-from tdmpc2 import config
 
 
 def test_builtins_are_found_by_their_modules():

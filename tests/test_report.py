@@ -1,6 +1,7 @@
-"""The record format (tdmpc2/records.py), the statistics (tdmpc2/aggregates.py) and scripts/report.py, on records
-written by the tests: aggregates equal rliable's own functions, intervals resample training seeds (not episodes),
-tables mark missing cells, published baselines import, tracked results are never overwritten."""
+"""The record format (dream_mpc/evaluation/records.py), the statistics (dream_mpc/evaluation/aggregates.py) and
+scripts/report.py, on records written by the tests: aggregates equal rliable's own functions, intervals resample
+training seeds (not episodes), tables mark missing cells, published baselines import, tracked results are never
+overwritten."""
 
 import csv
 import json
@@ -12,8 +13,8 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from tdmpc2 import aggregates as agg  # noqa: E402
-from tdmpc2 import records  # noqa: E402
+from dream_mpc.evaluation import aggregates as agg  # noqa: E402
+from dream_mpc.evaluation import records  # noqa: E402
 
 TASKS = ("cartpole-swingup", "cartpole-balance", "walker-walk")
 
@@ -270,7 +271,7 @@ def test_parameter_sweep_gives_figure5(tmp_path):
 def test_tracked_results_are_not_overwritten_without_the_flag(tmp_path):
     import report
 
-    from tdmpc2.errors import UserError
+    from dream_mpc.errors import UserError
 
     tracked = "benchmark_cpu.json"
     assert (ROOT / "results" / tracked).exists()

@@ -8,8 +8,8 @@ import sys
 import pytest
 from conftest import AGENT, CHILD_ENV, ROOT, evaluate_in_process, run_script
 
-from tdmpc2 import records
-from tdmpc2.sweeps import job_threads
+from dream_mpc.evaluation import records
+from dream_mpc.sweeps import job_threads
 
 SWEEP_ENV = {**CHILD_ENV, "PYTHONWARNINGS": "ignore"}
 

@@ -1,4 +1,4 @@
-"""Adaptive threads of the acting step (tdmpc2/threads.py): the choice logic on given times, and a real agent."""
+"""Adaptive threads of the acting step (dream_mpc/threads.py): the choice logic on given times, and a real agent."""
 
 import os
 import subprocess
@@ -9,9 +9,9 @@ import pytest
 import torch
 from conftest import AGENT, ROOT
 
-from tdmpc2 import config, load_agent
+from dream_mpc import config, load_agent
+from dream_mpc.threads import AdaptiveThreads, IdleCores, _Choice, candidates, products_thread_independent
 from tdmpc2.agent import TDMPC2
-from tdmpc2.threads import AdaptiveThreads, IdleCores, _Choice, candidates, products_thread_independent
 
 QUIET = {1: 0.195, 2: 0.113}  # MPPI at model size 1 on the 2-core VM (s per step)
 BUSY = {1: 0.195, 2: 0.430}  # one core taken by another process
@@ -164,9 +164,9 @@ def test_programs_make_products_thread_independent_importing_tdmpc2_does_not():
     assert os.environ["MKL_CBWR"] == "AUTO,STRICT"  # conftest, like train.py and evaluate.py, asked for it
     assert products_thread_independent(2)
     env = {k: v for k, v in os.environ.items() if k != "MKL_CBWR"}
-    code = "import os, tdmpc2, tdmpc2.agent, tdmpc2.cli; print(os.environ.get('MKL_CBWR'))"
+    code = "import os, tdmpc2, tdmpc2.agent, dream_mpc.cli; print(os.environ.get('MKL_CBWR'))"
     lib = subprocess.run(
-        [sys.executable, "-c", code.replace(", tdmpc2.cli", "")],
+        [sys.executable, "-c", code.replace(", dream_mpc.cli", "")],
         capture_output=True,
         text=True,
         env=env,
@@ -182,7 +182,7 @@ def test_products_used_before_tdmpc2_give_one_warning():
     code = (
         "import torch, warnings\n"
         "torch.randn(5, 384) @ torch.randn(384, 384)  # MKL starts in its default mode\n"
-        "from tdmpc2.threads import AdaptiveThreads, products_thread_independent\n"
+        "from dream_mpc.threads import AdaptiveThreads, products_thread_independent\n"
         "torch.set_num_threads(2)\n"
         "print('independent' if products_thread_independent(2) else 'dependent')\n"
         "with AdaptiveThreads()(key=1):\n"

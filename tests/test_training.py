@@ -16,13 +16,13 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # before dm_control is imported: head
 import pytest
 from conftest import CHILD_ENV, ROOT, TINY, WORK_DIR, run_script
 
-from tdmpc2 import checkpoint, config, runtime
+from dream_mpc import checkpoint, config, runtime
+from dream_mpc.envs import make_env
+from dream_mpc.errors import UserError
+from dream_mpc.training.buffer import Buffer
+from dream_mpc.training.logger import Logger
+from dream_mpc.training.trainer import OnlineTrainer
 from tdmpc2.agent import TDMPC2
-from tdmpc2.buffer import Buffer
-from tdmpc2.envs import make_env
-from tdmpc2.errors import UserError
-from tdmpc2.logger import Logger
-from tdmpc2.trainer import OnlineTrainer
 
 TINY = [*TINY, "num_samples=64", "num_elites=8", "iterations=2", "batch_size=32"]
 
@@ -333,7 +333,7 @@ import resource, sys
 import torch
 sys.path.insert(0, "scripts")
 from bench_utils import build_agent, synthetic_batch
-from tdmpc2 import runtime
+from dream_mpc import runtime
 torch.set_num_threads(1)
 agent = build_agent(1, overrides=["keep_freed_memory=false"])
 batch = synthetic_batch(agent)

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from dream_mpc import config
+from dream_mpc.checkpoint import load_agent
 from dream_mpc.errors import UserError
-from tdmpc2 import config, records
-from tdmpc2.checkpoint import load_agent
-from tdmpc2.evaluation import evaluate_checkpoint, job_of
+from dream_mpc.evaluation import records
+from dream_mpc.evaluation.episodes import evaluate_checkpoint, job_of
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENT = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"
@@ -142,7 +143,7 @@ def test_run_names_cannot_leave_the_run_folder(name):
 
 
 def test_a_buffer_smaller_than_an_episode_is_refused():
-    from tdmpc2.buffer import Buffer
+    from dream_mpc.training.buffer import Buffer
 
     cfg = config.load(["task=cartpole-swingup", "buffer_size=10", "device=cpu"])
     config.set_env_dims(cfg, (5,), 1, 500)
@@ -222,7 +223,7 @@ def test_every_plotted_line_and_band_is_labelled_with_the_data_that_drew_it():
 
 
 def test_single_run_cells_say_so_instead_of_a_zero_spread():
-    from tdmpc2 import aggregates
+    from dream_mpc.evaluation import aggregates
 
     cells = {"cartpole-swingup": {"dream (tdmpc2)": {"mean": 746.0, "std": 0.0, "n": 1}}}
     rows = aggregates.table_rows(cells, ["dream (tdmpc2)"], "dmcontrol")

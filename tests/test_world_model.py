@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from dream_mpc import config
 from dream_mpc.objective import Objective
-from tdmpc2 import config, cpu_kernels, layers
+from tdmpc2 import cpu_kernels, layers
 from tdmpc2.math import TwoHot, symexp, symlog
 from tdmpc2.world_model import WorldModel
 

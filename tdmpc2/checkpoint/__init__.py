@@ -1,17 +1,15 @@
-"""Checkpoints: every official TD-MPC2 layout in, the current official layout out, read safely, written atomically.
+"""The TD-MPC2 family's checkpoints: every official TD-MPC2 and BMPC layout in, the current official layout out
+(files are read and written by dream_mpc/checkpoint/).
 
 One concern a module:
-  files     atomic writes (a killed run never leaves a truncated file) and safe reads (weights_only=True)
   layouts   the official key layouts (current, release, pre-release) and their converters to our keys
   spec      a model's architecture read off its tensors (sizes, agent, multi-task set)
   weights   loading converted weights into a built model, strictly (and pre-release input transforms)
-  tasks     what loading needs to know about tasks (names, dims, episode lengths), from `tdmpc2.envs`
+  tasks     what loading needs to know about tasks (names, dims, episode lengths), from `dream_mpc.envs`
   configs   the config of a loaded file: its own config, its tensors, then the caller's overrides
-  agents    `save` an agent, `load_agent` a ready one from a file alone
+  official  the family's `from_checkpoint`: a ready agent from a file of any layout
 """
 
-from tdmpc2.checkpoint.agents import load_agent, save
-from tdmpc2.checkpoint.files import TRUST_OPTION, atomic_save, read
 from tdmpc2.checkpoint.layouts import (
     ENSEMBLE_PREFIXES,
     LAYOUTS,
@@ -33,19 +31,14 @@ __all__ = [
     "LAYOUTS",
     "ONLINE",
     "TARGET",
-    "TRUST_OPTION",
-    "atomic_save",
     "convert",
     "detect_layout",
     "env_dims",
     "infer_spec",
     "internal_state_dict",
-    "load_agent",
     "load_converted",
     "load_weights",
     "official_state_dict",
-    "read",
-    "save",
     "set_input_transform",
     "unwrap",
 ]

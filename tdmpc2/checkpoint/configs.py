@@ -2,10 +2,8 @@
 caller asks for, strongest last. Our files carry their config (a plain dict); official ones do not.
 """
 
-import re
-
-from dream_mpc.agent import option_blocks as agent_option_blocks
-from tdmpc2 import config
+from dream_mpc import config
+from dream_mpc.checkpoint.configs import hydra_value, override_key, saved_overrides
 
 ARCH_KEYS = (
     "model_size",
@@ -19,50 +17,6 @@ ARCH_KEYS = (
     "log_std_min",
     "log_std_max",
 )
-# keys of a saved config that the loading call decides, never the file
-SAVED_CONFIG_SKIP = ("task", "device", "task_dim", "checkpoint", "trust_checkpoint")
-
-
-def _hydra_value(value):
-    """A Python value as a Hydra override value (strings quoted, so '123' stays a string)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_hydra_value(v) for v in value) + "]"
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def override_key(override):
-    return re.split(r"[=~]", override.lstrip("+~"), maxsplit=1)[0].strip()
-
-
-def _saved_overrides(saved):
-    """The values of our own file's config that differ from the defaults, as {key: value} overrides."""
-    saved = dict(saved)
-    if saved.get("_iterations_adjusted") and saved.get("action_dim", 0) >= 20:
-        saved["iterations"] -= 2  # files saved before MPPI added the 2 itself stored them in the config
-    defaults = config.defaults()  # the root config.yaml as a dict (cheaper than a Hydra compose)
-    # an agent whose block replaces root keys saved its effective values at the top level (read below)
-    copied_up = {block for block, cls in agent_option_blocks().items() if cls.replaces_root_keys}
-    own = config.agent_only_keys()  # such an agent's own keys, copied up by parse_cfg: back into its block
-    out = {}
-    for key, value in saved.items():
-        if key in SAVED_CONFIG_SKIP:
-            continue
-        default = defaults.get(key)
-        if isinstance(default, dict):
-            if key not in copied_up:
-                out.update({f"{key}.{k}": v for k, v in value.items() if k in default and v != default[k]})
-        elif key in defaults:
-            if value != default:
-                out[key] = value
-        elif key in own and value != defaults[own[key]][key]:
-            out[f"{own[key]}.{key}"] = value
-    return out
 
 
 def _spec_overrides(spec):
@@ -77,12 +31,12 @@ def build_config(spec, task, device, overrides, saved):
     tensors, the task and device asked for, and the user's overrides."""
     overrides = list(overrides)
     user_keys = {override_key(o) for o in overrides}
-    ours = _saved_overrides(saved) if saved else {}
+    ours = saved_overrides(saved) if saved else {}
     ours.update(_spec_overrides(spec))
     if task is not None:
         ours["task"] = task
     ours["device"] = device
-    cfg = config.load([f"{k}={_hydra_value(v)}" for k, v in ours.items() if k not in user_keys] + overrides)
+    cfg = config.load([f"{k}={hydra_value(v)}" for k, v in ours.items() if k not in user_keys] + overrides)
     if cfg.multitask:
         cfg.task_dim = spec["task_dim"]  # parse_cfg's rule covers the official sizes only
     return cfg

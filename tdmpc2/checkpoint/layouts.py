@@ -16,7 +16,7 @@ import warnings
 
 import torch
 
-from tdmpc2.errors import UserError
+from dream_mpc.errors import UserError
 
 ENSEMBLE_PREFIXES = ("_Qs.params", "_detach_Qs_params", "_target_Qs_params")
 ONLINE, TARGET = "_Qs.params.", "_target_Qs_params."

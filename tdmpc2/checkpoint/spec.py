@@ -6,10 +6,10 @@ with, the agent (TD-MPC2 Q(z, a) heads or BMPC V(z) heads) and the task set all 
 
 import re
 
-from tdmpc2 import config
+from dream_mpc import config
+from dream_mpc.errors import UserError
 from tdmpc2.checkpoint.layouts import ONLINE, convert
 from tdmpc2.checkpoint.tasks import task_set_of_size
-from tdmpc2.errors import UserError
 
 
 def _layer_weights(sd, prefix):

@@ -1,7 +1,7 @@
 """Everything a checkpoint load needs to know about tasks, in one place: which names are tasks and task sets,
 a task's true dims (to check a file against), episode lengths, and the task a file was trained on.
 
-Kept apart because the task lists live in the env-suite registry (`tdmpc2.envs`: `is_task`, `task_set`,
+Kept apart because the task lists live in the env-suite registry (`dream_mpc.envs`: `is_task`, `task_set`,
 `task_dims`), which evolves on its own; the rest of the package asks only this module.
 """
 
@@ -9,12 +9,12 @@ import re
 import warnings
 from pathlib import Path
 
-from tdmpc2.errors import UserError
+from dream_mpc.errors import UserError
 
 
 def task_set(name):
     """The task list of a multi-task set (mt30, mt80) in official task-id order, or None for any other name."""
-    from tdmpc2.envs import task_set as lookup
+    from dream_mpc.envs import task_set as lookup
 
     return lookup(name)
 
@@ -29,7 +29,7 @@ def task_set_of_size(num_tasks):
 
 
 def is_single_task(name):
-    from tdmpc2.envs import is_task
+    from dream_mpc.envs import is_task
 
     return is_task(name) and task_set(name) is None
 
@@ -39,7 +39,7 @@ def env_dims(task):
     the task is unknown, a task set, or its simulator is not installed."""
     if not is_single_task(task):
         return None
-    from tdmpc2.envs import task_dims
+    from dream_mpc.envs import task_dims
 
     try:
         with warnings.catch_warnings():  # dm_control probes an OpenGL backend on import; nothing is rendered here
@@ -56,7 +56,7 @@ def env_dims(task):
 
 def mt_action_dim(task):
     """The action dim of a task of mt30/mt80 (the official multi-task models mask the rest)."""
-    from tdmpc2.envs.task_sets import action_dims
+    from dream_mpc.envs.task_sets import action_dims
 
     return action_dims(task)[0]
 
@@ -69,7 +69,7 @@ def episode_length(task):
 def single_episode_length(task):
     """A single task's episode length as its suite declares it (HumanoidBench 1000, gym-pendulum 200: the discount
     depends on it), else by name as `episode_length`."""
-    from tdmpc2.envs import task_dims
+    from dream_mpc.envs import task_dims
 
     try:
         with warnings.catch_warnings():  # dm_control probes an OpenGL backend on import; nothing is rendered here
@@ -154,7 +154,7 @@ def check_task_dims(path, spec, task, source, dims=None):
 def set_env_dims(cfg, spec):
     """What an environment would tell: dims from the file; episode lengths (and multi-task action dims) from
     the task names."""
-    from tdmpc2 import config
+    from dream_mpc import config
 
     if cfg.multitask:
         action_dims = [mt_action_dim(t) for t in cfg.tasks]

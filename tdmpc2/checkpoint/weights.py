@@ -5,9 +5,9 @@ Pre-release files had a parameter-free input transform at encoder position 0, wh
 it is re-applied as a forward pre-hook and remembered on the model, so `save` can write it down.
 """
 
+from dream_mpc.errors import UserError, unknown
 from tdmpc2 import math
 from tdmpc2.checkpoint.layouts import convert, detect_layout
-from tdmpc2.errors import UserError, unknown
 
 # buffers that older layouts lack (they were plain attributes): the freshly built model's values are used
 FILLED_BUFFERS = ("log_std_min", "log_std_dif", "expl_log_std_min", "expl_log_std_dif", "_action_masks")

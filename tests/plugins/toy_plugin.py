@@ -11,13 +11,13 @@ import torch.nn as nn
 from gymnasium.spaces import Box
 from tensordict import TensorDict
 
+from dream_mpc import config
 from dream_mpc.agent import Agent
+from dream_mpc.envs import Suite
 from dream_mpc.options import option
 from dream_mpc.planner import Planner, make_planner
 from dream_mpc.registry import agents, planners, suites
 from dream_mpc.world_model import WorldModel
-from tdmpc2 import config
-from tdmpc2.envs import Suite
 
 TARGET, LENGTH = 0.5, 25
 

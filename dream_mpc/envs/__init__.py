@@ -55,14 +55,14 @@ def _all():
 
 def all_tasks():
     """Every single task of every registered suite, then the multi-task sets."""
-    from tdmpc2.envs.task_sets import TASK_SETS
+    from dream_mpc.envs.task_sets import TASK_SETS
 
     return sorted(_all()) + sorted(TASK_SETS)
 
 
 def task_set(name):
     """The task list of a multi-task set (mt30, mt80), in the order of the official task ids; None otherwise."""
-    from tdmpc2.envs.task_sets import TASK_SETS
+    from dream_mpc.envs.task_sets import TASK_SETS
 
     return list(TASK_SETS[name]) if name in TASK_SETS else None
 
@@ -87,7 +87,7 @@ def task_dims(task):
 
 def make_env(cfg):
     """The env for cfg.task; fills in cfg's env-dependent keys (obs_shape, action_dim, episode_length ...)."""
-    from tdmpc2 import config
+    from dream_mpc import config
 
     names = task_set(cfg.task)
     if names is not None:

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from gymnasium.spaces import Box
 
+from dream_mpc.envs import Env, Suite, checked_action
 from dream_mpc.errors import UserError, unknown
 from dream_mpc.registry import suites
-from tdmpc2.envs import Env, Suite, checked_action
 
 INSTALL = "pip install 'metaworld==3.1.1' 'gymnasium[mujoco]==1.4.0'"
 NAMES = (
@@ -91,6 +91,7 @@ class MetaWorld(Env):
         env._freeze_rand_vec = False
         env.seeded_rand_vec = True
         self.obs_type = obs
+        self.frame_stack = NUM_FRAMES if obs == "rgb" else 1  # frames per observation (stored once each)
         self.max_episode_steps = EPISODE_LENGTH
         self.action_space = Box(-1.0, 1.0, (ACTION_DIM,), dtype=np.float32)
         if obs == "rgb":

@@ -7,15 +7,13 @@ import random
 import numpy as np
 import torch
 
-from tdmpc2 import layers
-
 
 def resolve_device(name="auto"):
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        from tdmpc2.errors import UserError
+        from dream_mpc.errors import UserError
 
         raise UserError(f"device={name} was asked for, but CUDA is not available here; use device=cpu or device=auto")
     return device
@@ -28,7 +26,7 @@ def ensure_writable(folder, what):
     import tempfile
     from pathlib import Path
 
-    from tdmpc2.errors import UserError
+    from dream_mpc.errors import UserError
 
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
@@ -73,10 +71,9 @@ def keep_freed_memory():
 
 
 def setup(cfg):
-    """Seed, threads, kernels and (opt-in, `keep_freed_memory=true`) the allocator as the config asks."""
+    """Seed, threads and (opt-in, `keep_freed_memory=true`) the allocator as the config asks."""
     set_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    layers.set_fused_activation(cfg.fused)
     if cfg.get("keep_freed_memory", False):
         keep_freed_memory()

@@ -1,4 +1,4 @@
-"""Statistics over evaluation records (tdmpc2/records.py) with rliable: score matrices, IQM / mean / median /
+"""Statistics over evaluation records (records.py) with rliable: score matrices, IQM / mean / median /
 optimality gap with stratified-bootstrap confidence intervals, performance profiles, probability of improvement,
 paired per-episode differences, and the per-task tables of the paper (mean ± std over training seeds).
 

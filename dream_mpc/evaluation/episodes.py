@@ -8,7 +8,7 @@ import torch
 
 def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=None, recorder=None):
     """One episode; returns its return, success, length, mean planning ms per step and (optionally) frames.
-    `on_step()` is called after every env step (a progress bar). `recorder` (tdmpc2/exploitation.py) adds the
+    `on_step()` is called after every env step (a progress bar). `recorder` (exploitation.py) adds the
     episode's predicted-minus-realised returns as `exploitation` (its time is not counted in ms_per_step)."""
     obs, done, ep_return, t, plan_seconds = env.reset(), False, 0.0, 0, 0.0
     if recorder is not None:
@@ -51,7 +51,7 @@ def evaluate_checkpoint(cfg):
     """evaluate.py: cfg.checkpoint on cfg.task (the file's own task unless task= was given) with cfg.planner;
     prints one line per episode and a summary; returns the episodes run.
 
-    Every episode is appended as a row to `cfg.results_dir` (tdmpc2/records.py). Episodes already recorded there
+    Every episode is appended as a row to `cfg.results_dir` (records.py). Episodes already recorded there
     for the same (task, checkpoint, planner + options, eval noise, seed) are skipped: the environment is still reset
     for them, so later episodes start from the same initial states as in a full run, and the planner's noise is
     seeded per episode from (seed, episode), so a rerun gives the same rows as an uninterrupted run."""
@@ -59,12 +59,13 @@ def evaluate_checkpoint(cfg):
 
     from tqdm import tqdm
 
+    from dream_mpc import runtime
+    from dream_mpc.checkpoint import load_agent
+    from dream_mpc.envs import make_env, suite_of
     from dream_mpc.errors import UserError
-    from tdmpc2 import records, runtime
-    from tdmpc2.checkpoint import load_agent
-    from tdmpc2.envs import make_env, suite_of
-    from tdmpc2.exploitation import ExploitationRecorder
-    from tdmpc2.logger import save_video
+    from dream_mpc.evaluation import records
+    from dream_mpc.evaluation.exploitation import ExploitationRecorder
+    from dream_mpc.training.logger import save_video
 
     if cfg.checkpoint is None:
         raise UserError("no checkpoint given: python evaluate.py task=<task> checkpoint=<path.pt> planner=mppi")
@@ -152,8 +153,9 @@ def evaluate_checkpoint(cfg):
 
 
 def job_of(cfg, agent):
-    """An evaluation job's identity (tdmpc2/records.py): everything that changes its numbers."""
-    from tdmpc2 import records, runtime
+    """An evaluation job's identity (dream_mpc/evaluation/records.py): everything that changes its numbers."""
+    from dream_mpc import runtime
+    from dream_mpc.evaluation import records
 
     return {
         "task": cfg.task,

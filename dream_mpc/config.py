@@ -389,8 +389,8 @@ def _to_config(d):
 def validate(raw):
     """Type and range of every root key and of every agent's and planner's options; names against the registries.
     A mistake is a one-line UserError naming the key, the value and what is allowed."""
+    from dream_mpc import envs
     from dream_mpc.planner import validate_options
-    from tdmpc2 import envs
 
     for key, value in list(raw.items()):  # official: strings like "5*2" are arithmetic
         if isinstance(value, str) and re.fullmatch(r"\d+\s*[+\-*/]\s*\d+", value):
@@ -491,7 +491,7 @@ def check_checkpoint_file(path):
 
 def parse_cfg(raw):
     """Validate and apply presets: a dict from `compose` -> Config (env-dependent keys come later)."""
-    from tdmpc2 import envs
+    from dream_mpc import envs
 
     raw = dict(raw)
     overridden = set(raw.pop("_overridden", ()))

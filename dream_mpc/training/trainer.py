@@ -1,5 +1,6 @@
-"""TD-MPC2's online trainer: seed with random actions, pretrain on the seed data, then one update per env step;
-evaluate every eval_freq steps and checkpoint every save_freq steps (both at the next episode end).
+"""The online trainer of every agent family. By default TD-MPC2's schedule: seed with random actions, pretrain on the
+seed data, then one update per env step; evaluate every eval_freq steps and checkpoint every save_freq steps (both at
+the next episode end).
 
 Checkpoints (`models/last.pt`) hold the weights, optimizers, running scale, step, episode count, buffer, every RNG
 state (torch, numpy, python, env; as tensors and plain tuples, so they read back with weights_only=True) and CSV
@@ -7,7 +8,8 @@ row counts, so a killed run resumes from its last one and loses only the steps s
 too, so a rerun with a larger `steps` continues where it ended.
 
 Stopping: SIGTERM or SIGUSR1 (cluster preemption, `scancel --signal`) only sets a flag; the loop saves
-`models/last.pt` at the next step boundary (after an update or evaluation in progress), says what it saved and how
+`models/last.pt` at the next step boundary (after the update or evaluation in progress; between two of pretraining's
+or an episode schedule's updates, the rest then made after the resume), says what it saved and how
 to resume, and exits with 128 + the signal number (143 for SIGTERM), as a process killed by that signal would.
 The checkpoint includes the episode in progress (its rows, the env's random state at its reset, and the planner's
 warm start): on resume the env is reset from that state and replays the episode's actions, so the resumed run is
@@ -31,9 +33,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tdmpc2 import checkpoint
-from tdmpc2.errors import UserError
-from tdmpc2.evaluation import run_episode
+from dream_mpc import checkpoint
+from dream_mpc.errors import UserError
+from dream_mpc.evaluation.episodes import run_episode
 
 BUFFER_SAVE_LIMIT = 1 << 30  # bytes: a larger buffer is left out of checkpoints (a resumed run refills it)
 STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
@@ -70,6 +72,9 @@ class OnlineTrainer:
         self._step = 0
         self._episode = 0  # completed training episodes
         self._pretrained = False
+        # updates due but not yet made (pretraining's seed_steps, an episode schedule's batch): made one by one at a
+        # step boundary, so a stop signal between two of them saves a checkpoint that resumes with the rest
+        self._pending_updates, self._pending_pretrain = 0, False
         self._eval_next = True  # official: evaluate before training starts
         self._start_time, self._start_step = time.time(), 0
         self._update_metrics = []  # metrics of the updates since the last episode end
@@ -130,6 +135,7 @@ class OnlineTrainer:
         if resumable:
             extra.update(
                 pretrained=self._pretrained,
+                pending_updates=(self._pending_updates, self._pending_pretrain),
                 eval_next=self._eval_next,
                 save_next=self._save_next,
                 log_rows=self.logger.rows(),
@@ -208,6 +214,7 @@ class OnlineTrainer:
         self._step = self._start_step = ckpt["step"]
         self._episode, self._pretrained, self._eval_next = ckpt["episode"], ckpt["pretrained"], ckpt["eval_next"]
         self._save_next = ckpt.get("save_next", False)
+        self._pending_updates, self._pending_pretrain = ckpt.get("pending_updates", (0, False))
         self._update_metrics = list(ckpt.get("update_metrics", []))
         self.agent.nonfinite_actions, self.agent.planner.nonfinite_count = ckpt["nonfinite"]
         if "buffer" in ckpt:
@@ -270,6 +277,8 @@ class OnlineTrainer:
             what = f"with the episode in progress, {len(self._episode_rows) - 1} steps in"
         else:
             what = "between episodes"
+        if self._pending_updates:
+            what += f"; {self._pending_updates:,} {'pretraining ' if self._pending_pretrain else ''}updates to go"
         tqdm.write(
             f"{name} received: saved {path} at step {self._step:,} ({what}). To resume, run the same "
             f"command again (with resume=true, the default)."
@@ -325,13 +334,28 @@ class OnlineTrainer:
         return metrics
 
     def _update(self):
-        """Pretrain with seed_steps updates the first time the buffer can be sampled after seeding, then 1 per step."""
+        """Pretrain with seed_steps updates the first time the buffer can be sampled after seeding (made at the next
+        step boundary, before anything else happens), then 1 per step."""
         if self._pretrained:
             self._update_metrics.append(self.agent.update(self.buffer))
             return
         self._pretrained = True
-        for _ in tqdm(range(self.cfg.seed_steps), desc="pretraining", position=1, leave=False, dynamic_ncols=True):
-            self._update_metrics.append(self.agent.update(self.buffer, pretrain=True))
+        self._pending_updates, self._pending_pretrain = self.cfg.seed_steps, True
+
+    def _run_pending(self, bar):
+        """The updates due, one by one; a stop signal between two of them saves and stops (the rest are in the file)."""
+        if not self._pending_updates:
+            return
+        desc = "pretraining" if self._pending_pretrain else "updates"
+        with tqdm(total=self._pending_updates, desc=desc, position=1, leave=False, dynamic_ncols=True) as updates:
+            while self._pending_updates:
+                if self._stop_signal is not None:
+                    updates.close()
+                    self._stop(bar)
+                self._update_metrics.append(self.agent.update(self.buffer, pretrain=self._pending_pretrain))
+                self._pending_updates -= 1
+                updates.update(1)
+        self._pending_pretrain = False
 
     def _acts(self):
         """Whether the agent acts at this step (else a random action): after the seeding."""
@@ -344,9 +368,7 @@ class OnlineTrainer:
         schedule = self._schedule
         if schedule is None or self._episode < schedule.seed_episodes or not self.buffer.num_episodes:
             return
-        n = schedule.updates_per_episode
-        for _ in tqdm(range(n), desc="updates", position=1, leave=False, dynamic_ncols=True):
-            self._update_metrics.append(self.agent.update(self.buffer))
+        self._pending_updates, self._pending_pretrain = schedule.updates_per_episode, False
 
     def _warn_no_updates(self):
         """Updates start once seed_steps random steps are done and the buffer holds a whole episode."""
@@ -392,11 +414,13 @@ class OnlineTrainer:
         while self._step <= cfg.steps:
             if self._stop_signal is not None:
                 self._stop(bar)
+            self._run_pending(bar)
             if self._done:
                 if self._episode_rows is not None:
                     bar.set_postfix(reward=f"{self._end_episode(self._episode_rows, self._info)['episode_reward']:.1f}")
                     self._episode_rows = None
                     self._episode_updates()
+                    self._run_pending(bar)
                     if self._save_next:
                         self._save_next = False
                         self.save("last")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from tdmpc2.errors import UserError
+from dream_mpc.errors import UserError
 
 TRUST_OPTION = "trust_checkpoint=true"
 

@@ -1,5 +1,5 @@
 """The command-line applications (`train.py`, `evaluate.py`, and the console scripts `dream-mpc-train`,
-`dream-mpc-evaluate`): Hydra applications on the root config that tdmpc2/config.py registers.
+`dream-mpc-evaluate`): Hydra applications on the root config that dream_mpc/config.py registers.
 
 Before Hydra parses the command line, the overrides are checked against the config (an unknown key names the
 closest valid ones); inside each job the config is validated and completed (a bad value names the key, the value
@@ -12,8 +12,8 @@ import sys
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; before anything imports mujoco
 
+from dream_mpc import reproducible_products  # noqa: E402
 from dream_mpc.errors import UserError  # noqa: E402
-from tdmpc2 import reproducible_products  # noqa: E402
 
 reproducible_products()  # the programs' choice: the same bits at any CPU thread count (before MKL's first product)
 
@@ -38,7 +38,7 @@ def hydra_app(job):
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from tdmpc2 import config, sweeps
+    from dream_mpc import config, sweeps
 
     def task_function(dict_cfg):
         quiet_libraries()
@@ -83,15 +83,15 @@ def hydra_app(job):
 
 
 def train_job(cfg):
+    from dream_mpc import runtime
+    from dream_mpc.envs import make_env
     from dream_mpc.registry import agents
-    from tdmpc2 import runtime
-    from tdmpc2.buffer import Buffer
-    from tdmpc2.envs import make_env
-    from tdmpc2.logger import Logger
-    from tdmpc2.trainer import OnlineTrainer
+    from dream_mpc.training.buffer import Buffer
+    from dream_mpc.training.logger import Logger
+    from dream_mpc.training.trainer import OnlineTrainer
 
     if cfg.multitask:  # task=mt30|mt80: offline from the dataset chunks in data_dir
-        from tdmpc2.offline import train as train_offline
+        from dream_mpc.training.offline import train as train_offline
 
         return train_offline(cfg)
     runtime.ensure_writable(cfg.work_dir, "the run (checkpoints, logs)")  # before the env, agent and training
@@ -99,17 +99,18 @@ def train_job(cfg):
     env = make_env(cfg)
     agent = agents.get(cfg.agent)(cfg)
     family = agents.get(cfg.agent)
-    buffer = Buffer(cfg, family.sequence_length(cfg), family.batch_size(cfg))  # the agent's own sequences
+    # the agent's own sequences; stacked pixel frames are stored once each (1M 64x64 RGB steps: 12.3 GB)
+    buffer = Buffer(cfg, family.sequence_length(cfg), family.batch_size(cfg), getattr(env, "frame_stack", 1))
     return OnlineTrainer(cfg, env, agent, buffer, Logger(cfg)).train()
 
 
 def evaluate_job(cfg):
-    from tdmpc2.config import check_checkpoint_file
-    from tdmpc2.evaluation import evaluate_checkpoint
+    from dream_mpc.config import check_checkpoint_file
+    from dream_mpc.evaluation.episodes import evaluate_checkpoint
 
     check_checkpoint_file(cfg.checkpoint)  # a missing or non-torch file: one line, before anything is loaded
     if cfg.multitask:  # task=mt30|mt80: every task of the set, the official normalized score
-        from tdmpc2.envs.multitask import evaluate_checkpoint_set
+        from dream_mpc.envs.multitask import evaluate_checkpoint_set
 
         return evaluate_checkpoint_set(cfg)
     return evaluate_checkpoint(cfg)
@@ -117,7 +118,7 @@ def evaluate_job(cfg):
 
 def run(job, argv):
     """Run a job in-process on a list of overrides (tests, notebooks): the same config and checks as the app."""
-    from tdmpc2 import config
+    from dream_mpc import config
 
     cfg = config.load(argv)
     cfg._overrides = list(argv)

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from gymnasium.spaces import Box
 
+from dream_mpc.envs import Env, Suite, checked_action
 from dream_mpc.errors import UserError
 from dream_mpc.registry import suites
-from tdmpc2.envs import Env, Suite, checked_action
 
 TASK = "gym-pendulum"
 EPISODE_LENGTH = 200  # gymnasium's max_episode_steps for Pendulum-v1

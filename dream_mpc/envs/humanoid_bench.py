@@ -37,9 +37,9 @@ import numpy as np
 import torch
 from gymnasium.spaces import Box
 
+from dream_mpc.envs import Env, Suite, checked_action
 from dream_mpc.errors import UserError, unknown
 from dream_mpc.registry import suites
-from tdmpc2.envs import Env, Suite, checked_action
 
 # not `pip install git+...`: a non-editable install leaves out its data and two subpackages; --no-deps: its pins clash
 INSTALL = "git clone https://github.com/carlosferrazza/humanoid-bench.git && pip install --no-deps -e humanoid-bench"
@@ -176,6 +176,7 @@ class HumanoidBench(Env):
         self._mujoco = mujoco
         self.task = task
         self.obs_type = obs
+        self.frame_stack = NUM_FRAMES if obs == "rgb" else 1  # frames per observation (stored once each)
         kwargs = (
             {"render_mode": "rgb_array", "width": PIXEL_SIZE, "height": PIXEL_SIZE}
             if obs == "rgb"
@@ -288,7 +289,7 @@ class HumanoidBench(Env):
     def set_rng_state(self, state):
         """Accepts what get_rng_state returned, or a numpy RandomState state (as `seed_everything` passes)."""
         if isinstance(state, tuple):
-            from tdmpc2.envs.metaworld import legacy_to_generator_state
+            from dream_mpc.envs.metaworld import legacy_to_generator_state
 
             state = {"env": legacy_to_generator_state(state), "numpy": state}
         self._env.np_random.bit_generator.state = state["env"]

@@ -13,8 +13,8 @@ import torch
 from dm_control import suite
 from gymnasium.spaces import Box
 
+from dream_mpc.envs import Env, Suite, checked_action
 from dream_mpc.registry import suites
-from tdmpc2.envs import Env, Suite, checked_action
 
 TASKS = (
     "acrobot-swingup",
@@ -66,6 +66,7 @@ class DMControl(Env):
         domain, name = suite_names(task)
         self._env = suite.load(domain, name, task_kwargs={"random": seed}, visualize_reward=False)
         self.obs_type = obs
+        self.frame_stack = NUM_FRAMES if obs == "rgb" else 1  # frames per observation (stored once each)
         self.camera_id = 2 if domain == "quadruped" else 0
         self.max_episode_steps = EPISODE_LENGTH
         spec = self._env.action_spec()

@@ -18,7 +18,7 @@ current choice at once; load that leaves does not (fewer threads run as fast as 
 idle cores are read from /proc/stat every 0.1 s: a core coming free makes the next call try more threads, and
 while no core is idle, more threads are tried only every `max_interval` calls (they would wait for a busy core).
 
-Adapting costs no reproducibility: with MKL's strict mode (`MKL_CBWR`, set by `tdmpc2.reproducible_products()`,
+Adapting costs no reproducibility: with MKL's strict mode (`MKL_CBWR`, set by `dream_mpc.reproducible_products()`,
 which the programs call) a matrix product gives the same bits at any thread count, and so do the planners
 (tests/test_threads.py checks actions bit for bit). Where that does not hold (MKL used before the strict mode was
 set, another BLAS), one warning says so.
@@ -205,7 +205,8 @@ class AdaptiveThreads:
         if not self._choices and not products_thread_independent(most):
             warnings.warn(
                 "matrix products here give other bits at other thread counts (MKL_CBWR=AUTO,STRICT was not set "
-                "before the first product: call tdmpc2.reproducible_products() first, as train.py and evaluate.py do; "
+                "before the first product: call dream_mpc.reproducible_products() first, as train.py and evaluate.py "
+                "do; "
                 "or the BLAS is not MKL), so adaptive CPU threads make repeated runs differ in the last bits; "
                 "plan_threads=N fixes the count",
                 stacklevel=3,

@@ -17,7 +17,7 @@ trailing `-<seed>` in the official file names `<task>-<seed>.pt`, else null), pl
 options, the root keys it reads and its discount), planning_dtype, device (cpu or cuda), eval_noise, seed
 (evaluation seed), episode, return, success, success_any (Meta-World: success at any step; null where the suite has
 none), score (the suite's normalized score), length, ms_per_step (planning), nonfinite (plans replaced by the policy
-mean in that episode), time, exploitation (the episode's predicted-minus-realised returns, tdmpc2/exploitation.py;
+mean in that episode), time, exploitation (the episode's predicted-minus-realised returns, exploitation.py;
 null in rows written before it or by a runner without a recorder).
 
 A job's identity (`job_key`) is everything that changes its numbers: (task, checkpoint, weights, agent, planner,
@@ -59,7 +59,7 @@ ROW_FIELDS = (
     "ms_per_step",
     "nonfinite",
     "time",
-    "exploitation",  # predicted minus realised returns (tdmpc2/exploitation.py); null where not recorded
+    "exploitation",  # predicted minus realised returns (dream_mpc/evaluation/exploitation.py); null where not recorded
     "penalty_active",  # false: the planner's uncertainty penalty did nothing (a single-member value ensemble)
 )
 JOB_FIELDS = (

@@ -32,9 +32,9 @@ from dm_control.rl import control
 from dm_control.suite import ball_in_cup, cheetah, hopper, pendulum, reacher, walker
 from dm_control.utils import rewards
 
+from dream_mpc.envs.dmcontrol import DMControlSuite
+from dream_mpc.envs.task_sets import CUSTOM_DMC
 from dream_mpc.registry import suites
-from tdmpc2.envs.dmcontrol import DMControlSuite
-from tdmpc2.envs.task_sets import CUSTOM_DMC
 
 TASKS = CUSTOM_DMC  # in the order of the official multi-task ids
 INF = float("inf")

@@ -52,7 +52,7 @@ def load_dataset(cfg, log=tqdm.write):
     """A replay buffer holding every episode of the set's tasks (ids < len(cfg.tasks)) from cfg.data_dir."""
     import types
 
-    from tdmpc2.buffer import Buffer
+    from dream_mpc.training.buffer import Buffer
 
     files = chunk_files(cfg.data_dir)
     if cfg.task in OFFICIAL_CHUNKS and len(files) < OFFICIAL_CHUNKS[cfg.task]:
@@ -105,8 +105,8 @@ def load_dataset(cfg, log=tqdm.write):
 
 def setup(cfg):
     """Fill cfg's env-dependent keys of a multi-task set from the task tables (no env is built)."""
-    from tdmpc2 import config
-    from tdmpc2.envs import task_sets
+    from dream_mpc import config
+    from dream_mpc.envs import task_sets
 
     obs, actions, lengths = (
         task_sets.obs_dims(cfg.task),
@@ -118,9 +118,9 @@ def setup(cfg):
 
 def train(cfg):
     """train.py's branch for task=mt30|mt80: dims from the tables, the agent, the dataset, the updates."""
+    from dream_mpc import runtime
     from dream_mpc.registry import agents
-    from tdmpc2 import runtime
-    from tdmpc2.logger import Logger
+    from dream_mpc.training.logger import Logger
 
     if cfg.obs != "state":
         raise UserError("offline multi-task training is state-based (as TD-MPC2's); use obs=state")
@@ -145,7 +145,7 @@ class OfflineTrainer:
         self.models_dir = Path(cfg.work_dir) / "models"
 
     def eval(self, step):
-        from tdmpc2.envs.multitask import evaluate_task_set
+        from dream_mpc.envs.multitask import evaluate_task_set
 
         result = evaluate_task_set(self.agent, self.cfg, episodes=self.cfg.eval_episodes, log=None)
         metrics = {"step": step, "score": result["score"]}
@@ -156,7 +156,7 @@ class OfflineTrainer:
         return result
 
     def save(self, step):
-        from tdmpc2 import checkpoint
+        from dream_mpc import checkpoint
 
         checkpoint.save(self.models_dir / f"{step}.pt", self.agent, step=step)
 

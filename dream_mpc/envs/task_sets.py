@@ -1,6 +1,6 @@
 """TD-MPC2's multi-task sets: mt30 (DMControl and 11 custom tasks) and mt80 (mt30 and 50 Meta-World tasks)."""
 
-# TD-MPC2's 11 custom DMControl tasks (tdmpc2/envs/dmcontrol_custom.py defines them)
+# TD-MPC2's 11 custom DMControl tasks (dream_mpc/envs/dmcontrol_custom.py defines them)
 CUSTOM_DMC = (
     "walker-walk-backwards",
     "walker-run-backwards",

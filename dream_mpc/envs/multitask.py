@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from gymnasium.spaces import Box
 
+from dream_mpc.envs import suite_of
 from dream_mpc.errors import UserError
-from tdmpc2.envs import suite_of
 
 
 def _single_task_cfg(cfg):
@@ -118,7 +118,7 @@ def evaluate_task_set(agent, cfg, tasks=None, episodes=None, eval_mode=True, log
     """`episodes` (default cfg.eval_episodes) episodes of each of `tasks` (default: all of cfg.tasks), with the agent's
     task index of each; returns {"tasks": {task: {returns, successes, return, success, score}},
     "score": the mean official score over the tasks evaluated}."""
-    from tdmpc2.evaluation import run_episode
+    from dream_mpc.evaluation.episodes import run_episode
 
     all_tasks = list(cfg.tasks)
     tasks = all_tasks if tasks is None else list(tasks)
@@ -163,8 +163,8 @@ def evaluate_task_set(agent, cfg, tasks=None, episodes=None, eval_mode=True, log
 def evaluate_checkpoint_set(cfg):
     """evaluate.py with task=mt30|mt80: the multi-task checkpoint on every task of the set (or on `eval_tasks`, when
     the config has that key), cfg.eval_episodes episodes each; prints per-task lines and the official score."""
-    from tdmpc2 import runtime
-    from tdmpc2.checkpoint import load_agent
+    from dream_mpc import runtime
+    from dream_mpc.checkpoint import load_agent
 
     if cfg.checkpoint is None:
         raise UserError(f"no checkpoint given: python evaluate.py task={cfg.task} checkpoint=<path.pt> planner=mppi")
