@@ -2,10 +2,10 @@
 python evaluate.py task=dog-run checkpoint=dog-run-1.pt planner=mppi|policy|dream [eval_episodes=10 seed=1
 save_video=false eval_noise=false]
 
-A Hydra application (tdmpc2/cli.py): `python evaluate.py -m planner=mppi,dream seed=1,2,3` runs a sweep.
+A Hydra application (dream_mpc/cli.py): `python evaluate.py -m planner=mppi,dream seed=1,2,3` runs a sweep.
 """
 
-from tdmpc2 import cli
+from dream_mpc import cli
 
 
 def main(argv):

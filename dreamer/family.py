@@ -18,13 +18,13 @@ import torch
 from tensordict import TensorDict
 
 from dream_mpc.agent import Agent, EpisodeSchedule
+from dream_mpc.errors import UserError
 from dream_mpc.planner import make_planner
 from dream_mpc.registry import agents
+from dream_mpc.runtime import resolve_device
 from dreamer.agent import Dreamer
 from dreamer.options import DreamerOptions
 from dreamer.world_model import latent
-from tdmpc2.errors import UserError
-from tdmpc2.runtime import resolve_device
 
 
 def _options(cfg):
@@ -174,7 +174,7 @@ class DreamerAgent(Agent):
     def from_checkpoint(cls, obj, path, task=None, device="auto", overrides=(), **_):
         """A ready agent from one of our files: built from the file's config (task, obs, dreamer.* sizes), with
         the caller's task, device and overrides (planner=, its options) on top; weights and optimisers loaded."""
-        from tdmpc2.checkpoint.agents import config_of_own_file
+        from tdmpc2.checkpoint.official import config_of_own_file
 
         cfg = config_of_own_file(obj.get("config"), path, task, device, overrides)
         agent = cls(cfg)

@@ -4,7 +4,7 @@ Where table 16 is silent the defaults are those of dreamer-pytorch (the paper's 
 RSSM min std 0.1, actor init std 5 / min std 1e-4 / mean scale 5, CNN depth 32 (a 1024-dim conv embedding).
 The loop options (seed episodes, collect interval, batch, chunk, exploration noise) are read by the agent of the
 command line (dreamer/family.py) and the trainer; the rest by `Dreamer` itself. Table 16's action repeat 2 is the
-DMControl suite's own (tdmpc2/envs/dmcontrol.py) and its experience size 1e6 the root key `buffer_size`.
+DMControl suite's own (dream_mpc/envs/dmcontrol.py) and its experience size 1e6 the root key `buffer_size`.
 """
 
 from dataclasses import dataclass

@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch  # noqa: E402
 from bench_utils import markdown_table  # noqa: E402 (puts the repository on sys.path and sets MKL_CBWR)
 from outputs import output_file  # noqa: E402
-
-import torch  # noqa: E402
 
 from dream_mpc import config  # noqa: E402
 from dream_mpc.errors import UserError  # noqa: E402
