@@ -174,7 +174,7 @@ class DreamerAgent(Agent):
     def from_checkpoint(cls, obj, path, task=None, device="auto", overrides=(), **_):
         """A ready agent from one of our files: built from the file's config (task, obs, dreamer.* sizes), with
         the caller's task, device and overrides (planner=, its options) on top; weights and optimisers loaded."""
-        from tdmpc2.checkpoint.official import config_of_own_file
+        from dream_mpc.checkpoint import config_of_own_file
 
         cfg = config_of_own_file(obj.get("config"), path, task, device, overrides)
         agent = cls(cfg)

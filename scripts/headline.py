@@ -7,7 +7,11 @@ Each block sits between `<!-- headline:NAME -->` and `<!-- /headline:NAME -->` i
 - results/compare/summary.json (scripts/compare_planners.py: the six bundled agents with the policy, MPPI and
   Dream-MPC, 3 seeds x 10 episodes): how often Dream-MPC beats its policy prior with confidence (the paired 95 %
   interval above 0), how often it is worse with confidence, and MPPI's planning time per step over Dream-MPC's;
-- agents/*.pt: each bundled agent's training steps (the checkpoint's `step`) and its policy return (summary.json).
+- agents/*.pt: each bundled agent's training steps (the checkpoint's `step`) and its policy return (summary.json,
+  and results/dreamer/compare/summary.json for the Dreamer agent);
+- results/dreamer/ (docs/results.md, "Dreamer"): the four pixel runs of table 14 (`training/<task>/` holds each
+  run's train.csv, eval.csv and config.json), the bundled Dreamer agent with every planner (`compare/`) and table
+  15 on this CPU (`table15.json`), beside the paper's numbers (`TABLE14_PAPER`, `table15.PAPER_MS`).
 tests/test_docs.py fails when a block differs from what this script computes.
 """
 
@@ -21,11 +25,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SUMMARY = "results/compare/summary.json"
+DREAMER = "results/dreamer"
 DOCS = ("README.md", "docs/results.md")
+# the paper's table 14 (3 seeds x 10 episodes, mean +- std): Dreamer with its policy, and Dream-MPC in Dreamer
+TABLE14_PAPER = {
+    "acrobot-swingup": {"Dreamer": (134, 91), "Dream-MPC (Dreamer)": (147, 101)},
+    "cheetah-run": {"Dreamer": (751, 111), "Dream-MPC (Dreamer)": (836, 49)},
+    "hopper-hop": {"Dreamer": (182, 43), "Dream-MPC (Dreamer)": (298, 86)},
+    "walker-run": {"Dreamer": (575, 33), "Dream-MPC (Dreamer)": (632, 52)},
+}
 
 
 def _rows():
     return json.loads((ROOT / SUMMARY).read_text())
+
+
+def _dreamer_rows():
+    path = ROOT / DREAMER / "compare" / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else []
 
 
 def comparison():
@@ -48,13 +65,107 @@ def bundled():
     """[(file, agent, task, steps, policy return)] of every agents/*.pt."""
     import torch
 
-    policy = {r["checkpoint"]: r["return_mean"] for r in _rows() if r["planner"] == "policy"}
+    policy = {r["checkpoint"]: r["return_mean"] for r in _rows() + _dreamer_rows() if r["planner"] == "policy"}
     out = []
     for f in sorted((ROOT / "agents").glob("*.pt")):
         obj = torch.load(f, map_location="cpu", weights_only=True, mmap=True)
         cfg = obj.get("config", {})
         rel = f"agents/{f.name}"
         out.append((rel, cfg.get("agent", "tdmpc2"), cfg.get("task", "?"), int(obj.get("step", 0)), policy.get(rel)))
+    return out
+
+
+def dreamer_training():
+    """Per task of results/dreamer/training: (task, steps, minutes, seed episodes, their mean return, the last five
+    training episodes' mean return, first and last evaluation return)."""
+    import pandas as pd
+
+    out = []
+    for run in sorted((ROOT / DREAMER / "training").glob("*/train.csv")):
+        folder = run.parent
+        train, evals = pd.read_csv(run), pd.read_csv(folder / "eval.csv")
+        seed = json.loads((folder / "config.json").read_text())["dreamer"]["seed_episodes"]
+        out.append(
+            (
+                folder.name,
+                int(train["step"].iloc[-1]),
+                float(train["elapsed_time"].iloc[-1]) / 60,
+                seed,
+                float(train["episode_reward"].iloc[:seed].mean()),
+                float(train["episode_reward"].iloc[-5:].mean()),
+                float(evals["episode_reward"].iloc[0]),
+                float(evals["episode_reward"].iloc[-1]),
+            )
+        )
+    return out
+
+
+def dreamer_blocks():
+    """The Dreamer blocks of docs/results.md (empty where their files are missing)."""
+    out = {}
+    runs = dreamer_training()
+    if runs:
+        table = [
+            "| task (pixels) | steps | wall min | random (seed episodes) | last 5 training episodes "
+            "| eval: first → last "
+            "| paper: Dreamer | paper: Dream-MPC (Dreamer) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for task, steps, minutes, seed, rand, last, e0, e1 in runs:
+            paper = TABLE14_PAPER.get(task, {})
+            cells = [f"{m} ± {s}" for m, s in (paper.get("Dreamer", ("–", "–")), paper.get("Dream-MPC (Dreamer)"))]
+            table.append(
+                f"| {task} | {steps:,} | {minutes:.0f} | {rand:.1f} ({seed} episodes) | {last:.1f} | "
+                f"{e0:.1f} → {e1:.1f} | {cells[0]} | {cells[1]} |"
+            )
+        rising = [r[0] for r in runs if r[5] > r[4]]
+        out["dreamer-training"] = "\n".join(table)
+        out["dreamer-rise"] = (
+            f"the last five training episodes return more than the random seed episodes on {len(rising)} of "
+            f"{len(runs)} tasks ({', '.join(rising) or 'none'})"
+        )
+    rows = _dreamer_rows()
+    if rows:
+        table = [
+            "| planner | return (mean ± std over seeds) | episodes | vs policy [95 % CI] | ms / step |",
+            "|---|---|---|---|---|",
+        ]
+        for r in rows:
+            d, lo, hi = r["vs_policy"]
+            vs = "–" if r["planner"] == "policy" else f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+            table.append(
+                f"| {r['planner']} | {r['return_mean']:.1f} ± {r['seed_std']:.1f} | {r['episodes']} | {vs} | "
+                f"{r['ms_per_step']:.1f} |"
+            )
+        out["dreamer-planners"] = "\n".join(table)
+    path = ROOT / DREAMER / "table15.json"
+    if path.is_file():
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from table15 import PAPER_MS, PAPER_NAMES
+
+        res = json.loads(path.read_text())
+        meta, planners = res["meta"], res["planners"]
+        dream = planners["dream"]["median_ms"]
+        table = [
+            "| planner (appendix D settings) | ms / step here (median; mean ± std) | model evaluations / step | "
+            "time vs Dream-MPC | paper, RTX 4090 |",
+            "|---|---|---|---|---|",
+        ]
+        for name, r in planners.items():
+            paper = PAPER_MS.get(name)
+            table.append(
+                f"| {PAPER_NAMES.get(name, name)} | {r['median_ms']:.1f} ({r['mean_ms']:.1f} ± {r['std_ms']:.1f}) | "
+                f"{r['model_evaluations']:,} | {r['median_ms'] / dream:.1f}x | "
+                f"{'–' if paper is None else f'{paper[0]:.2f} ± {paper[1]:.2f} ms'} |"
+            )
+        out["table15"] = "\n".join(table)
+        cem = planners.get("cem", {}).get("median_ms")
+        out["table15-line"] = (
+            f"Dream-MPC on Dreamer at appendix D's settings plans a step in {dream:.1f} ms on this CPU "
+            f"({meta['threads']} threads; the paper: 44.86 ms on an RTX 4090)"
+            + (f", {cem / dream:.0f}x faster than CEM at PlaNet's settings ({cem:,.0f} ms)" if cem else "")
+            + f" (`{DREAMER}/table15.json`)"
+        )
     return out
 
 
@@ -66,8 +177,9 @@ def blocks():
     """{block name: generated Markdown}."""
     c = comparison()
     agents = bundled()
-    steps = [a[3] for a in agents]
-    returns = [a[4] for a in agents if a[4] is not None]
+    family = [a for a in agents if a[1] in ("tdmpc2", "bmpc")]
+    steps = [a[3] for a in family]
+    returns = [a[4] for a in family if a[4] is not None]
     table = [
         "| file | agent | task | training steps | policy return (3 seeds × 10 episodes) |",
         "|---|---|---|---|---|",
@@ -82,10 +194,12 @@ def blocks():
             f"planning time per step on this CPU (`{SUMMARY}`)"
         ),
         "bundled": (
-            f"The bundled agents are young: {min(steps):,} to {max(steps):,} training steps (model size 1), policy "
+            f"The bundled TD-MPC2 and BMPC agents are young: {min(steps):,} to {max(steps):,} training steps (model "
+            f"size 1), policy "
             f"returns {min(returns):.0f} to {max(returns):.0f}; they demonstrate the planners, not the paper's scores"
         ),
         "bundled-table": "\n".join(table),
+        **dreamer_blocks(),
     }
 
 
