@@ -3,6 +3,7 @@ and the helpers several test files share (the checkout's paths, a tiny cartpole 
 the checkout's programs, an evaluation in this process). Test files import them: `from conftest import ROOT, ...`."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,33 @@ def assert_same_state(a, b, where=""):
             assert_same_state(x, y, f"{where}[{i}]")
     else:
         assert a == b, (where, a, b)
+
+
+def send_stops(trainer, stop_at=(), stop_in_update=()):
+    """SIGTERM to this process, as a cluster sends it at any moment: during the env step that makes the trainer's
+    `_step` reach each value of `stop_at` (evaluation steps excepted), and during its n-th agent update for each n of
+    `stop_in_update`. Returns the trainer."""
+    env, agent = trainer.env, trainer.agent
+    step, evaluate, update, updates = env.step, trainer.eval, agent.update, []
+    evaluating = [False]
+
+    def step_and_signal(action):
+        if trainer._step + 1 in stop_at and not evaluating[0]:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(action)
+
+    def eval_flagged():
+        evaluating[0] = True
+        try:
+            return evaluate()
+        finally:
+            evaluating[0] = False
+
+    def update_and_signal(buffer, **kwargs):
+        updates.append(1)
+        if len(updates) in stop_in_update:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return update(buffer, **kwargs)
+
+    env.step, trainer.eval, agent.update = step_and_signal, eval_flagged, update_and_signal
+    return trainer

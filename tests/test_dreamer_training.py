@@ -9,11 +9,10 @@ does for TD-MPC2."""
 import copy
 import io
 import os
-import signal
 
 import pytest
 import torch
-from conftest import WORK_DIR, assert_same_state, run_script
+from conftest import WORK_DIR, assert_same_state, run_script, send_stops
 
 from dream_mpc import checkpoint, config, runtime
 from dream_mpc.agent import EpisodeSchedule
@@ -194,40 +193,13 @@ def test_first_update_from_the_trainers_buffer(obs):
 
 # ---------------------------------------------------------------------------------------------------- training
 def short_trainer(cwd, overrides=(), stop_at=(), stop_in_update=()):
-    """An in-process Dreamer trainer in `cwd` on EPISODE-step episodes; SIGTERM during the env step that makes
-    `_step` reach each value of `stop_at` (evaluation steps excepted), and during this trainer's n-th agent update
-    for each n of `stop_in_update`."""
+    """An in-process Dreamer trainer in `cwd` on EPISODE-step episodes, stopped by SIGTERM as `send_stops` says."""
     cfg = load_cfg(["planner=dream", "dream.horizon=3", *overrides], cwd=cwd)
     runtime.setup(cfg)
     env = short_env(cfg)
     family = DreamerAgent
     buffer = Buffer(cfg, family.sequence_length(cfg), family.batch_size(cfg))
-    trainer = OnlineTrainer(cfg, env, family(cfg), buffer, Logger(cfg))
-    step, evaluate = env.step, trainer.eval
-    trainer.evaluating = False
-
-    def step_and_signal(action):
-        if trainer._step + 1 in stop_at and not trainer.evaluating:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return step(action)
-
-    def eval_flagged():
-        trainer.evaluating = True
-        try:
-            return evaluate()
-        finally:
-            trainer.evaluating = False
-
-    update, updates = trainer.agent.update, []
-
-    def update_and_signal(buffer, **kwargs):
-        updates.append(1)
-        if len(updates) in stop_in_update:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return update(buffer, **kwargs)
-
-    env.step, trainer.eval, trainer.agent.update = step_and_signal, eval_flagged, update_and_signal
-    return trainer
+    return send_stops(OnlineTrainer(cfg, env, family(cfg), buffer, Logger(cfg)), stop_at, stop_in_update)
 
 
 ARGS = ["steps=200", "eval_freq=100", f"save_freq={EPISODE}", "dreamer.seed_episodes=2", "dreamer.collect_interval=3"]

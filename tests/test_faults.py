@@ -16,7 +16,7 @@ import time
 
 import pytest
 import torch
-from conftest import CHILD_ENV, ROOT, TINY, WORK_DIR, assert_same_state, run_script
+from conftest import CHILD_ENV, ROOT, TINY, WORK_DIR, assert_same_state, run_script, send_stops
 
 from dream_mpc import checkpoint, config, runtime
 from dream_mpc.envs import make_env
@@ -32,8 +32,7 @@ EPISODE = 40
 
 # ---------------------------------------------------------------------------------------------------- helpers
 def short_trainer(cwd, overrides=(), stop_at=(), stop_in_update=()):
-    """An in-process trainer in `cwd` on EPISODE-step episodes; SIGTERM is sent to this process during the env
-    step that makes `_step` reach each value of `stop_at` (as a cluster would, at any moment)."""
+    """An in-process trainer in `cwd` on EPISODE-step episodes, stopped by SIGTERM as `send_stops` says."""
     old = os.getcwd()
     os.chdir(cwd)  # work_dir is <cwd>/logs/...
     try:
@@ -44,36 +43,7 @@ def short_trainer(cwd, overrides=(), stop_at=(), stop_in_update=()):
     env = make_env(cfg)
     env.max_episode_steps = EPISODE
     config.set_env_dims(cfg, env.observation_space.shape, env.action_space.shape[0], EPISODE)
-    trainer = OnlineTrainer(cfg, env, TDMPC2(cfg), Buffer(cfg), Logger(cfg))
-    step = env.step
-
-    def step_and_signal(action):
-        if trainer._step + 1 in stop_at and not trainer.evaluating:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return step(action)
-
-    env.step = step_and_signal
-    update, updates = trainer.agent.update, []
-
-    def update_and_signal(buffer, **kwargs):
-        updates.append(1)
-        if len(updates) in stop_in_update:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return update(buffer, **kwargs)
-
-    trainer.agent.update = update_and_signal
-    trainer.evaluating = False
-    evaluate = trainer.eval
-
-    def eval_flagged():
-        trainer.evaluating = True
-        try:
-            return evaluate()
-        finally:
-            trainer.evaluating = False
-
-    trainer.eval = eval_flagged
-    return trainer
+    return send_stops(OnlineTrainer(cfg, env, TDMPC2(cfg), Buffer(cfg), Logger(cfg)), stop_at, stop_in_update)
 
 
 def wait_for(predicate, proc, timeout=120, what=""):
