@@ -259,8 +259,3 @@ class TDMPC2(Agent):
         self.optim.load_state_dict(state["optim"])
         self.pi_optim.load_state_dict(state["pi_optim"])
         self.scale.load_state_dict(state["scale"])
-
-
-def agent_class(name):
-    """The agent class registered as `agent=` (tdmpc2, bmpc, or a plug-in's)."""
-    return agents.get(name)

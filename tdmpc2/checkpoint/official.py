@@ -91,9 +91,9 @@ def load_official(obj, path, task=None, device="auto", overrides=(), prerelease_
                 stacklevel=2,
             )
     tasks.set_env_dims(cfg, spec)
-    from tdmpc2.agent import agent_class
+    from dream_mpc.registry import agents
 
-    agent = agent_class(cfg.agent)(cfg)
+    agent = agents.get(cfg.agent)(cfg)  # TD-MPC2 or BMPC, as the heads say
     load_converted(agent.model, sd)
     set_input_transform(agent.model, input_transform_of(obj, layout, prerelease_input))
     if saved is not None:
