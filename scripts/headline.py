@@ -75,6 +75,13 @@ def bundled():
     return out
 
 
+def _wall_seconds(elapsed):
+    """A run's training time from train.csv's elapsed_time, which restarts at 0 when a run is resumed: the sum of
+    each segment's last value."""
+    ends = [e for e, nxt in zip(elapsed, elapsed[1:]) if nxt < e]
+    return sum(ends) + (elapsed[-1] if elapsed else 0.0)
+
+
 def dreamer_training():
     """Per task of results/dreamer/training: (task, steps, minutes, seed episodes, their mean return, the last five
     training episodes' mean return, first and last evaluation return)."""
@@ -89,7 +96,7 @@ def dreamer_training():
             (
                 folder.name,
                 int(train["step"].iloc[-1]),
-                float(train["elapsed_time"].iloc[-1]) / 60,
+                _wall_seconds(train["elapsed_time"].tolist()) / 60,
                 seed,
                 float(train["episode_reward"].iloc[:seed].mean()),
                 float(train["episode_reward"].iloc[-5:].mean()),
