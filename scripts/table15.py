@@ -21,11 +21,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from bench_utils import markdown_table  # noqa: E402 (puts the repository on sys.path and sets MKL_CBWR)
+from benchmark_planners import model_evaluations  # noqa: E402
 from outputs import output_file  # noqa: E402
 
 from dream_mpc import config  # noqa: E402
 from dream_mpc.errors import UserError  # noqa: E402
-from dream_mpc.registry import agents, planners  # noqa: E402
+from dream_mpc.registry import agents  # noqa: E402
 
 # appendix D: Dream-MPC 5 x 1 x 15 (lambda-return, no ensemble); PlaNet's CEM and Grad-MPC 1000 x 10 x 12; hybrid
 # Grad-MPC one candidate, one iteration, horizon 1; the policy and CEM seeded by it at the same CEM settings
@@ -70,12 +71,6 @@ def step_times(agent, obs, repeats, warmup=3):
     return out
 
 
-def model_evaluations(agent, name):
-    cls = planners.get(name)
-    work = getattr(cls.Options, "work", None)
-    return work(cls.declared_options(agent.cfg)) if work is not None else 0
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="a Dreamer checkpoint (default: table 16's sizes, random weights)")
@@ -102,7 +97,7 @@ def main():
             "mean_ms": statistics.fmean(ms),
             "std_ms": statistics.stdev(ms) if len(ms) > 1 else 0.0,
             "steps": len(ms),
-            "model_evaluations": model_evaluations(agent, name),
+            "model_evaluations": model_evaluations(agent.cfg, name),
             "settings": SETTINGS[name],
         }
         print(f"{name}: median {results[name]['median_ms']:.1f} ms over {len(ms)} steps", flush=True)

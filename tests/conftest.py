@@ -142,3 +142,17 @@ def send_stops(trainer, stop_at=(), stop_in_update=()):
 
     env.step, trainer.eval, agent.update = step_and_signal, eval_flagged, update_and_signal
     return trainer
+
+
+PLUGINS = Path(__file__).resolve().parent / "plugins"  # a plug-in outside the packages (tests/plugins/toy_plugin.py)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """The test plug-in, registered (its suite, planner and agent) for the module's tests."""
+    sys.path.insert(0, str(PLUGINS))
+    os.environ["DREAM_MPC_PLUGINS"] = "toy_plugin"
+    import toy_plugin
+
+    yield toy_plugin
+    os.environ.pop("DREAM_MPC_PLUGINS")

@@ -4,15 +4,12 @@ plug-in's recurrent agent (tests/plugins/toy_plugin.py). Every registered planne
 warm start, a recurrent filter) round-trips, so acting goes on as if never interrupted; each agent updates from the
 trainer's buffer and comes back from its own checkpoint file acting the same."""
 
-import os
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import PLUGINS, TINY
 
-PLUGINS = Path(__file__).resolve().parent / "plugins"
 EPISODE = 30
 # each family's smallest useful size (and cheap planner searches where a default would be slow to test)
 SIZES = {
@@ -36,16 +33,11 @@ SEARCH = ["cem.num_candidates=64", "cem.top_k=8", "cem.iterations=2", "grad.num_
 
 
 @pytest.fixture(scope="module", autouse=True)
-def toy_plugin():
-    sys.path.insert(0, str(PLUGINS))
-    os.environ["DREAM_MPC_PLUGINS"] = "toy_plugin"
-    import toy_plugin  # noqa: F401 (registers the toy suite, planner and agent)
-
+def one_thread_and_the_plugin(toy):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-    os.environ.pop("DREAM_MPC_PLUGINS")
 
 
 def planner_names():

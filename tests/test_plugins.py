@@ -3,30 +3,17 @@ head) defined outside the packages (tests/plugins/toy_plugin.py) train and evalu
 evaluate.py, and every built-in planner plans on that model through the protocol alone."""
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-from conftest import CHILD_ENV, ROOT, run_script
+from conftest import CHILD_ENV, PLUGINS, ROOT, run_script
 
-PLUGINS = Path(__file__).resolve().parent / "plugins"
 START = -0.5  # the point mass's start position (at rest) when a test sets it; TARGET is 0.5
 
 
 def cli(script, *args, cwd):
     env = {**CHILD_ENV, "DREAM_MPC_PLUGINS": "toy_plugin", "PYTHONPATH": os.pathsep.join([str(PLUGINS), str(ROOT)])}
     return run_script(script, args, cwd, env=env)
-
-
-@pytest.fixture(scope="module")
-def toy():
-    sys.path.insert(0, str(PLUGINS))
-    os.environ["DREAM_MPC_PLUGINS"] = "toy_plugin"
-    import toy_plugin
-
-    yield toy_plugin
-    os.environ.pop("DREAM_MPC_PLUGINS")
 
 
 def toy_agent(toy, planner, model=None):
