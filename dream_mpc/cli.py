@@ -80,6 +80,9 @@ def hydra_app(job):
         app(task_function)()
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except BrokenPipeError:  # the output went into a pipe that closed early (`--help | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)  # 128 + SIGPIPE, as a shell tool killed by the closed pipe exits
 
 
 def train_job(cfg):

@@ -207,3 +207,19 @@ def test_script_defaults_write_to_ignored_folders():
     for script in ("compare_planners.py", "ablate_dream.py", "plot_training.py", "demo.py"):
         text = (ROOT / "scripts" / script).read_text()
         assert '"results/tmp/' in text or "outputs.TMP" in text, script
+
+
+def test_help_into_a_pipe_that_closes_early_prints_no_traceback(tmp_path):
+    """`python train.py --help | head -1`: the reader goes away before the help is written."""
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), "--help"],
+        cwd=tmp_path,
+        env=CHILD_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # before the interpreter has started: its first write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) in (0, 141) and "Traceback" not in err and "BrokenPipe" not in err, err
