@@ -196,7 +196,10 @@ def plot(summary, path):
         ax.bar(xs, ys, width, yerr=errs, capsize=3, label=planner)
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel("episode return")
-    ax.legend(frameon=False, ncol=min(len(planners), 4), fontsize="small")
+    # above the axes, so it never covers a bar (with many planners the bars fill the plot)
+    ax.legend(
+        frameon=False, ncol=min(len(planners), 4), fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0)
+    )
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
