@@ -364,7 +364,7 @@ class OnlineTrainer:
         return self._episode >= self._schedule.seed_episodes
 
     def _episode_updates(self):
-        """An episode schedule's updates, run when a training episode has entered the buffer."""
+        """Make an episode schedule's updates due once an episode entered the buffer (`_run_pending` runs them)."""
         schedule = self._schedule
         if schedule is None or self._episode < schedule.seed_episodes or not self.buffer.num_episodes:
             return
