@@ -1,6 +1,7 @@
 """An agent to and from a file, for every agent family: `save` writes one, `load_agent` reads the agent's name from
-the file (official TD-MPC2 files carry none: the TD-MPC2 family) and lets the registered agent build itself from it
-(`Agent.from_checkpoint`), and `config_of_own_file` rebuilds the config of a file this project's trainer wrote.
+the file's config (a file without one is claimed by the agent that `recognizes` it) and lets the registered agent
+build itself from it (`Agent.from_checkpoint`), and `config_of_own_file` rebuilds the config of a file this
+project's trainer wrote.
 """
 
 import warnings
@@ -56,8 +57,7 @@ def _recognizing_agent(obj, path, agents):
             return name
     raise UserError(
         f"{path} is not a checkpoint of any registered agent: it holds no config of this project's trainer, and none "
-        f"of the registered agents ({', '.join(agents.names())}) recognizes its layout (for TD-MPC2 files: a Q "
-        "ensemble `_Qs.params.*`)"
+        f"of the registered agents ({', '.join(agents.names())}) recognizes its layout"
     )
 
 
