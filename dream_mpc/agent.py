@@ -21,6 +21,11 @@ update and returns float metrics. `buffer_extras(planned)` (optional) adds per-s
 `EpisodeSchedule` is Dreamer's (seed_episodes random episodes, then updates_per_episode updates after each
 collected episode).
 
+Planner defaults: `planner_defaults` ({planner name: {option: value}}) are the settings this family's paper runs
+its planners with (Dreamer: the Dream-MPC paper's table 16); they replace the planners' own defaults when this
+agent is chosen, the user's command line wins, and `--cfg job` and the records show the effective values.
+Pixels: `pixel_frames` is how many 64x64 frames one rgb observation stacks (TD-MPC2: 3; Dreamer: 1).
+
 Checkpoints: `weights_state()` / `load_weights_state()` are the weights as files hold them (an agent keeps its
 official layout), `state_dict()` / `load_state_dict()` the rest of the training state (optimisers, scales), and
 `from_checkpoint(obj, path, task, device, overrides, ...)` builds a ready agent from a read file.
@@ -45,6 +50,10 @@ class Agent(ABC):
     Options = NoOptions
     option_block = None
     replaces_root_keys = False
+    #: {planner name: {option: value}}: the family's defaults for its planners (the user's overrides win)
+    planner_defaults = {}
+    #: frames stacked in one rgb observation
+    pixel_frames = 3
 
     #: counters the evaluator and the logs read: actions replaced before reaching the env (non-finite)
     nonfinite_actions = 0
@@ -118,6 +127,11 @@ class Agent(ABC):
     def recognizes(cls, obj):
         """Whether a read file without this project's config (another code base's checkpoint) is this agent's."""
         return False
+
+    def acting_options(self):
+        """The agent's own options that change its evaluation actions ({"block.key": value}): an evaluation record
+        identifies its job by them with the planner's (Dreamer: its deterministic action's rule)."""
+        return {}
 
     def file_extras(self):
         """What a checkpoint file holds beside weights, training state and config ({key: tensors or plain data})."""

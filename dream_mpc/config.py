@@ -120,7 +120,7 @@ DOCS = {
     "rho": "per-step weight decay of the losses along the horizon",
     "lr": "learning rate",
     "enc_lr_scale": "encoder learning rate as a fraction of lr",
-    "grad_clip_norm": "gradient-norm clip of updates (and of Dream-MPC's action gradients)",
+    "grad_clip_norm": "gradient-norm clip of updates",
     "tau": "soft update rate of the target Q-networks",
     "discount_denom": "discount heuristic: episode length / discount_denom sets the discount",
     "discount_min": "lower bound of the discount",
@@ -489,14 +489,28 @@ def check_checkpoint_file(path):
     return path
 
 
+def apply_planner_defaults(raw, overridden=()):
+    """The chosen agent family's planner defaults (`Agent.planner_defaults`) in a config dict, in place, for every
+    option the user did not set (`overridden`: the keys given on the command line or saved in a file)."""
+    if raw.get("agent") not in agents:
+        return raw  # validate() names the registered agents
+    for name, values in agents.get(raw["agent"]).planner_defaults.items():
+        block = planners.get(name).option_block
+        for key, value in values.items():
+            if (key if block is None else f"{block}.{key}") not in overridden:
+                (raw if block is None else raw[block])[key] = value
+    return raw
+
+
 def parse_cfg(raw):
     """Validate and apply presets: a dict from `compose` -> Config (env-dependent keys come later)."""
     from dream_mpc import envs
 
     raw = dict(raw)
     overridden = set(raw.pop("_overridden", ()))
-    raw = validate(raw)
+    raw = validate(apply_planner_defaults(raw, overridden))
     agent = agents.get(raw["agent"])
+    raw["frame_stack"] = agent.pixel_frames if raw["obs"] == "rgb" else 1
     if agent.replaces_root_keys:  # the agent's values replace the root's, and its own keys are read at the root
         for key, value in raw[agent.option_block].items():
             if key not in overridden:  # a top-level override wins over the agent's block

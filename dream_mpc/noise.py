@@ -7,9 +7,11 @@ planner makes one `ImaginationNoise` per plan; the rollout helpers hand it to th
 made on first use and kept for the rest of the plan, so that:
 - the gradient passes, the final scoring and the policy's candidate rollout of one plan see the same noise
   (Dream-MPC ranks candidates under the noise its gradient saw);
-- every candidate of one start latent sees the same noise (common random numbers: candidates differ by their
-  actions only), since draws are made per start latent and repeated over its rows (rows grouped by latent,
-  as `repeat_interleave` groups them).
+- `mode="independent"` (the paper's eq. 16, the default of the planners that take the option): every row (candidate)
+  has its own draws, kept across the passes over the same rows;
+- `mode="sample"`: every candidate of one start latent sees the same noise (common random numbers: candidates
+  differ by their actions only), since draws are made per start latent and repeated over its rows (rows grouped by
+  latent, as `repeat_interleave` groups them).
 `mode="mean"` gives zeros: the model's mean prediction. Deterministic models never see the noise.
 
 Draws come from `generator` when one is given (a `torch.Generator` the planner owns), else from torch's global
@@ -18,7 +20,19 @@ generator, which the trainer seeds and saves, so a resumed run draws the same im
 
 import torch
 
-MODES = ("sample", "mean")
+from dream_mpc.options import option
+
+MODES = ("independent", "sample", "mean")
+
+
+def imagination_option(default="independent"):
+    """The `imagination` option of a planner that rolls out many candidates through a stochastic model."""
+    return option(
+        default,
+        "a stochastic model imagines with independent draws per candidate (eq. 16), one draw shared by the candidates "
+        "of a start latent (sample: common random numbers), or its mean",
+        choices=MODES,
+    )
 
 
 class ImaginationNoise:
@@ -40,10 +54,10 @@ class ImaginationNoise:
         if self.mode == "mean":
             return torch.zeros(shape, device=device, dtype=dtype)
         rows, feature = shape[0], shape[1:]
-        latents = self.latents or rows
+        latents = rows if self.mode == "independent" else self.latents or rows
         if rows % latents:
             raise ValueError(f"{rows} rows are not grouped by the plan's {latents} start latents")
-        key = (t, name, feature)
+        key = (t, name, feature, latents)
         eps = self._draws.get(key)
         if eps is None:
             where = self.generator.device if self.generator is not None else device

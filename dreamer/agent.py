@@ -63,7 +63,7 @@ class Dreamer:
         self.model_optim = _adam(self.model_modules, o.model_lr, o.adam_eps)
         self.actor_optim = _adam((self.actor,), o.actor_lr, o.adam_eps)
         self.value_optim = _adam((self.value_model,), o.value_lr, o.adam_eps)
-        self.world_model = DreamerWorldModel(self.rssm, self.reward_model, self.value_model, self.actor)
+        self.world_model = DreamerWorldModel(self.rssm, self.reward_model, self.value_model, self.actor, o.eval_action)
 
     # ------------------------------------------------------------------ observations
     def preprocess(self, obs):
@@ -159,15 +159,17 @@ class Dreamer:
     @torch.no_grad()
     def act(self, obs, state, explore=False, planner=None):
         """Filter obs (B, ...) into `state` with the posterior and choose actions (B, A) in [-1, 1]: the actor's
-        mode (tanh(mean)), or its sample plus Gaussian noise `expl_noise` when exploring; with a planner of
-        dream_mpc, its plan on the latent {h, s} (the caller resets the planner at an episode's start), plus this
-        agent's noise when exploring (a planner's own `expl_noise` would add more: set one of them to 0).
+        deterministic action (`eval_action`), or its sample plus Gaussian noise `expl_noise` when exploring; with a
+        planner of dream_mpc, its plan on the latent {h, s} (the caller resets the planner at an episode's start),
+        plus this agent's noise when exploring (a planner's own `expl_noise` would add more: set one of them to 0).
         Returns (action, new state)."""
         e = self.encoder(self.preprocess(obs))
         h = self.rssm.belief(state["h"], state["s"], state["action"])
         s = self.rssm.sample(*self.rssm.posterior(h, e))
-        if planner is None:
-            action = self.actor(h, s, deterministic=not explore)[0]
+        if planner is None and explore:
+            action = self.actor(h, s)[0]
+        elif planner is None:
+            action = self.actor.deterministic(*self.actor.distribution(h, s), self.opt.eval_action)
         else:
             action = planner.plan(latent(h, s), eval_mode=not explore)[0]
         if explore and self.opt.expl_noise:

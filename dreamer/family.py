@@ -32,10 +32,37 @@ def _options(cfg):
     return DreamerOptions(**{k: getattr(block, k) for k in DreamerOptions.__dataclass_fields__})
 
 
+# The Dream-MPC paper's appendix D (table 16) for each planner on Dreamer. Table 16 gives no rate for Grad-MPC
+# itself: it keeps the planner's 0.1; its clip is the family's 100, as hybrid Grad-MPC's.
+APPENDIX_D = {
+    "dream": dict(
+        num_candidates=5,
+        iterations=1,
+        lr=0.1,
+        reuse=0.1,
+        horizon=15,
+        objective="lambda",
+        td_lambda=0.95,
+        action_noise=0.2,
+        proposal="shared",
+        uncertainty_coef=0.0,  # one value model: no ensemble to disagree
+        grad_clip_norm=100.0,
+        imagination="independent",
+    ),
+    "hybrid": dict(num_candidates=1, iterations=10, lr=0.05, horizon=1, grad_clip_norm=100.0),
+    "grad": dict(num_candidates=1000, iterations=10, horizon=12, grad_clip_norm=100.0),
+    "cem": dict(
+        num_candidates=1000, iterations=10, top_k=100, horizon=12, terminal_value=False, discounted=False
+    ),  # PlaNet: the plain sum of predicted rewards
+}
+
+
 @agents.register("dreamer")
 class DreamerAgent(Agent):
     Options = DreamerOptions
     option_block = "dreamer"
+    planner_defaults = APPENDIX_D
+    pixel_frames = 1  # the paper's Dreamer reads one 64x64 frame
 
     @classmethod
     def sequence_length(cls, cfg):
@@ -72,6 +99,9 @@ class DreamerAgent(Agent):
         self.nonfinite_actions = 0
         self.last_plan_info = None
         self._filter = None  # (h, s, previous action) of the episode in progress; None: its start
+
+    def acting_options(self):
+        return {"dreamer.eval_action": self.opt.eval_action}
 
     def _make_planner(self, name):
         return make_planner(name if self.cfg.mpc else "policy", self.world_model, self.cfg, self.discount)

@@ -24,6 +24,12 @@ class DreamerOptions:
     actor_init_std: float = option(5.0, "actor's pre-tanh std at initialisation", low=0, low_open=True)
     actor_min_std: float = option(1e-4, "actor's minimum pre-tanh std", low=0, low_open=True)
     actor_mean_scale: float = option(5.0, "actor's pre-tanh mean is scale * tanh(mean / scale)", low=0, low_open=True)
+    eval_action: str = option(
+        "mode",
+        "the actor's action at evaluation: mode (the most likely of 100 samples, DreamerV1), mean (tanh of the mean), "
+        "or sample",
+        choices=("mode", "mean", "sample"),
+    )
     # ---------------------------------------------------------------- losses
     free_nats: float = option(3.0, "KL below this many nats is not penalised", low=0)
     free_nats_mode: str = option(

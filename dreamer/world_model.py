@@ -5,9 +5,10 @@ A latent is a TensorDict {"h": belief, "s": stochastic state} with batch size (B
 common draws, or the prior's mean in mean mode; without noise it samples as imagination does in training);
 `reward` reads the state a transition reaches (`reward_timing = "next_state"`, the action is ignored); `values`
 is the single value model V(z) as a one-member ensemble (M = 1, `value_kind = "V"`: no uncertainty penalty);
-`policy` is the tanh-Gaussian actor (sample, tanh(mean), pre-tanh std).
+`policy` is the tanh-Gaussian actor (a sample, the deterministic action of the rule `eval_action`, pre-tanh std).
 """
 
+import torch
 from tensordict import TensorDict
 
 from dream_mpc.world_model import WorldModel
@@ -25,8 +26,9 @@ class DreamerWorldModel(WorldModel):
     episodic = False
     ensemble_size = 1
 
-    def __init__(self, rssm, reward_model, value_model, actor):
+    def __init__(self, rssm, reward_model, value_model, actor, eval_action="mode"):
         self.rssm, self.reward_model, self.value_model, self.actor = rssm, reward_model, value_model, actor
+        self.eval_action = eval_action  # the deterministic action's rule (dreamer/actor.py)
         self.action_dim = rssm.action_dim
         self.dtype = next(rssm.parameters()).dtype
 
@@ -45,4 +47,9 @@ class DreamerWorldModel(WorldModel):
         return self.value_model(z["h"], z["s"]).unsqueeze(0)  # (M=1, ..., 1)
 
     def policy(self, z, task=None, explore=False):
-        return self.actor(z["h"], z["s"])
+        mean, std = self.actor.distribution(z["h"], z["s"])
+        sample = torch.tanh(mean + std * torch.randn_like(mean))
+        return sample, self.actor.deterministic(mean, std, self.eval_action), std
+
+    def sample_action(self, z, task=None, explore=False):
+        return self.actor(z["h"], z["s"])[0]  # rollouts need no deterministic action

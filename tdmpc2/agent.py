@@ -20,6 +20,10 @@ from tdmpc2.world_model import WorldModel
 @agents.register("tdmpc2")
 class TDMPC2(Agent):
     value_heads = "Q"  # the world model's value heads: Q(z, a); BMPC's are V(z)
+    # Dream-MPC on TD-MPC2 and BMPC as the paper runs it (section 5; MPPI's are TD-MPC2's own keys, table 5)
+    planner_defaults = {
+        "dream": dict(num_candidates=5, iterations=1, lr=0.1, reuse=0.1, uncertainty_coef=0.01, horizon=3),
+    }
 
     @classmethod
     def sequence_length(cls, cfg):

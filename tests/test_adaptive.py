@@ -7,7 +7,7 @@ quadratic whose gradient step has a closed form, a0' - c = (1 - 2 k alpha)(a0 - 
 import pytest
 import torch
 
-from dream_mpc import config
+from dream_mpc import adaptive, config
 from dream_mpc.planners.dream import DreamMPCPlanner
 from dream_mpc.planners.grad import GradMPCPlanner
 from tests.toy_models import LinearQuadraticModel
@@ -18,7 +18,7 @@ C = 0.3  # the reward's target action
 
 def make_planner(model=None, clip=1e6, **dream):
     cfg = config.load(["task=cartpole-swingup", "threads=1"])
-    cfg.grad_clip_norm = clip  # no clipping: the closed forms hold
+    cfg.dream.grad_clip_norm = clip  # no clipping: the closed forms hold
     dream = {"horizon": 1, "uncertainty_coef": 0.0, "reuse": 0.0, **dream}
     for k, v in dream.items():
         setattr(cfg.dream, k, v)
@@ -122,24 +122,67 @@ def test_budget_runs_the_first_iteration_and_respects_its_cap():
     assert capped.last_search.iterations == 3
 
 
-def test_budget_takes_no_step_once_an_iteration_is_known_not_to_fit():
-    """A budget the candidates alone spend: after the first plan has timed an iteration, the next plans take no
-    gradient step (the overrun is the fixed part's excess, not an iteration more); the estimate fades, so a step is
-    retried now and then."""
+def plan_with_clock(planner, *ms, t0=False):
+    planner.clock = ListClock(*ms)
+    planner.plan(torch.zeros(1, 3), t0=t0, eval_mode=True)
+    assert not planner.clock.times  # every scripted time was read: the plan made exactly the decisions scripted
+    return planner.last_search
+
+
+def test_budget_takes_no_step_once_a_steady_iteration_is_known_not_to_fit():
+    """A budget the candidates alone spend: once a steady iteration has been timed, plans take no gradient step (the
+    overrun is the fixed part's excess, not an iteration more). The warm-up plans (cold: here 200 ms iterations)
+    are probes whose times are left out; the estimate is the steady one (2 ms), not the cold one, so a budget of
+    5 ms with a 1 ms fixed part takes steps at once after the warm-up."""
     planner, _ = make_planner(budget_ms=0.5)
-    planner.clock = ListClock(0.0, 2.0, 4.0)  # first plan: no estimate yet, one step of 2 ms
-    planner.plan(torch.zeros(1, 3), t0=True, eval_mode=True)
-    assert planner.last_search.iterations == 1 and planner.last_search.iteration_s == pytest.approx(2e-3)
-    planner.clock = ListClock(10.0, 11.0)  # second plan: the candidates took 1 ms, a 2 ms step cannot fit
-    planner.plan(torch.zeros(1, 3), eval_mode=True)
-    assert planner.last_search.iterations == 0 and planner.last_search.evaluations == 1  # scored, no graph built
-    assert planner.last_search.known_iteration_s == pytest.approx(2e-3)
-    for _ in range(400):  # estimates fade while no step is taken, until one is tried again
-        planner.clock = ListClock(0.0, 0.1, 0.2, 0.45)  # entry, before scoring, first decision, second decision
-        planner.plan(torch.zeros(1, 3), eval_mode=True)
-        if planner.last_search.iterations:
-            break
-    assert planner.last_search.iterations == 1
+    for i in range(adaptive.WARMUP_PLANS):  # cold plans: one step each (a probe), 200 ms: left out of the estimate
+        s = plan_with_clock(planner, 0.0, 1.0, 201.0, t0=i == 0)
+        assert s.iterations == 1 and s.iteration_s == pytest.approx(0.2)
+    assert planner.iteration_times.estimate() == 0.0  # nothing steady timed yet: the next plan probes too
+    s = plan_with_clock(planner, 0.0, 1.0, 3.0)  # the first steady iteration: 2 ms
+    assert s.iterations == 1 and planner.iteration_times.estimate() == pytest.approx(2e-3)
+    s = plan_with_clock(planner, 10.0, 11.0)  # the candidates took 1 ms, a 2 ms step cannot fit in 0.5 ms
+    assert s.iterations == 0 and s.evaluations == 1  # scored, no graph built
+    assert s.known_iteration_s == pytest.approx(2e-3)
+    wide, _ = make_planner(budget_ms=4.5)  # the same timings with room for one steady iteration, not two
+    for i in range(adaptive.WARMUP_PLANS):
+        plan_with_clock(wide, 0.0, 1.0, 201.0, t0=i == 0)
+    plan_with_clock(wide, 0.0, 1.0, 3.0)
+    # entry 0; the fixed part ends at 1 ms (1 + 2 fits in 4.5, read twice: before scoring and at the first decision);
+    # after the step, 3 ms (3 + 2 does not fit)
+    s = plan_with_clock(wide, 0.0, 1.0, 1.0, 3.0)
+    assert s.iterations == 1 and s.evaluations == 2
+
+
+def test_the_iteration_estimate_is_a_median_that_never_fades():
+    """One slow iteration (another process took the core) does not move the estimate; plans without a step do not
+    fade it (the old rule forgot it at 1 % a plan: at 20 ms no step was taken for ~200 plans); a step is retried
+    (a probe) only every PROBE_EVERY plans without one, and its time joins the median."""
+    times = adaptive.IterationTimes(warmup=0, window=5, probe_every=50)
+
+    class Search:
+        def __init__(self, *s):
+            self.iteration_times = list(s)
+
+    times.record(Search(0.007, 0.008, 0.150, 0.007))  # one outlier among steady 7-8 ms iterations
+    assert times.estimate() == pytest.approx(0.0075)
+    for _ in range(49):
+        times.record(Search())
+        assert times.estimate() == pytest.approx(0.0075)  # not forgotten
+    times.record(Search())
+    assert times.estimate() == 0.0  # the 50th plan in a row without a step: probe
+    times.record(Search(0.003))
+    assert times.estimate() == pytest.approx(0.007)  # the probe's time enters the window of the last 5
+
+
+def test_budget_probes_again_after_probe_every_plans_without_a_step():
+    planner, _ = make_planner(budget_ms=0.5)
+    for i in range(adaptive.WARMUP_PLANS + 1):
+        plan_with_clock(planner, 0.0, 1.0, 3.0, t0=i == 0)
+    steps = [plan_with_clock(planner, 0.0, 1.0).iterations for _ in range(adaptive.PROBE_EVERY)]
+    assert steps == [0] * adaptive.PROBE_EVERY
+    assert plan_with_clock(planner, 0.0, 1.0, 3.0).iterations == 1  # the probe
+    assert plan_with_clock(planner, 0.0, 1.0).iterations == 0
 
 
 def test_grad_mpc_takes_the_adaptive_options():

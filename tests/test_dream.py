@@ -78,7 +78,7 @@ def test_plan_executes_the_best_optimised_first_action():
 def test_batched_planner_equals_a_loop_over_candidates():
     model = LinearQuadraticModel()
     cfg = make_cfg(horizon=2, num_candidates=4, iterations=3, lr=0.5)
-    cfg.grad_clip_norm = 0.05  # clipping active: per-candidate clipping keeps candidates independent
+    cfg.dream.grad_clip_norm = 0.05  # clipping active: per-candidate clipping keeps candidates independent
     planner = DreamMPCPlanner(model, cfg, GAMMA)
     torch.manual_seed(0)
     z = torch.randn(8, 3)

@@ -45,7 +45,7 @@ def base_jobs():
     "planner, change",
     [
         ("dream", "planning_dtype=bfloat16"),
-        ("dream", "grad_clip_norm=5"),  # a root key Dream-MPC reads (its gradient clip)
+        ("dream", "dream.grad_clip_norm=5"),  # its gradient clip
         ("dream", "min_std=0.1"),  # the std bounds of the info BMPC imitates
         ("dream", "dream.lr=0.5"),
         ("dream", "eval_noise=true"),

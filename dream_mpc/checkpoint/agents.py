@@ -71,6 +71,12 @@ def config_of_own_file(saved, path, task=None, device="auto", overrides=()):
         raise UserError(f"{path} holds no config of its run: it was not written by this project's trainer")
     overrides = list(overrides)
     user_keys = {override_key(o) for o in overrides}
+    asked = [o.split("=", 1)[1].strip("'\"") for o in overrides if override_key(o) == "agent" and "=" in o]
+    if asked and asked[-1] != saved["agent"]:  # the file decides which agent it is; records name that one
+        raise UserError(
+            f"{path} is a checkpoint of agent={saved['agent']}; it cannot be read as agent={asked[-1]}: leave agent= "
+            "out (evaluate.py takes the agent from the file)"
+        )
     ours = saved_overrides(saved)
     ours.update(agent=saved["agent"], obs=saved["obs"], task=task or saved["task"], device=device)
     cfg = config.load([f"{k}={hydra_value(v)}" for k, v in ours.items() if k not in user_keys] + overrides)
@@ -90,6 +96,8 @@ def config_of_own_file(saved, path, task=None, device="auto", overrides=()):
                     f"actions); task={cfg.task} has observations {shape} and {action_dim} actions"
                 )
     config.set_env_dims(cfg, obs_shape, saved["action_dim"], episode_length)
+    if cfg.obs == "rgb":  # the frames the file's model reads (a family may have stacked another number then)
+        cfg.frame_stack = obs_shape[0] // 3
     return cfg
 
 

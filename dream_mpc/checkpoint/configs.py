@@ -33,6 +33,8 @@ def saved_overrides(saved):
     if saved.get("_iterations_adjusted") and saved.get("action_dim", 0) >= 20:
         saved["iterations"] -= 2  # files saved before MPPI added the 2 itself stored them in the config
     defaults = config.defaults()  # the root config.yaml as a dict (cheaper than a Hydra compose)
+    defaults["agent"] = saved.get("agent", defaults["agent"])
+    config.apply_planner_defaults(defaults)  # the file's family's planner settings are its defaults, not choices
     # an agent whose block replaces root keys saved its effective values at the top level (read below)
     copied_up = {block for block, cls in agent_option_blocks().items() if cls.replaces_root_keys}
     own = config.agent_only_keys()  # such an agent's own keys, copied up by parse_cfg: back into its block

@@ -62,18 +62,18 @@ def suite_names(task):
 class DMControl(Env):
     has_success = False  # DMC tasks report no success; info["success"] stays 0
 
-    def __init__(self, task, seed=1, obs="state"):
+    def __init__(self, task, seed=1, obs="state", frames=NUM_FRAMES):
         domain, name = suite_names(task)
         self._env = suite.load(domain, name, task_kwargs={"random": seed}, visualize_reward=False)
         self.obs_type = obs
-        self.frame_stack = NUM_FRAMES if obs == "rgb" else 1  # frames per observation (stored once each)
+        self.frame_stack = frames if obs == "rgb" else 1  # frames per observation (stored once each)
         self.camera_id = 2 if domain == "quadruped" else 0
         self.max_episode_steps = EPISODE_LENGTH
         spec = self._env.action_spec()
         self._low, self._high = spec.minimum.astype(np.float64), spec.maximum.astype(np.float64)
         self.action_space = Box(-1.0, 1.0, spec.shape, dtype=np.float32)
         if obs == "rgb":
-            obs_shape = (3 * NUM_FRAMES, PIXEL_SIZE, PIXEL_SIZE)
+            obs_shape = (3 * self.frame_stack, PIXEL_SIZE, PIXEL_SIZE)
             self.observation_space = Box(0, 255, obs_shape, dtype=np.uint8)
         else:
             obs_dim = sum(int(np.prod(s.shape)) for s in self._env.observation_spec().values())
@@ -83,7 +83,7 @@ class DMControl(Env):
         vis.quality.shadowsize = 0
         vis.quality.offsamples = 0
         vis.global_.offwidth = vis.global_.offheight = RENDER_SIZE
-        self._frames = deque(maxlen=NUM_FRAMES)
+        self._frames = deque(maxlen=self.frame_stack)
         self._t = 0
 
     def _obs(self, time_step):
@@ -100,7 +100,7 @@ class DMControl(Env):
         self._t = 0
         time_step = self._env.reset()
         if self.obs_type == "rgb":
-            self._frames.extend([self._render(PIXEL_SIZE).transpose(2, 0, 1)] * (NUM_FRAMES - 1))
+            self._frames.extend([self._render(PIXEL_SIZE).transpose(2, 0, 1)] * (self.frame_stack - 1))
         return self._obs(time_step)
 
     def step(self, action):
@@ -135,7 +135,7 @@ class DMControlSuite(Suite):
         return TASKS
 
     def make(self, task, cfg):
-        return DMControl(task, seed=cfg.seed, obs=cfg.obs)
+        return DMControl(task, seed=cfg.seed, obs=cfg.obs, frames=cfg.get("frame_stack", NUM_FRAMES))
 
     @functools.lru_cache(maxsize=None)
     def dims(self, task):

@@ -165,7 +165,7 @@ def import_humanoid_bench():
 class HumanoidBench(Env):
     has_success = True
 
-    def __init__(self, task, seed=1, obs="state"):
+    def __init__(self, task, seed=1, obs="state", frames=NUM_FRAMES):
         self.robot, self.name = parse(task)
         if obs not in ("state", "rgb"):
             raise UserError(f"obs={obs} is not supported by HumanoidBench; use obs=state or obs=rgb")
@@ -176,7 +176,7 @@ class HumanoidBench(Env):
         self._mujoco = mujoco
         self.task = task
         self.obs_type = obs
-        self.frame_stack = NUM_FRAMES if obs == "rgb" else 1  # frames per observation (stored once each)
+        self.frame_stack = frames if obs == "rgb" else 1  # frames per observation (stored once each)
         kwargs = (
             {"render_mode": "rgb_array", "width": PIXEL_SIZE, "height": PIXEL_SIZE}
             if obs == "rgb"
@@ -190,7 +190,7 @@ class HumanoidBench(Env):
         self._np_global = np.random.RandomState(seed).get_state()  # the stand-in for np.random while resetting
         self.action_space = Box(-1.0, 1.0, env.action_space.shape, dtype=np.float32)
         if obs == "rgb":
-            self.observation_space = Box(0, 255, (3 * NUM_FRAMES, PIXEL_SIZE, PIXEL_SIZE), dtype=np.uint8)
+            self.observation_space = Box(0, 255, (3 * self.frame_stack, PIXEL_SIZE, PIXEL_SIZE), dtype=np.uint8)
         else:
             self.observation_space = Box(-np.inf, np.inf, env.observation_space.shape, dtype=np.float32)
         vis = env.model.vis
@@ -200,7 +200,7 @@ class HumanoidBench(Env):
         vis.global_.offheight = max(vis.global_.offheight, RENDER_SIZE)
         self._video_renderer = None
         self._warn_ids = [int(getattr(mujoco.mjtWarning, w)) for w in _INSTABILITY_WARNINGS]
-        self._frames = deque(maxlen=NUM_FRAMES)
+        self._frames = deque(maxlen=self.frame_stack)
         self._t, self._return, self._last_obs, self._ended = 0, 0.0, None, False
 
     # ------------------------------------------------------------------ rendering
@@ -242,7 +242,7 @@ class HumanoidBench(Env):
         self._last_obs = np.asarray(state, dtype=np.float32)
         if self.obs_type == "rgb":
             self._frames.clear()
-            self._frames.extend([self._pixels()] * (NUM_FRAMES - 1))
+            self._frames.extend([self._pixels()] * (self.frame_stack - 1))
         return self._obs(state)
 
     def _warnings(self):
@@ -312,7 +312,7 @@ class HumanoidBenchSuite(Suite):
         return task_names()
 
     def make(self, task, cfg):
-        return HumanoidBench(task, seed=cfg.seed, obs=cfg.obs)
+        return HumanoidBench(task, seed=cfg.seed, obs=cfg.obs, frames=cfg.get("frame_stack", NUM_FRAMES))
 
     @functools.lru_cache(maxsize=None)
     def dims(self, task):

@@ -74,7 +74,7 @@ def legacy_to_generator_state(state):
 class MetaWorld(Env):
     has_success = True
 
-    def __init__(self, task, seed=1, obs="state"):
+    def __init__(self, task, seed=1, obs="state", frames=NUM_FRAMES):
         if task not in TASKS:
             raise unknown("task", task, TASKS)
         if obs not in ("state", "rgb"):
@@ -91,11 +91,11 @@ class MetaWorld(Env):
         env._freeze_rand_vec = False
         env.seeded_rand_vec = True
         self.obs_type = obs
-        self.frame_stack = NUM_FRAMES if obs == "rgb" else 1  # frames per observation (stored once each)
+        self.frame_stack = frames if obs == "rgb" else 1  # frames per observation (stored once each)
         self.max_episode_steps = EPISODE_LENGTH
         self.action_space = Box(-1.0, 1.0, (ACTION_DIM,), dtype=np.float32)
         if obs == "rgb":
-            self.observation_space = Box(0, 255, (3 * NUM_FRAMES, PIXEL_SIZE, PIXEL_SIZE), dtype=np.uint8)
+            self.observation_space = Box(0, 255, (3 * self.frame_stack, PIXEL_SIZE, PIXEL_SIZE), dtype=np.uint8)
         else:
             self.observation_space = Box(-np.inf, np.inf, (OBS_DIM,), dtype=np.float32)
         vis = env.model.vis  # fast offscreen rendering (simulators.md)
@@ -105,7 +105,7 @@ class MetaWorld(Env):
         vis.global_.offheight = max(vis.global_.offheight, RENDER_SIZE)
         self._renderers = {}
         self._warn_ids = _instability_warnings()
-        self._frames = deque(maxlen=NUM_FRAMES)
+        self._frames = deque(maxlen=self.frame_stack)
         self._t, self._success_any, self._last_obs, self._ended = 0, 0.0, None, False
 
     # ------------------------------------------------------------------ rendering
@@ -133,7 +133,7 @@ class MetaWorld(Env):
         self._last_obs = np.asarray(state, dtype=np.float32)
         if self.obs_type == "rgb":
             self._frames.clear()
-            self._frames.extend([self._render(PIXEL_SIZE).transpose(2, 0, 1)] * (NUM_FRAMES - 1))
+            self._frames.extend([self._render(PIXEL_SIZE).transpose(2, 0, 1)] * (self.frame_stack - 1))
         obs = self._obs(state)
         self._env.step(np.zeros(ACTION_DIM, dtype=np.float32))  # TD-MPC2: one discarded zero-action step
         return obs
@@ -213,7 +213,7 @@ class MetaWorldSuite(Suite):
         return TASKS
 
     def make(self, task, cfg):
-        return MetaWorld(task, seed=cfg.seed, obs=cfg.obs)
+        return MetaWorld(task, seed=cfg.seed, obs=cfg.obs, frames=cfg.get("frame_stack", NUM_FRAMES))
 
     @functools.lru_cache(maxsize=None)
     def dims(self, task):

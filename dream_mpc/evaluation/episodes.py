@@ -82,6 +82,7 @@ def evaluate_checkpoint(cfg):
     )
     cfg.task = agent.cfg.task  # the file's own task unless task= was given
     cfg.obs = agent.cfg.obs  # the observations the agent was built for (a pixel file: obs=rgb without saying it)
+    cfg.frame_stack = agent.cfg.frame_stack  # and the frames its pixel observations stack
     video_dir = Path(cfg.work_dir).parents[2] / cfg.task / str(cfg.seed) / cfg.exp_name / "videos"
     env = _SuccessAny(make_env(cfg))
     runtime.set_seed(cfg.seed)
@@ -164,7 +165,7 @@ def job_of(cfg, agent):
         "agent": agent.cfg.agent,
         "train_seed": records.train_seed_of(cfg.checkpoint, agent.saved_config),  # the file is read once
         "planner": agent.planner.name,  # the planner that acts (mpc=false: the policy)
-        "options": records.options_json(agent.planner.effective_config()),
+        "options": records.options_json({**agent.planner.effective_config(), **agent.acting_options()}),
         "planning_dtype": str(agent.cfg.get("planning_dtype", "float32")),
         "device": runtime.resolve_device(getattr(agent, "device", None) or cfg.device).type,
         "eval_noise": bool(cfg.eval_noise),

@@ -7,8 +7,9 @@ model's terminal value), and the Gaussian is refitted to the top K (mean and pop
 is the first step of the final mean. `cem_policy` starts the Gaussian at the policy's mean actions rolled out
 through the model instead of 0 (the paper's "CEM seeded by the policy"); both read the `cem` block.
 
-Where we differ from PlaNet's planner (reference: dreamer-pytorch's MPCPlanner): the return is discounted and
-bootstrapped with the model's terminal value (`cem.terminal_value=false`: rewards only, as PlaNet), sequences are
+Where we differ from PlaNet's planner (reference: dreamer-pytorch's MPCPlanner) by default: the return is discounted
+and bootstrapped with the model's terminal value (`cem.discounted=false cem.terminal_value=false`: the plain sum of
+rewards, as PlaNet, and the Dreamer family's default), sequences are
 clamped to [-1, 1] before they are scored (PlaNet clamps only in the environment), and exploration noise
 (`cem.expl_noise`, PlaNet's action noise 0.3) is the planner's, outside eval mode. Like PlaNet, nothing is carried
 from one step to the next.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from dream_mpc.errors import UserError
+from dream_mpc.noise import imagination_option
 from dream_mpc.options import option
 from dream_mpc.planner import Planner
 from dream_mpc.registry import planners
@@ -33,10 +35,9 @@ class CEMOptions:
     horizon: int = option(12, "planning horizon (PlaNet: 12)", low=1)
     init_std: float = option(1.0, "initial std of the Gaussian over actions (PlaNet: 1)", low=0, low_open=True)
     terminal_value: bool = option(True, "add the model's discounted terminal value (false: rewards only, as PlaNet)")
+    discounted: bool = option(True, "discount the rewards by the agent's gamma (false: their plain sum, as PlaNet)")
     expl_noise: float = option(0.3, "std of Gaussian noise on the executed action outside eval mode (PlaNet)", low=0)
-    imagination: str = option(
-        "sample", "a stochastic model imagines with common sampled noise, or its mean", choices=("sample", "mean")
-    )
+    imagination: str = imagination_option()
 
     def limits(self, prefix=""):
         """`cem.top_k` <= `cem.num_candidates`."""
@@ -81,10 +82,10 @@ class CEMPlanner(Planner):
         H = horizon or o.horizon
         B, A, N, K = z.shape[0], model.action_dim, o.num_candidates, o.top_k
         mask = model.action_mask(task)
-        imagination = self.imagination_noise(B, o.imagination)  # every candidate and iteration: the same draws
+        imagination = self.imagination_noise(B, o.imagination)  # one plan's draws, kept across the iterations
         mean = self.initial_mean(z, task, H, reanalyze, imagination)
         std = torch.full_like(mean, o.init_std)
-        discount = self.discount_for(task, N)
+        discount = self.discount_for(task, N) if o.discounted else 1.0
         for _ in range(o.iterations):
             eps = torch.randn(H, B, N, A, device=z.device)
             actions = (mean.unsqueeze(2) + std.unsqueeze(2) * eps).clamp(-1, 1)

@@ -23,6 +23,7 @@ class GradOptions:
     lr: float = option(0.1, "gradient-ascent step size", low=0, low_open=True)
     horizon: int = option(3, "planning horizon", low=1)
     init_std: float = option(0.5, "std of the zero-mean Gaussian candidates (clamped to [-1, 1])", low=0)
+    grad_clip_norm: float = option(20.0, "norm each candidate's action gradient is clipped to", low=0, low_open=True)
     # adaptive planning (dream_mpc/adaptive.py), as Dream-MPC's: all off by default
     step_rule: str = adaptive.step_rule_option()
     armijo: float = adaptive.armijo_option()
@@ -44,6 +45,7 @@ class HybridOptions:
     iterations: int = option(1, "gradient-ascent steps per plan", low=0)
     lr: float = option(0.1, "gradient-ascent step size", low=0, low_open=True)
     horizon: int = option(1, "planning horizon", low=1)
+    grad_clip_norm: float = option(20.0, "norm each candidate's action gradient is clipped to", low=0, low_open=True)
 
     def work(self):
         """Model steps per plan: the policy rollout, a forward (and backward) per iteration, the final scoring."""
@@ -56,7 +58,7 @@ class _BaselineOnDream(DreamMPCPlanner):
     @classmethod
     def read_options(cls, cfg):
         own = cls.declared_options(cfg)
-        shared = {k: getattr(own, k) for k in ("num_candidates", "iterations", "lr", "horizon")}
+        shared = {k: getattr(own, k) for k in ("num_candidates", "iterations", "lr", "horizon", "grad_clip_norm")}
         shared.update({k: getattr(own, k) for k in adaptive.OPTION_KEYS if hasattr(own, k)})  # Grad-MPC declares them
         return DreamOptions(**shared, reuse=0.0, uncertainty_coef=0.0)
 
@@ -69,7 +71,7 @@ class _BaselineOnDream(DreamMPCPlanner):
 class GradMPCPlanner(_BaselineOnDream):
     """Grad-MPC (the paper's baseline): many zero-mean Gaussian candidates, many gradient-ascent iterations on the
     predicted return through the model, the best candidate's first action; no policy prior, no reuse, no
-    uncertainty penalty. Reads the root keys of Dream-MPC's optimiser (`grad_clip_norm`, `min_std`, `max_std`)."""
+    uncertainty penalty. Reads the root keys of Dream-MPC's optimiser (`min_std`, `max_std`)."""
 
     Options = GradOptions
     option_block = "grad"
