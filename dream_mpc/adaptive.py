@@ -14,19 +14,23 @@ Three independent switches, all off by default (the planner then runs its fixed-
 - `tol` > 0: stop when no candidate improved its best J by more than `tol` relative (|J| floored at 1e-8) since the
   previous iteration; the iteration count (`iterations`) is the cap. Reading J costs one host sync per iteration.
 - `budget_ms` > 0 (anytime): iterate until the next iteration would end past the budget, counted from the start of
-  the planning step (candidates included), predicted with the slowest iteration so far; `budget_iterations` caps
-  it. An iteration's time is known from the plan itself or from earlier plans: when the fixed part (candidates and
-  their first evaluation) leaves no room for one, the plan takes no gradient step and picks among the policy's
-  candidates (as `iterations=0`), so the overrun is at most the fixed part's excess, less than one iteration. Only
-  the very first plan, with no iteration timed yet, takes one step whatever the budget; an estimate from a plan
-  without steps fades 1 % a plan, so a step is retried now and then. On CUDA the clock synchronises first, so it
-  reads finished work.
+  the planning step (candidates included), predicted with the larger of the slowest iteration of this plan and the
+  steady iteration time of earlier plans (`IterationTimes`: the median of the last `WINDOW` iterations timed, the
+  plans of the warm-up left out); `budget_iterations` caps it. When the fixed part (candidates and their first
+  evaluation) leaves no room for an iteration, the plan takes no gradient step and picks among the policy's
+  candidates (as `iterations=0`), so the overrun is at most the fixed part's excess, less than one iteration.
+  Plans take one step whatever the budget (a probe) only while no steady iteration has been timed (the first
+  `WARMUP_PLANS + 1` plans with steps: cold plans can take 20-50x a steady one) and once every `PROBE_EVERY` plans
+  without a step, so that the estimate follows a machine whose load changed; the estimate itself never fades. On
+  CUDA the clock synchronises first, so it reads finished work.
 
 Every adaptive run clamps actions to [-1, 1] after each step (J compares executable actions), scores every point it
 visits and returns each candidate's best actions and their J, whatever `score_after_step` says.
 """
 
+import statistics
 import time
+from collections import deque
 
 import torch
 
@@ -99,19 +103,57 @@ def now(device=None):
     return time.perf_counter()
 
 
+WARMUP_PLANS = 2  # the first plans that take steps are cold (allocations, thread start-up): their times are left out
+WINDOW = 9  # iterations in the running median of the steady iteration time
+PROBE_EVERY = 100  # plans without a step after which one step is taken to time an iteration again
+
+
+class IterationTimes:
+    """The anytime mode's memory across plans: the steady time of one iteration, for predicting whether the next one
+    fits. `estimate()` -> seconds, or 0.0 when the next plan should take one step to time it (a probe: no steady
+    iteration timed yet, or `PROBE_EVERY` plans in a row without a step); `record(search)` after each plan.
+
+    Robust by construction: the iterations of the first `WARMUP_PLANS` plans with steps are left out (a cold plan's
+    iteration took 149-424 ms against a steady 7-8 ms on a CPU), and the estimate is the median of the last `WINDOW`
+    iterations timed, so a few slow ones (another process taking the core for a moment) do not move it; it is never
+    forgotten by decay, only replaced by newer timings."""
+
+    def __init__(self, warmup=WARMUP_PLANS, window=WINDOW, probe_every=PROBE_EVERY):
+        self.warmup, self.probe_every = warmup, probe_every
+        self.times = deque(maxlen=window)
+        self.plans_with_steps = 0  # plans that timed at least one iteration
+        self.without_step = 0  # plans in a row that took no step
+
+    def estimate(self):
+        if not self.times or self.without_step >= self.probe_every:
+            return 0.0
+        return statistics.median(self.times)
+
+    def record(self, search):
+        if search.iteration_times:
+            self.plans_with_steps += 1
+            self.without_step = 0
+            if self.plans_with_steps > self.warmup:
+                self.times.extend(search.iteration_times)
+        else:
+            self.without_step += 1
+
+
 class AdaptiveAscent:
     """One adaptive optimisation: `run(J_fn, actions, clip)` -> (best actions, their J). After a run,
     `iterations` (gradient steps taken), `evaluations` (forward passes), `iteration_s` (the slowest iteration,
-    seconds) and `first_s` (from the plan's start to the first decision: candidates and the first evaluation;
-    anytime mode only) describe it."""
+    seconds), `iteration_times` (every iteration timed, seconds; anytime mode only) and `first_s` (from the plan's
+    start to the first decision: candidates and the first evaluation; anytime mode only) describe it."""
 
     def __init__(self, opt, lr, iterations, clock=now, started=None, known_iteration_s=0.0):
-        """`known_iteration_s`: the slowest iteration of earlier plans (anytime mode): with it, a budget the fixed
-        part has already spent takes no gradient step at all; without it (the first plan) one step is taken."""
+        """`known_iteration_s`: the steady iteration time of earlier plans (anytime mode, `IterationTimes`): with it,
+        a budget the fixed part has already spent takes no gradient step at all; without it (0: a probe) one step is
+        taken."""
         self.opt, self.lr, self.clock, self.started = opt, lr, clock, started
         self.cap = opt.budget_iterations if opt.budget_ms > 0 else iterations
         self.iterations = self.evaluations = 0
         self.iteration_s = self.first_s = 0.0
+        self.iteration_times = []
         self.known_iteration_s = known_iteration_s
 
     def run(self, J_fn, actions, clip):
@@ -149,9 +191,10 @@ class AdaptiveAscent:
                 if last is None:
                     self.first_s = t - start  # candidates and the first evaluation: the fixed part
                 else:
+                    self.iteration_times.append(t - last)
                     self.iteration_s = max(self.iteration_s, t - last)
                 last = t
-                predicted = self.iteration_s if self.iterations > 0 else self.known_iteration_s
+                predicted = max(self.iteration_s, self.known_iteration_s)
                 if predicted > 0 and t - start + predicted > budget:
                     break  # the next iteration would end past the budget (no step known yet: take one)
             (grad,) = torch.autograd.grad(total, a_req)

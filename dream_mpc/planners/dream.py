@@ -148,18 +148,17 @@ class DreamMPCPlanner(Planner):
 
     def optimise_adaptive(self, z_rows, actions, task_rows, discount, B):
         """dream_mpc/adaptive.py: each candidate's best actions and J over the points visited."""
-        # the slowest iteration of the last plan that took one; a plan without steps lets it fade (1 % a plan), so
-        # a step is tried again now and then and the estimate follows the machine
-        last = self.last_search
-        known = 0.0 if last is None else last.iteration_s if last.iterations else 0.99 * last.known_iteration_s
+        # the steady iteration time of earlier plans (warm-up left out, a running median; adaptive.IterationTimes)
+        times = self.__dict__.setdefault("iteration_times", adaptive.IterationTimes())
         search = adaptive.AdaptiveAscent(
-            self.opt, self.lr, self.iterations, self.clock, getattr(self, "_plan_started", None), known
+            self.opt, self.lr, self.iterations, self.clock, getattr(self, "_plan_started", None), times.estimate()
         )
         actions, J = search.run(
             lambda a: self.objective(self.model, z_rows, a, task_rows, discount),
             actions,
             lambda g: self.clip_gradient(g, B),
         )
+        times.record(search)
         self.last_search, self._plan_started = search, None
         return actions, J
 
