@@ -6,19 +6,27 @@
     group_softmax_backward(grad, y) -> gx                          (y: group_softmax's output)
 
 The C++ source is built with torch.utils.cpp_extension on first use (tens of seconds, once per machine: cached
-under $DREAM_MPC_CACHE or torch's extension folder, keyed on the source, the flags, torch's version and the CPU's
-flags, since -march=native code must not run on another CPU) and registers the schemas and the CPU kernels
-(TORCH_LIBRARY). This module then registers what PyTorch needs around them: fake implementations (torch.compile and
-FakeTensor trace through them) and autograd (the forward op's backward calls the backward op). The dispatcher makes
+under $DREAM_MPC_CACHE or torch's extension folder as `<name>.so`, the name keyed on the source, the flags, torch's
+version and the CPU's flags, since -march=native code must not run on another CPU) and registers the schemas and the
+CPU kernels (TORCH_LIBRARY). A start that finds the library loads it directly. A start that must build takes our
+flock `<name>.lock` (concurrent first starts build once; the others wait, at most $DREAM_MPC_BUILD_TIMEOUT seconds,
+then use the plain ops), builds in a private folder and renames the library into place: a start killed at any
+moment leaves no lock that blocks the next ones (torch's own lock file lives and dies in the private folder).
+
+This module then registers what PyTorch needs around them: fake implementations (torch.compile and FakeTensor trace
+through them) and autograd (the forward op's backward calls the backward op). The dispatcher makes
 them visible to torch.profiler by name. `available()` is False where no C++ compiler or ninja works; layers.py then
 uses the plain ops.
 """
 
+import contextlib
 import hashlib
 import os
 import platform
 import shutil
+import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -30,6 +38,7 @@ CFLAGS = ["-O3", "-march=native"]
 OPENMP = ["-fopenmp"]  # torch's intra-op threads (at::parallel_for); without it (Apple's clang) one thread
 MAX_GROUP = 64  # group_softmax's longest row (SimNorm groups are 8)
 DTYPES = (torch.float32, torch.bfloat16)
+BUILD_TIMEOUT = 600.0  # seconds a start waits for another process's build ($DREAM_MPC_BUILD_TIMEOUT), then plain ops
 _state = {"loaded": False, "error": None}
 
 
@@ -73,11 +82,10 @@ def _find_tools(cxx):
             raise RuntimeError("ninja not found (pip install ninja)")
 
 
-def _build():
-    from torch.utils import cpp_extension
-
-    cxx = os.environ.get("CXX", "c++")
-    _find_tools(cxx)
+def _build_name(cxx=None):
+    """The build's name: the key of everything that changes the binary (the source, the compiler and its flags,
+    torch's version, the CPU's flags)."""
+    cxx = cxx or os.environ.get("CXX", "c++")
     key = hashlib.sha256(
         b"\0".join(
             [
@@ -88,23 +96,119 @@ def _build():
             ]
         )
     ).hexdigest()[:12]
-    name = f"dream_mpc_kernels_{key}"
-    errors = []
-    for folder in _cache_dirs():
-        for openmp in (OPENMP, []):
-            build = folder / (name if openmp else f"{name}_serial")
-            try:
-                build.mkdir(parents=True, exist_ok=True)
-                cpp_extension.load(
-                    name=build.name,
-                    sources=[str(SOURCE)],
-                    extra_cflags=CFLAGS + openmp,
-                    extra_ldflags=openmp,
-                    build_directory=str(build),
-                    is_python_module=False,
-                    verbose=False,
-                )
+    return f"dream_mpc_kernels_{key}"
+
+
+def _library(folder, name):
+    return folder / f"{name}{'.pyd' if os.name == 'nt' else '.so'}"
+
+
+def _build_timeout():
+    try:
+        return float(os.environ.get("DREAM_MPC_BUILD_TIMEOUT", BUILD_TIMEOUT))
+    except ValueError:
+        return BUILD_TIMEOUT
+
+
+class BuildBusy(RuntimeError):
+    """Another live process held the build lock for longer than the timeout: the plain ops do the work."""
+
+
+@contextlib.contextmanager
+def _build_lock(folder, name):
+    """Hold `<folder>/<name>.lock` (flock) while building: concurrent first starts then build once. flock, unlike
+    torch's lock file, is released by the kernel however its holder dies (SIGKILL, a node's OOM killer), so no
+    interrupted start can block the next ones. Waiting is bounded ($DREAM_MPC_BUILD_TIMEOUT) and said on stderr."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): builds stay private and correct, only not shared
+        yield
+        return
+    path = folder / f"{name}.lock"
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            timeout = _build_timeout()
+            print(
+                f"dream_mpc: waiting for another process that is building the fused CPU operators in {folder} "
+                f"(up to {timeout:.0f} s, $DREAM_MPC_BUILD_TIMEOUT)",
+                file=sys.stderr,
+                flush=True,
+            )
+            deadline = time.monotonic() + timeout
+            while True:
+                time.sleep(0.2)
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise BuildBusy(
+                            f"another process has been building them in {folder} for over {timeout:.0f} s "
+                            f"(it holds {path}; raise $DREAM_MPC_BUILD_TIMEOUT to wait longer)"
+                        ) from None
+        except OSError:  # a file system without flock (some network mounts): private builds, as above
+            pass
+        yield
+
+
+def _load_built(library):
+    """Load a finished build; False if there is none (or a file that does not load: it is rebuilt)."""
+    if not library.is_file():
+        return False
+    try:
+        torch.ops.load_library(str(library))
+    except OSError:
+        return False
+    return True
+
+
+def _build_private(folder, name, openmp):
+    """Build in a folder of our own and move the library into place with one rename: a build killed at any point
+    leaves only its private folder (removed by the next build), never a lock or a half-written library where the
+    next start looks. Runs under _build_lock, so any other `<name>.build-*` folder is a dead builder's."""
+    from torch.utils import cpp_extension
+
+    for dead in folder.glob(f"{name}.build-*"):
+        shutil.rmtree(dead, ignore_errors=True)
+    private = Path(tempfile.mkdtemp(prefix=f"{name}.build-", dir=folder))
+    try:
+        cpp_extension.load(
+            name=name,
+            sources=[str(SOURCE)],
+            extra_cflags=CFLAGS + openmp,
+            extra_ldflags=openmp,
+            build_directory=str(private),
+            is_python_module=False,
+            verbose=False,
+        )
+        os.replace(_library(private, name), _library(folder, name))  # the loaded library stays mapped
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _build():
+    cxx = os.environ.get("CXX", "c++")
+    base = _build_name(cxx)
+    variants = [(base, OPENMP), (f"{base}_serial", [])]  # a compiler without OpenMP: one thread
+    folders = list(_cache_dirs())
+    for folder in folders:  # a finished build anywhere: no lock, no compiler, no ninja
+        for name, _ in variants:
+            if _load_built(_library(folder, name)):
                 return
+    _find_tools(cxx)
+    errors = []
+    for folder in folders:
+        for name, openmp in variants:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                with _build_lock(folder, name):
+                    if not _load_built(_library(folder, name)):  # else built by the process we waited for
+                        _build_private(folder, name, openmp)
+                return
+            except BuildBusy:
+                raise
             except Exception as err:  # a compiler without OpenMP, or a folder we may not write: try the next
                 errors.append(f"{type(err).__name__}: {str(err).strip()[-600:]}")
     raise RuntimeError(f"building {SOURCE.name} with {cxx} failed: {errors[-1]}")
