@@ -76,6 +76,14 @@ def hydra_app(job):
     except UserError as err:
         _fail(err)
     try:
+        if config.job_config_asked(sys.argv[1:]):  # what the job runs with: the family's planner defaults applied
+            try:
+                yaml = config.job_config_yaml(sys.argv[1:])
+            except UserError as err:
+                _fail(err)
+            print(yaml)
+            sys.stdout.flush()
+            return
         app = hydra.main(config_path=str(config.CONFIG_DIR), config_name=config.CONFIG_NAME, version_base=None)
         app(task_function)()
     except KeyboardInterrupt:

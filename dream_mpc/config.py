@@ -352,6 +352,29 @@ def check_overrides(overrides):
     return out
 
 
+def job_config_asked(argv):
+    """True for `--cfg job` (or `-c job`) without -m: the config as the job will run it is printed instead."""
+    args = list(argv)
+    multirun = "-m" in args or "--multirun" in args
+    return not multirun and any(a in ("--cfg", "-c") and args[i + 1 : i + 2] == ["job"] for i, a in enumerate(args))
+
+
+def job_config_yaml(argv):
+    """`--cfg job`: the composed config with the chosen agent family's planner defaults applied (Hydra alone would
+    print the planners' own defaults), as YAML."""
+    from omegaconf import OmegaConf
+
+    overrides, skip = [], False
+    for a in argv:  # Hydra's flags and their values out, the overrides kept
+        if skip or a.startswith("-"):
+            skip = a in _FLAGS_WITH_VALUE
+            continue
+        overrides.append(a)
+    raw = compose(overrides)
+    raw = apply_planner_defaults(raw, set(raw.pop("_overridden")))
+    return OmegaConf.to_yaml(OmegaConf.create(raw)).rstrip("\n")
+
+
 def compose(overrides=()):
     """The root config with Hydra-syntax overrides applied, as a plain dict (in-process, without @hydra.main)."""
     from hydra import compose as hydra_compose

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from dream_mpc import adaptive
+from dream_mpc.noise import imagination_option
 from dream_mpc.objective import Objective
 from dream_mpc.options import option
 from dream_mpc.planner import Planner
@@ -28,6 +29,15 @@ class DreamOptions:
     reuse: float = option(0.1, "weight of last step's shifted candidates (rho, eq. 3); 0 disables reuse", low=0, high=1)
     uncertainty_coef: float = option(0.01, "ensemble-uncertainty penalty (lambda, eq. 6); 0 disables it", low=0)
     horizon: int = option(3, "planning horizon (H)", low=1)
+    action_noise: float = option(
+        0.0, "std of the Gaussian noise added to each candidate's actions (sigma_a, eq. 15)", low=0
+    )
+    proposal: str = option(
+        "per_candidate",
+        "per_candidate: N policy rollouts (official TD-MPC2 code); shared: one rollout, N noisy copies (eq. 15)",
+        choices=("per_candidate", "shared"),
+    )
+    grad_clip_norm: float = option(20.0, "norm each candidate's action gradient is clipped to", low=0, low_open=True)
     large_action_iterations: bool = option(False, "official: +2 iterations when action_dim >= 20")
     uncertainty_sign: str = option(
         "abs", "abs: |mean| x std (the paper's magnitude); signed: mean x std (official)", choices=("abs", "signed")
@@ -45,9 +55,7 @@ class DreamOptions:
         "return", "return: eq. 6's H-step return; lambda: the lambda-return of eq. 12-14", choices=("return", "lambda")
     )
     td_lambda: float = option(0.95, "lambda of objective=lambda (1: the H-step return)", low=0, high=1)
-    imagination: str = option(
-        "sample", "a stochastic model imagines with common sampled noise, or its mean", choices=("sample", "mean")
-    )
+    imagination: str = imagination_option()
     # adaptive planning (dream_mpc/adaptive.py): all off by default
     step_rule: str = adaptive.step_rule_option()
     armijo: float = adaptive.armijo_option()
@@ -66,12 +74,12 @@ class DreamOptions:
 
 @planners.register("dream")
 class DreamMPCPlanner(Planner):
-    """Reads the root keys `grad_clip_norm` (the gradient-norm clip) and `min_std`/`max_std` (bounds of the
-    first-action std reported in `info`, which BMPC imitates) besides its own options."""
+    """Reads the root keys `min_std`/`max_std` (bounds of the first-action std reported in `info`, which BMPC
+    imitates) besides its own options."""
 
     Options = DreamOptions
     option_block = "dream"
-    root_keys = ("grad_clip_norm", "min_std", "max_std")
+    root_keys = ("min_std", "max_std")
     clock = staticmethod(adaptive.now)  # the anytime mode's clock (tests inject one)
     last_search = None  # the last adaptive optimisation (its iterations, evaluations, slowest iteration)
 
@@ -80,7 +88,7 @@ class DreamMPCPlanner(Planner):
         o = self.opt
         self.num_candidates, self.horizon, self.lr, self.reuse = o.num_candidates, o.horizon, o.lr, o.reuse
         self.iterations = o.iterations + 2 * (o.large_action_iterations and model.action_dim >= 20)
-        self.grad_clip_norm = float(cfg.grad_clip_norm)
+        self.grad_clip_norm = float(o.grad_clip_norm)
         self.objective = Objective(
             self.horizon, o.uncertainty_coef, o.uncertainty_sign, o.uncertainty_grad, o.objective, o.td_lambda
         )
@@ -106,9 +114,17 @@ class DreamMPCPlanner(Planner):
     # ------------------------------------------------------------------ candidates
     @torch.no_grad()
     def policy_candidates(self, z, task, explore=False):
-        """Eq. 2: N sequences (B*N, S, A) sampled from the policy prior through the latent dynamics."""
-        rollout = policy_rollout(self.model, z, task, self.num_candidates, self.seq_len, explore, self.objective.noise)
-        return rollout.transpose(0, 1).contiguous()  # batch-major, as the optimiser holds candidates
+        """Eq. 2: N sequences (B*N, S, A) sampled from the policy prior through the latent dynamics (one rollout
+        repeated N times with `proposal=shared`), plus eq. 15's Gaussian action noise sigma_a when set."""
+        N, o = self.num_candidates, self.opt
+        shared = o.proposal == "shared"
+        rollout = policy_rollout(self.model, z, task, 1 if shared else N, self.seq_len, explore, self.objective.noise)
+        a = rollout.transpose(0, 1)  # batch-major, as the optimiser holds candidates
+        if shared:
+            a = a.repeat_interleave(N, 0)
+        if o.action_noise:
+            a = (a + o.action_noise * torch.randn_like(a)).clamp(-1, 1)
+        return a.contiguous()
 
     def initial_candidates(self, z, task, t0, reanalyze):
         a = self.policy_candidates(z, task, explore=reanalyze).float()  # optimised in float32 whatever the model's
