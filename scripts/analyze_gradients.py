@@ -14,8 +14,10 @@ What is resampled, per seed (the seed also seeds torch):
   `initial_candidates`, at an episode's start so nothing is reused): Dream-MPC rolls out the policy prior through
   the model it plans with (the agent's policy on the true observations for the true model, --true-prior agent,
   or the model's Gaussian prior, --true-prior gaussian); Grad-MPC draws N(0, grad.init_std^2) clamped to [-1, 1].
-The inner mean and variance of the ESNR are over the draws at one state, the outer mean over the states; bands in
-the figures are mean +- std over the seeds.
+The inner mean and variance of the ESNR are over the draws at one state (|E g|^2 estimated without its 1/K bias,
+dream_mpc/gradient_stats.py), the outer mean over the states. Figure 13 (log axes): geometric mean over seeds, band
+x/÷ the geometric std factor; figure 14 (symmetric log axes, the ESNR can be 0 or below): mean over seeds, band
+min to max over seeds.
 
 The objective (--objective): `return` (default, the paper's eq. 17) is R = sum_{h<H} r_h, the undiscounted sum of
 the H predicted rewards; `planner` is the planner's own objective J (dream_mpc/objective.py: discounted rewards,
@@ -61,7 +63,9 @@ AGENT = "agents/analysis/gym-pendulum-tdmpc2.pt"
 METHODS = {"grad": "Grad-MPC", "dream": "Dream-MPC"}
 MODELS = {"true": "ground truth", "learned": "learned (TD-MPC2)"}
 FILES = ("gradients.csv", "summary.csv", "summary.json", "fig13_gradients.png", "fig14_esnr.png")
-METRICS = ("norm", "var_within", "var_total", "esnr", "esnr_median")
+METRICS = ("norm", "var_within", "var_total", "esnr", "esnr_median", "esnr_plugin")
+POSITIVE = ("norm", "var_within", "var_total")  # figure 13: geometric statistics over seeds on log axes
+SYMLOG_LINEAR = 1e-2  # figure 14's symmetric log axis is linear within +-this (the ESNR may be 0 or below)
 
 
 def parse(argv):
@@ -191,6 +195,8 @@ def measure(args, agent):
 
 
 def summarise(rows):
+    """One row per (model, method, horizon): mean, std, min and max over seeds of every metric, and for the positive
+    ones (magnitude, variances) the geometric mean and geometric std factor over seeds (figure 13's log axes)."""
     out = []
     keys = sorted({(r["model"], r["method"], r["horizon"]) for r in rows})
     for model, method, H in keys:
@@ -199,6 +205,11 @@ def summarise(rows):
         for m in METRICS:
             v = np.array([r[m] for r in sel])
             row[f"{m}_mean"], row[f"{m}_std"] = float(v.mean()), float(v.std(ddof=1) if len(v) > 1 else 0.0)
+            row[f"{m}_min"], row[f"{m}_max"] = float(v.min()), float(v.max())
+        for m in POSITIVE:
+            logs = np.log(np.array([r[m] for r in sel]))
+            row[f"{m}_gmean"] = float(np.exp(logs.mean()))
+            row[f"{m}_gsd"] = float(np.exp(logs.std(ddof=1)) if len(logs) > 1 else 1.0)
         out.append(row)
     return out
 
@@ -211,7 +222,16 @@ def write_csv(path, rows):
 
 
 # ---------------------------------------------------------------------------------------------------- figures
-def plot(summary, panels, path, title):
+def model_label(model, rows):
+    return MODELS[model]
+
+
+def plot(summary, panels, path, title, geometric):
+    """One panel per metric against H, a line per method x model. geometric=True (positive metrics, log axis): the
+    line is the geometric mean over seeds and the band spans it divided and multiplied by the geometric std factor
+    exp(std of log) (always positive, nothing clipped). geometric=False (the ESNR, which the unbiased estimate
+    lets go to 0 or below, and which spans orders of magnitude across seeds): the line is the mean over seeds, the
+    band the range (min to max) over seeds, on a symmetric log axis (linear within +-SYMLOG_LINEAR)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,6 +240,12 @@ def plot(summary, panels, path, title):
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), squeeze=False)
     colors = {"grad": "tab:orange", "dream": "tab:blue"}
     styles = {"true": "-", "learned": "--"}
+    seeds = summary[0]["seeds"]
+    band = (
+        f"band: geometric mean ×/÷ geometric std over {seeds} seeds"
+        if geometric
+        else f"band: min to max over {seeds} seeds"
+    )
     for ax, (metric, ylabel) in zip(axes[0], panels):
         for model in MODELS:
             for method in METHODS:
@@ -227,24 +253,28 @@ def plot(summary, panels, path, title):
                 if not sel:
                     continue
                 H = np.array([r["horizon"] for r in sel])
-                mean = np.array([r[f"{metric}_mean"] for r in sel])
-                std = np.array([r[f"{metric}_std"] for r in sel])
-                name = f"{METHODS[method]}, {MODELS[model]}"
-                ax.plot(H, mean, styles[model], marker="o", ms=3, color=colors[method], label=name)
-                low = np.clip(mean - std, mean * 1e-3, None)  # log axes: keep the band's lower edge positive
-                ax.fill_between(
-                    H,
-                    low,
-                    mean + std,
-                    color=colors[method],
-                    alpha=0.15,
-                    label=f"{name}: ± std over {sel[0]['seeds']} seeds",
-                )
-        ax.set_yscale("log")
+                name = f"{METHODS[method]}, {model_label(model, sel)}"
+                if geometric:
+                    centre = np.array([r[f"{metric}_gmean"] for r in sel])
+                    factor = np.array([r[f"{metric}_gsd"] for r in sel])
+                    low, high = centre / factor, centre * factor
+                else:
+                    centre = np.array([r[f"{metric}_mean"] for r in sel])
+                    low = np.array([r[f"{metric}_min"] for r in sel])
+                    high = np.array([r[f"{metric}_max"] for r in sel])
+                ax.plot(H, centre, styles[model], marker="o", ms=3, color=colors[method], label=name)
+                ax.fill_between(H, low, high, color=colors[method], alpha=0.15, lw=0)
+        if geometric:
+            ax.set_yscale("log")
+        else:
+            ax.set_yscale("symlog", linthresh=SYMLOG_LINEAR)
+            ax.axhline(0.0, color="0.4", lw=0.7, ls=":")
         ax.set_xlabel("planning horizon H")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
+    handles.append(plt.matplotlib.patches.Patch(color="0.6", alpha=0.3))
+    labels.append(band)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.legend(handles, labels, loc="upper center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, 0.0))  # below the axes
@@ -275,12 +305,14 @@ def main(argv):
         ],
         out / "fig13_gradients.png",
         f"Planner gradients on Pendulum-v1 ({what})",
+        geometric=True,
     )
     plot(
         summary,
         [("esnr", "ESNR (eq. 17: mean over states)"), ("esnr_median", "median over states of the SNR")],
         out / "fig14_esnr.png",
-        f"ESNR of planner gradients ({what})",
+        f"ESNR of planner gradients ({what}; unbiased |E g|², symlog axis)",
+        geometric=False,
     )
     for r in summary:
         print(

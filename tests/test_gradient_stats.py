@@ -12,7 +12,7 @@ import torch
 
 from dream_mpc import config
 from dream_mpc.errors import UserError
-from dream_mpc.gradient_stats import esnr, gradient_stats
+from dream_mpc.gradient_stats import esnr, gradient_stats, median, signal_and_noise
 from dream_mpc.models.pendulum import DT, PendulumModel, angle_normalize
 from dream_mpc.planner import make_planner
 
@@ -20,18 +20,69 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_esnr_of_fixed_vectors_by_hand():
-    # condition 1: draws (1, 0), (3, 2): mean (2, 1), |mean|^2 = 5; unbiased variances 2 and 2: ratio 5 / 4
-    # condition 2: draws (0, 1), (0, -1), (0, 3): mean (0, 1), |mean|^2 = 1; variances 0 and 4: ratio 1 / 4
+    # condition 1: draws (1, 0), (3, 2): mean (2, 1), |mean|^2 = 5; unbiased variances 2 and 2 (trace 4), K = 2:
+    # signal 5 - 4 / 2 = 3, ratio 3 / 4 (the plug-in 5 / 4)
+    # condition 2: draws (0, 1), (0, -1), (0, 3): mean (0, 1), |mean|^2 = 1; variances 0 and 4, K = 3:
+    # signal 1 - 4 / 3 = -1 / 3, ratio -1 / 12 (the plug-in 1 / 4)
     c1 = torch.tensor([[1.0, 0.0], [3.0, 2.0], [1.0, 0.0]])[:2]
     c2 = torch.tensor([[0.0, 1.0], [0.0, -1.0], [0.0, 3.0]])
-    assert esnr(c1.unsqueeze(0)) == pytest.approx(1.25)
-    assert esnr(c2.unsqueeze(0)) == pytest.approx(0.25)
+    assert esnr(c1.unsqueeze(0)) == pytest.approx(0.75)
+    assert esnr(c1.unsqueeze(0), unbiased=False) == pytest.approx(1.25)
+    assert esnr(c2.unsqueeze(0)) == pytest.approx(-1 / 12)
+    assert esnr(c2.unsqueeze(0), unbiased=False) == pytest.approx(0.25)
     both = torch.stack([torch.cat([c1, c1[:1]]), c2])  # three draws each: c1 with (1, 0) twice
-    # c1 with draws (1,0), (3,2), (1,0): mean (5/3, 2/3), |mean|^2 = 29/9; variances 4/3 and 4/3: ratio 29/24
-    assert esnr(both) == pytest.approx((29 / 24 + 0.25) / 2)
+    # c1 with draws (1,0), (3,2), (1,0): mean (5/3, 2/3), |mean|^2 = 29/9; variances 4/3 and 4/3 (trace 8/3):
+    # ratio (29/9 - 8/9) / (8/3) = 7/8
+    assert esnr(both) == pytest.approx((7 / 8 - 1 / 12) / 2)
     third = torch.tensor([[[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]])  # identical draws: no noise, an infinite ratio
     stats = gradient_stats(torch.cat([both, torch.cat([third, both[:1]])]))
-    assert stats["esnr"] == float("inf") and stats["esnr_median"] == pytest.approx(29 / 24)
+    # ratios 7/8, -1/12, inf, 7/8: the true median of four is the mean of the middle two (7/8, 7/8)
+    assert stats["esnr"] == float("inf") and stats["esnr_median"] == pytest.approx(7 / 8)
+    assert stats["esnr_plugin"] == float("inf")
+
+
+def test_median_is_the_mean_of_the_two_middle_values_for_an_even_length():
+    x = torch.tensor([4.0, 1.0, 10.0, 2.0])  # sorted 1, 2, 4, 10: the median is 3 (torch.median says 2)
+    assert float(median(x)) == 3.0 and float(torch.median(x)) == 2.0
+    assert float(median(torch.tensor([5.0, -1.0, 3.0]))) == 3.0
+    # through gradient_stats: four conditions whose ratios are 1/2 - 1/2, 2 - 1/2, 8 - 1/2, 32 - 1/2 (K = 2)
+    rows = []
+    for signal in (0.5, 2.0, 8.0, 32.0):
+        # two draws m +- e with |e|^2 = 1/2: trace of the unbiased covariance 2 |e|^2 = 1, |mean|^2 = signal
+        m = torch.tensor([signal**0.5, 0.0])
+        e = torch.tensor([0.0, 0.5**0.5])
+        rows.append(torch.stack([m + e, m - e]))
+    stats = gradient_stats(torch.stack(rows))
+    assert stats["esnr_median"] == pytest.approx((1.5 + 7.5) / 2)  # the lower median would say 1.5
+    assert stats["esnr"] == pytest.approx((0 + 1.5 + 7.5 + 31.5) / 4)
+
+
+def test_unbiased_signal_centres_on_zero_without_signal_where_the_plugin_sits_at_trace_over_k():
+    torch.manual_seed(0)
+    C, K, D = 4000, 8, 5
+    L = torch.tensor(
+        [[1.0, 0, 0, 0, 0], [0.5, 2.0, 0, 0, 0], [-0.3, 0.2, 0.7, 0, 0], [0, 0, 0, 0.4, 0], [0.1, 0, 0, 0.3, 1.5]]
+    )
+    trace = float((L @ L.T).trace())
+    draws = torch.randn(C, K, D) @ L.T  # zero mean, covariance L L^T
+    signal, noise = signal_and_noise(draws)
+    plugin, _ = signal_and_noise(draws, unbiased=False)
+    se = float(signal.std()) / C**0.5
+    assert abs(float(signal.mean())) < 4 * se  # E = 0
+    assert float(plugin.mean()) == pytest.approx(trace / K, rel=0.05)  # E = tr(Sigma) / K
+    assert float(noise.mean()) == pytest.approx(trace, rel=0.03)
+    # the ratios: the plug-in ESNR is the unbiased one plus exactly 1/K; the unbiased one is near 0 (a ratio is
+    # not unbiased: with m and S independent, E = E|m|^2 E[1/tr S] - 1/K >= 0 by Jensen, here about 0.1/K from
+    # tr(S)'s few degrees of freedom, 7 x 5 draws; at 64 draws it is negligible)
+    assert esnr(draws, unbiased=False) == pytest.approx(esnr(draws) + 1 / K)
+    assert 0 <= esnr(draws) < 0.15 / K
+    # with a signal: the unbiased numerator recovers |mu|^2 from K = 4 draws, the plug-in is tr(Sigma) / 4 above it
+    mu = torch.tensor([1.0, -0.5, 0.0, 0.25, 0.0])
+    draws = mu + torch.randn(C, 4, D) @ L.T
+    signal, _ = signal_and_noise(draws)
+    plugin, _ = signal_and_noise(draws, unbiased=False)
+    assert float(signal.mean()) == pytest.approx(float(mu.pow(2).sum()), abs=4 * float(signal.std()) / C**0.5)
+    assert float(plugin.mean() - signal.mean()) == pytest.approx(trace / 4, rel=0.05)
 
 
 def test_esnr_of_gaussian_draws_is_mean_norm_over_trace_of_covariance():
