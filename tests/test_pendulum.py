@@ -76,6 +76,33 @@ def test_actions_are_scaled_to_gymnasiums_torque_range():
     assert obs[2].item() == pytest.approx(0.3, rel=1e-6)
 
 
+def test_action_repeat_two_is_two_gymnasium_steps_with_summed_rewards_and_half_the_agent_steps():
+    env, raw = Pendulum(seed=4, action_repeat=2), PendulumEnv()
+    assert env.max_episode_steps == 100
+    env.reset()
+    rng = np.random.default_rng(1)
+    for t, action in enumerate(rng.uniform(-1, 1, 100)):
+        raw.state = env.state.copy()
+        torque = np.array([2.0 * action], dtype=np.float32)
+        _, r1, *_ = raw.step(torque)
+        expected_obs, r2, *_ = raw.step(torque)
+        obs, reward, done, _ = env.step(torch.tensor([action], dtype=torch.float32))
+        np.testing.assert_array_equal(obs.numpy(), expected_obs.astype(np.float32))
+        assert reward.item() == pytest.approx(r1 + r2, rel=1e-6)
+        assert done == (t == 99)
+    with pytest.raises(UserError, match="must divide"):
+        Pendulum(action_repeat=3)
+
+
+def test_the_suite_gives_dreamer_tables_16_action_repeat_and_the_others_none():
+    cfg = config.load(["task=gym-pendulum"])
+    env = make_env(cfg)
+    assert env.action_repeat == 1 and env.max_episode_steps == 200 and cfg.episode_length == 200
+    cfg = config.load(["task=gym-pendulum", "agent=dreamer"])
+    env = make_env(cfg)
+    assert env.action_repeat == 2 and env.max_episode_steps == 100 and cfg.episode_length == 100
+
+
 def test_pixels_and_bad_actions_are_one_line_errors():
     cfg = config.load(["task=gym-pendulum", "obs=rgb"])
     with pytest.raises(UserError, match="state observations only") as err:
@@ -128,6 +155,18 @@ def test_model_equals_gymnasium_step_on_1000_random_states(dtype, tol):
     z_back = model.encode(model.observe(z))
     torch.testing.assert_close(model.reward(z_back, act), model.reward(z, act), rtol=tol, atol=tol)
     torch.testing.assert_close(model.observe(model.step(z_back, act)), next_obs, rtol=tol, atol=tol)
+
+
+def test_model_with_action_repeat_equals_two_gymnasium_steps():
+    th, thdot, a = random_states_and_actions(200, seed=1)
+    obs1, r1 = gymnasium_step(th, thdot, a)
+    th1, thdot1 = np.arctan2(obs1[:, 1], obs1[:, 0]), obs1[:, 2]
+    obs2, r2 = gymnasium_step(th1, thdot1, a)
+    model = PendulumModel(dtype=torch.float64, action_repeat=2)
+    z = torch.tensor(np.stack([th, thdot], -1), dtype=torch.float64)
+    act = torch.tensor(a, dtype=torch.float64).unsqueeze(-1)
+    np.testing.assert_allclose(model.observe(model.step(z, act)).numpy(), obs2, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.reward(z, act).squeeze(-1).numpy(), r1 + r2, rtol=1e-5, atol=1e-5)
 
 
 def test_clip_gradients_zero_or_straight_through():

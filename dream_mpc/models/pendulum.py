@@ -12,6 +12,10 @@ derivative is zero (`clip_grad="zero"`, the default: the gradient of gymnasium's
 identity, so a sequence that saturates the speed still gets a direction. Planners keep actions in [-1, 1], so the
 torque clip only matters for that case; the speed clip matters during fast swings.
 
+Action repeat (`action_repeat`, default 1, as the `gym-pendulum` suite's env): one model step is that many
+simulator steps with the same torque and its reward the sum of their rewards, each read before its simulator step
+(gymnasium computes a step's reward from the state it starts in), so the reward still reads (z_t, a_t).
+
 Values: one member, zero (no terminal value: the planning objective is the sum of the H rewards), or
 `value_fn(z) -> (..., 1)` when given. Policy: a Gaussian prior N(prior_mean, prior_std^2) clamped to [-1, 1],
 the same for every state, or `policy_fn(z) -> (action, mean, std)` (e.g. a trained agent's policy on the
@@ -39,6 +43,7 @@ class PendulumOptions:
         "gradient through the speed and torque clips: zero (exact) or straight_through (identity)",
         choices=("zero", "straight_through"),
     )
+    action_repeat: int = option(1, "simulator steps per model step (the same torque; rewards summed)", low=1)
 
 
 def angle_normalize(x):
@@ -79,16 +84,30 @@ class PendulumModel(WorldModel):
         return clip(MAX_TORQUE * a[..., 0], -MAX_TORQUE, MAX_TORQUE, self._st)
 
     # ------------------------------------------------------------------ the protocol
-    def step(self, z, a, task=None):
+    def simulator_step(self, z, a):
+        """One step of gymnasium's simulator (no action repeat)."""
         th, thdot = z[..., 0], z[..., 1]
         u = self.torque(a)
         accel = 3 * GRAVITY / (2 * LENGTH) * torch.sin(th) + 3.0 / (MASS * LENGTH**2) * u
         new_thdot = clip(thdot + accel * DT, -MAX_SPEED, MAX_SPEED, self._st)
         return torch.stack([th + new_thdot * DT, new_thdot], -1)
 
-    def reward(self, z, a, task=None):
+    def simulator_reward(self, z, a):
+        """gymnasium's reward of one simulator step from z under a."""
         th, thdot, u = z[..., 0], z[..., 1], self.torque(a)
         return -(angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * u**2).unsqueeze(-1)
+
+    def step(self, z, a, task=None):
+        for _ in range(self.opt.action_repeat):
+            z = self.simulator_step(z, a)
+        return z
+
+    def reward(self, z, a, task=None):
+        total = self.simulator_reward(z, a)
+        for _ in range(self.opt.action_repeat - 1):
+            z = self.simulator_step(z, a)
+            total = total + self.simulator_reward(z, a)
+        return total
 
     def values(self, z, a=None, task=None):
         if self.value_fn is not None:
