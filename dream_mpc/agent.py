@@ -54,6 +54,9 @@ class Agent(ABC):
     planner_defaults = {}
     #: frames stacked in one rgb observation
     pixel_frames = 3
+    #: root config keys of this family (TD-MPC2's official names), beside the keys every run shares: another
+    #: family's runs do not show them (`--cfg job`) and warn when they are set
+    root_keys = ()
 
     #: counters the evaluator and the logs read: actions replaced before reaching the env (non-finite)
     nonfinite_actions = 0

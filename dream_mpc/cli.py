@@ -105,6 +105,9 @@ def train_job(cfg):
         from dream_mpc.training.offline import train as train_offline
 
         return train_offline(cfg)
+    from dream_mpc.config import warn_unused
+
+    warn_unused(cfg.agent, cfg.planner, cfg.get("_overrides", ()))
     runtime.ensure_writable(cfg.work_dir, "the run (checkpoints, logs)")  # before the env, agent and training
     runtime.setup(cfg)
     env = make_env(cfg)

@@ -352,6 +352,41 @@ def check_overrides(overrides):
     return out
 
 
+def unused_keys(agent, planner):
+    """The top-level config keys and option blocks that a run of `agent` with `planner` never reads: other families'
+    root keys and blocks, other planners' blocks and root options (MPPI's)."""
+    family, chosen = agents.get(agent), planners.get(planner)
+    owned = {k for _, cls in agents.items() for k in cls.root_keys}
+    owned |= {cls.option_block for _, cls in agents.items() if cls.option_block}
+    owned |= {cls.option_block for _, cls in planners.items() if cls.option_block}
+    owned |= {k for _, cls in planners.items() if cls.option_block is None for k in opts.specs(cls.Options)}
+    used = {*family.root_keys, *chosen.root_keys, family.option_block, chosen.option_block}
+    if chosen.option_block is None:
+        used |= set(opts.specs(chosen.Options))
+    if family.replaces_root_keys:
+        used |= set(opts.specs(family.Options))
+    return owned - used
+
+
+_warned_unused = set()
+
+
+def warn_unused(agent, planner, overrides):
+    """One warning line (stderr, once per process) for each override the run does not read, e.g. latent_dim=64 with
+    agent=dreamer, cem.top_k=10 with planner=dream."""
+    import sys
+
+    unused = unused_keys(agent, planner)
+    for ov in overrides:
+        key = _key(ov)
+        if not ov.startswith("-") and key.split(".")[0] in unused and key not in _warned_unused:
+            _warned_unused.add(key)
+            print(
+                f"warning: {key} has no effect with agent={agent} planner={planner} (not read by either)",
+                file=sys.stderr,
+            )
+
+
 def job_config_asked(argv):
     """True for `--cfg job` (or `-c job`) without -m: the config as the job will run it is printed instead."""
     args = list(argv)
@@ -372,6 +407,9 @@ def job_config_yaml(argv):
         overrides.append(a)
     raw = compose(overrides)
     raw = apply_planner_defaults(raw, set(raw.pop("_overridden")))
+    if raw["agent"] in agents and raw["planner"] in planners:  # what this run reads, nothing of other families
+        unused = unused_keys(raw["agent"], raw["planner"])
+        raw = {k: v for k, v in raw.items() if k not in unused}
     return OmegaConf.to_yaml(OmegaConf.create(raw)).rstrip("\n")
 
 
@@ -432,8 +470,9 @@ def validate(raw):
 
     for block in agent_blocks():
         raw[block] = opts.validate(blocks[block], raw[block], block + ".")
-    for name in planners.names():
-        validate_options(name, raw)
+    chosen = planners.get(raw["planner"]).option_block if raw["planner"] in planners else None
+    for name in planners.names():  # every value's type and range; limits between values for the chosen block only
+        validate_options(name, raw, limits=name == raw["planner"] or planners.get(name).option_block == chosen)
     if raw["agent"] not in agents:
         raise unknown("agent", raw["agent"], agents.names())
     if raw["planner"] not in planners:

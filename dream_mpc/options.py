@@ -99,14 +99,15 @@ def defaults(options_cls):
     return dataclasses.asdict(options_cls())
 
 
-def validate(options_cls, values, prefix=""):
+def validate(options_cls, values, prefix="", limits=True):
     """Check every declared key of `values` (a dict); returns the converted dict. Unknown keys are the caller's
-    concern (Hydra and config.py reject them with the valid names)."""
+    concern (Hydra and config.py reject them with the valid names). `limits=False`: each value alone (the options of
+    a planner that is not in use are never checked against each other)."""
     out = dict(values)
     for name, spec in specs(options_cls).items():
         if name in out:
             out[name] = spec.check(prefix + name, out[name])
-    limits = getattr(options_cls, "limits", None)  # limits between options (MPPI: num_elites <= num_samples)
+    limits = getattr(options_cls, "limits", None) if limits else None  # between options (MPPI: elites <= samples)
     if limits is not None and all(f.name in out for f in dataclasses.fields(options_cls)):
         problem = limits(options_cls(**{f.name: out[f.name] for f in dataclasses.fields(options_cls)}), prefix)
         if problem:

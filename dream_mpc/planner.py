@@ -120,11 +120,13 @@ def option_blocks():
     return {cls.option_block: cls.Options for _, cls in planners.items() if cls.option_block}
 
 
-def validate_options(name, cfg_dict):
-    """Validate the options of planner `name` in a config dict (in place); returns the dict."""
+def validate_options(name, cfg_dict, limits=True):
+    """Validate the options of planner `name` in a config dict (in place); returns the dict. `limits=False`: each
+    value alone, not against each other (a planner that is not in use)."""
     cls = planners.get(name)
     if cls.option_block is None:
-        cfg_dict.update(options_.validate(cls.Options, cfg_dict))
+        cfg_dict.update(options_.validate(cls.Options, cfg_dict, limits=limits))
     else:
-        cfg_dict[cls.option_block] = options_.validate(cls.Options, cfg_dict[cls.option_block], cls.option_block + ".")
+        block = cls.option_block
+        cfg_dict[block] = options_.validate(cls.Options, cfg_dict[block], block + ".", limits=limits)
     return cfg_dict

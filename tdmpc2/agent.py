@@ -21,6 +21,14 @@ from tdmpc2.world_model import WorldModel
 class TDMPC2(Agent):
     value_heads = "Q"  # the world model's value heads: Q(z, a); BMPC's are V(z)
     # Dream-MPC on TD-MPC2 and BMPC as the paper runs it (section 5; MPPI's are TD-MPC2's own keys, table 5)
+    # the official config's keys this family reads at the root (its loss, optimiser and architecture)
+    root_keys = (
+        *("batch_size", "reward_coef", "value_coef", "termination_coef", "consistency_coef", "rho", "lr"),
+        *("enc_lr_scale", "grad_clip_norm", "tau", "discount_denom", "discount_min", "discount_max", "horizon"),
+        *("log_std_min", "log_std_max", "entropy_coef", "num_bins", "vmin", "vmax", "model_size", "num_enc_layers"),
+        *("enc_dim", "num_channels", "mlp_dim", "latent_dim", "task_dim", "num_q", "dropout", "simnorm_dim"),
+        *("fused", "planning_dtype", "min_std", "max_std"),
+    )
     planner_defaults = {
         "dream": dict(num_candidates=5, iterations=1, lr=0.1, reuse=0.1, uncertainty_coef=0.01, horizon=3),
     }

@@ -181,3 +181,25 @@ def test_a_dreamer_file_read_as_another_agent_is_refused(tmp_path):
 
 if __name__ == "__main__":
     pytest.main([__file__])
+
+
+def test_options_of_a_planner_not_in_use_are_checked_alone_not_against_each_other():
+    from dream_mpc.errors import UserError
+
+    assert config.load(["planner=dream", "cem.num_candidates=50"]).cem.num_candidates == 50  # top_k=100 unused
+    with pytest.raises(UserError, match="top_k <= cem.num_candidates"):
+        config.load(["planner=cem", "cem.num_candidates=50"])
+    with pytest.raises(UserError, match="cem.num_candidates"):
+        config.load(["planner=dream", "cem.num_candidates=0"])  # its own range still holds
+
+
+def test_what_a_run_does_not_read_is_hidden_and_warned_about(capsys):
+    unused = config.unused_keys("dreamer", "dream")
+    assert {"latent_dim", "num_q", "grad_clip_norm", "num_samples", "cem", "bmpc", "grad"} <= unused
+    assert not {"dream", "dreamer", "buffer_size", "seed", "steps"} & unused
+    assert "dreamer" in config.unused_keys("tdmpc2", "mppi") and "latent_dim" not in config.unused_keys("bmpc", "mppi")
+    config.warn_unused("dreamer", "dream", ["latent_dim=64", "dream.lr=0.2", "cem.top_k=5"])
+    err = capsys.readouterr().err
+    assert "latent_dim has no effect with agent=dreamer" in err and "cem.top_k" in err and "dream.lr" not in err
+    shown = config.job_config_yaml([*DREAMER, "--cfg", "job"])
+    assert "\nlatent_dim:" not in shown and "\nbatch_size:" not in shown and "\ndreamer:" in shown

@@ -59,7 +59,7 @@ def evaluate_checkpoint(cfg):
 
     from tqdm import tqdm
 
-    from dream_mpc import runtime
+    from dream_mpc import config, runtime
     from dream_mpc.checkpoint import load_agent
     from dream_mpc.envs import make_env, suite_of
     from dream_mpc.errors import UserError
@@ -80,6 +80,7 @@ def evaluate_checkpoint(cfg):
         overrides=overrides,
         trusted=cfg.trust_checkpoint,
     )
+    config.warn_unused(agent.cfg.agent, agent.planner.name, overrides)  # e.g. latent_dim=64 on a Dreamer file
     cfg.task = agent.cfg.task  # the file's own task unless task= was given
     cfg.obs = agent.cfg.obs  # the observations the agent was built for (a pixel file: obs=rgb without saying it)
     cfg.frame_stack = agent.cfg.frame_stack  # and the frames its pixel observations stack
