@@ -1,27 +1,27 @@
-"""Adaptive planning (dream_mpc/adaptive.py) against Dream-MPC's fixed step, and the anytime mode's real overrun.
+"""Adaptive planning (dream_mpc/adaptive.py) against Dream-MPC's fixed step.
 
     python scripts/compare_adaptive.py --checkpoints agents/cartpole-swingup-*-1M.pt agents/walker-walk-*-1M.pt \\
-        --seeds 3 --episodes 1 --out results/adaptive [--variants "label=dream.key=value[,...]" ...] [--overwrite]
-    python scripts/compare_adaptive.py --overrun agents/walker-walk-tdmpc2-1M.pt --budget-ms 5 --steps 300 \\
-        --out results/adaptive/overrun
+        --seeds 5 --episodes 1 --out results/adaptive/<name> [--variants "label=dream.key=value[,...]" ...] \\
+        [--resume | --overwrite]
 
-Comparison: every variant on every checkpoint, the same initial states per evaluation seed (as
-scripts/compare_planners.py, whose table, paired bootstrap over seeds and plot it reuses: each variant's return
-difference to the first variant on the same episodes, with its 95 % interval), plus the planning ms per step and the
-mean gradient iterations and objective evaluations (forward passes) per step. Writes episodes.csv, summary.json,
-adaptive.png (differences with intervals, and ms per step) and table.md to --out.
+Every variant on every checkpoint, the same initial states per evaluation seed (as scripts/compare_planners.py,
+whose table and statistics it reuses): each variant's return difference to the first variant on the same episodes,
+averaged per evaluation seed, with Student's t 95 % interval over the seeds and their number
+(dream_mpc/evaluation/intervals.py; one seed: no interval), plus the planning ms per step and the mean gradient
+iterations and objective evaluations (forward passes) per plan. Writes episodes.csv, summary.json, adaptive.png
+(differences with intervals, and ms per step) and table.md to --out.
 
-Overrun (`--overrun`): `dream.budget_ms` on one checkpoint for --steps environment steps; per step the time of the
-planner's `plan` call (the budget counts from its entry) and the slowest iteration the search measured. Writes
-overrun.json and overrun.md: the max over steps of (plan time - budget) against one iteration's time.
-Times are wall clock: on a shared machine they carry its load (say so when quoting them).
+The iterations and evaluations are read from each plan as it ran (`SearchCounter`), without touching the planner:
+the anytime mode (`dream.budget_ms`) remembers its iteration times across plans, and a harness that reset the
+planner's state after each plan would measure a planner that never remembers. The budget's overrun in
+milliseconds is measured by scripts/budget_overrun.py. Times are wall clock: on a shared machine they carry its load
+(say so when quoting them).
 """
 
 import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -62,20 +62,42 @@ def parse_variant(text):
 
 
 class SearchCounter:
-    """Per planning step: the gradient iterations and objective evaluations of the planner's last search."""
+    """Per plan: the gradient iterations and objective evaluations the planner took, read as it ran and without
+    changing it. Installed as a wrapper around `planner.plan` (removed by `close()`, or use it as a context
+    manager); after each call it reads `planner.last_search`: a new search object is the plan's own adaptive search
+    (its `iterations` and `evaluations`); the same object as before the call (or none) means a fixed-step plan, which
+    takes the configured iterations and iterations + 1 evaluations. The planner's state, the anytime mode's memory of
+    its iteration times included, is left exactly as the plan left it."""
 
     def __init__(self, planner):
         self.planner, self.iterations, self.evaluations = planner, [], []
+        self._own = planner.__dict__.get("plan")  # an instance-level plan (a compiled one) to restore
+        self._inner = planner.plan
+        planner.plan = self._plan
 
-    def __call__(self):
-        s = self.planner.last_search
-        if s is not None:  # a fixed-step plan: iterations as configured, evaluations = iterations + 1
-            self.iterations.append(s.iterations)
-            self.evaluations.append(s.evaluations)
-            self.planner.last_search = None
-        else:
+    def _plan(self, *args, **kwargs):
+        before = self.planner.last_search
+        result = self._inner(*args, **kwargs)
+        search = self.planner.last_search
+        if search is not None and search is not before:
+            self.iterations.append(search.iterations)
+            self.evaluations.append(search.evaluations)
+        else:  # a fixed-step plan
             self.iterations.append(self.planner.iterations)
             self.evaluations.append(self.planner.iterations + 1)
+        return result
+
+    def close(self):
+        if self._own is None:
+            self.planner.__dict__.pop("plan", None)
+        else:
+            self.planner.plan = self._own
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def compare(checkpoints, variants, seeds, episodes, device, done=()):
@@ -101,8 +123,8 @@ def compare(checkpoints, variants, seeds, episodes, device, done=()):
                     if skipped:  # a full run's noise stream cannot be recovered: a fixed new one (compare_planners)
                         torch.manual_seed(seed * 100_003 + episode)
                         skipped = False
-                    counter = SearchCounter(agent.planner)
-                    ep = run_episode(agent, env, eval_mode=True, on_step=counter)
+                    with SearchCounter(agent.planner) as counter:
+                        ep = run_episode(agent, env, eval_mode=True)
                     bar.set_postfix_str(f"{Path(path).stem} {label} seed {seed}: {ep['return']:.0f}")
                     bar.update()
                     yield {
@@ -136,8 +158,9 @@ def table(summary, rows, reference):
 
 
 def plot(summary, reference, path):
-    """adaptive.png: per variant, the paired return difference to the reference with its 95 % interval (left) and
-    the planning ms per step (right); one marker series per checkpoint, labelled with its task and agent."""
+    """adaptive.png: per variant, the paired return difference to the reference with its 95 % t-interval over seeds
+    (left; a hollow marker and no bar where one seed gives no interval) and the planning ms per step (right); one
+    marker series per checkpoint, labelled with its task and agent; the title gives the seeds and episodes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -145,21 +168,34 @@ def plot(summary, reference, path):
 
     variants = list(dict.fromkeys(s["planner"] for s in summary))
     groups = list(dict.fromkeys((s["task"], s["agent"]) for s in summary))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.45 * len(variants) + 1.6), sharey=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.45 * len(variants) + 2.0), sharey=True)
     for g, (task, agent) in enumerate(groups):
         offset = (g - (len(groups) - 1) / 2) * 0.18
         rows = [s for s in summary if (s["task"], s["agent"]) == (task, agent)]
         ys = [variants.index(s["planner"]) + offset for s in rows]
-        diffs = [s.get(f"vs_{reference}") or (0.0, 0.0, 0.0) for s in rows]
-        mid = [d[0] for d in diffs]
-        err = [[d[0] - d[1] for d in diffs], [d[2] - d[0] for d in diffs]]
-        left.errorbar(mid, ys, xerr=err, fmt="o", capsize=3, label=f"{task} ({agent})")
+        ivs = [compare_planners.interval_of(s, reference) for s in rows]
+        mid = [0.0 if iv is None else iv.mean for iv in ivs]
+        err = [
+            [0.0 if iv is None or not iv.defined else iv.mean - iv.low for iv in ivs],
+            [0.0 if iv is None or not iv.defined else iv.high - iv.mean for iv in ivs],
+        ]
+        (line, *_) = left.errorbar(mid, ys, xerr=err, fmt="o", capsize=3, label=f"{task} ({agent})")
+        hollow = [(m, y) for m, y, iv in zip(mid, ys, ivs) if iv is not None and not iv.defined]
+        if hollow:
+            left.plot(*zip(*hollow), "o", mfc="white", color=line.get_color())
         right.plot([s["ms_per_step"] for s in rows], ys, "s", label=f"{task} ({agent})")
     left.axvline(0.0, color="0.3", lw=0.8, ls=":", label=f"= {reference}")
     left.set_yticks(range(len(variants)), variants)
     left.invert_yaxis()
-    left.set_xlabel(f"return − {reference} on the same episodes (95 % CI over seeds)")
-    right.set_xlabel("planning ms / step (shared CPU)")
+    seeds = sorted({s["seeds"] for s in summary})
+    episodes = sorted({s["episodes"] for s in summary})
+    left.set_xlabel(f"return − {reference} on the same episodes\n(mean; bars: 95 % t-interval over seeds)")
+    right.set_xlabel("planning ms / step (mean over episodes)")
+    fig.suptitle(
+        f"per variant and agent: {', '.join(map(str, seeds))} evaluation seeds, {', '.join(map(str, episodes))} "
+        "episodes in all; hollow: one seed, no interval",
+        fontsize="small",
+    )
     for ax in (left, right):
         ax.spines[["top", "right"]].set_visible(False)
         ax.legend(frameon=False, fontsize="small")
@@ -168,90 +204,12 @@ def plot(summary, reference, path):
     plt.close(fig)
 
 
-def overrun(path, budget_ms, steps, device, out, warmup=5):
-    """Plan with dream.budget_ms for `steps` env steps (after `warmup` steps left out of the statistics: one-time
-    allocations and thread start-up); per step the plan time, the slowest iteration and the fixed part."""
-    agent = load_agent(path, device=device, overrides=["planner=dream", f"dream.budget_ms={budget_ms}"])
-    env = make_env(agent.cfg)
-    seed_everything(1, env)
-    planner, plan_s, iteration_s, iterations, fixed_s = agent.planner, [], [], [], []
-    inner = planner.plan
-
-    def timed_plan(*args, **kwargs):  # the budget counts from the entry of plan(): time exactly that call
-        tic = time.perf_counter()
-        result = inner(*args, **kwargs)
-        if agent.device.type == "cuda":
-            torch.cuda.synchronize()
-        plan_s.append(time.perf_counter() - tic)
-        search = planner.last_search  # a plan without a step: the last iteration actually timed (an earlier plan's)
-        iteration_s.append(search.iteration_s if search.iterations else (iteration_s[-1] if iteration_s else 0.0))
-        iterations.append(planner.last_search.iterations)
-        fixed_s.append(planner.last_search.first_s)
-        return result
-
-    planner.plan = timed_plan
-    obs, t = env.reset(), 0
-    for t in tqdm(range(warmup + steps), unit="step", dynamic_ncols=True, desc=f"budget {budget_ms} ms"):
-        obs, _, done, _ = env.step(agent.act(obs, t0=t == 0, eval_mode=True))
-        if done:
-            obs = env.reset()
-    warm = {"first_plan_ms": plan_s[0] * 1000, "steps": warmup}
-    plan_s, iteration_s, iterations, fixed_s = (x[warmup:] for x in (plan_s, iteration_s, iterations, fixed_s))
-    over = np.array(plan_s) * 1000 - budget_ms
-    it_ms = np.array(iteration_s) * 1000
-    fixed_ms = np.array(fixed_s) * 1000
-    worst = int(np.argmax(over))
-    result = {
-        "checkpoint": str(path),
-        "budget_ms": budget_ms,
-        "steps": len(plan_s),
-        "plan_ms": {"median": float(np.median(plan_s) * 1000), "max": float(np.max(plan_s) * 1000)},
-        "overrun_ms": {
-            "max": float(over.max()),
-            "p99": float(np.quantile(over, 0.99)),
-            "median": float(np.median(over)),
-        },
-        "iteration_ms": {"median": float(np.median(it_ms)), "max": float(it_ms.max())},
-        "iteration_ms_at_worst_step": float(it_ms[worst]),
-        "fixed_ms": {"median": float(np.median(fixed_ms)), "max": float(fixed_ms.max())},
-        "warmup": warm,
-        "iterations": {
-            "mean": float(np.mean(iterations)),
-            "min": int(np.min(iterations)),
-            "max": int(np.max(iterations)),
-        },
-        "within_one_iteration": bool(over.max() <= it_ms[worst]),
-        "device": agent.device.type,
-    }
-    (out / "overrun.json").write_text(json.dumps(result, indent=2))
-    md = (
-        f"`planner=dream dream.budget_ms={budget_ms:g}` on {Path(path).name}, {result['steps']} steps "
-        f"({result['device']}): plan time median {result['plan_ms']['median']:.2f} ms, max "
-        f"{result['plan_ms']['max']:.2f} ms; overrun (plan time - budget) max {result['overrun_ms']['max']:+.2f} ms, "
-        f"99th percentile {result['overrun_ms']['p99']:+.2f} ms, median {result['overrun_ms']['median']:+.2f} ms; "
-        f"one iteration: median {result['iteration_ms']['median']:.2f} ms, max {result['iteration_ms']['max']:.2f} ms "
-        f"({result['iteration_ms_at_worst_step']:.2f} ms at the worst step); fixed part (candidates and the first "
-        f"evaluation) median {result['fixed_ms']['median']:.2f} ms, max {result['fixed_ms']['max']:.2f} ms; "
-        f"iterations per step mean "
-        f"{result['iterations']['mean']:.1f} (min {result['iterations']['min']}, max {result['iterations']['max']}). "
-        f"Worst overrun within one iteration's time: {'yes' if result['within_one_iteration'] else 'NO'}. "
-        f"(The first {warmup} steps are left out; the very first plan took {warm['first_plan_ms']:.1f} ms.)"
-    )
-    (out / "overrun.md").write_text(md + "\n")
-    print(md)
-    return result
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoints", nargs="+", default=[])
     p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, help="label=dream.key=value[,...]")
-    p.add_argument("--seeds", type=int, default=3, help="evaluation seeds 1..N (the runs of the intervals)")
+    p.add_argument("--seeds", type=int, default=5, help="evaluation seeds 1..N (the runs of the intervals)")
     p.add_argument("--episodes", type=int, default=1, help="episodes per seed")
-    p.add_argument("--overrun", default=None, metavar="CHECKPOINT", help="measure dream.budget_ms's overrun instead")
-    p.add_argument("--budget-ms", type=float, default=5.0)
-    p.add_argument("--steps", type=int, default=300, help="--overrun: environment steps measured")
-    p.add_argument("--warmup", type=int, default=5, help="--overrun: steps run first and not measured")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--out", default="results/tmp/adaptive", help="output folder (default: ignored by git)")
@@ -259,14 +217,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    for path in args.checkpoints + ([args.overrun] if args.overrun else []):
+    for path in args.checkpoints:
         if not Path(path).is_file():
             raise UserError(f"checkpoint not found: {path}")
-    if args.overrun:
-        out = outputs.output_folder(args.out, ("overrun.json", "overrun.md"), overwrite=args.overwrite, resumable=False)
-        return overrun(args.overrun, args.budget_ms, args.steps, args.device, out, args.warmup)
     if not args.checkpoints:
-        raise UserError("give --checkpoints (the comparison) or --overrun CHECKPOINT (the budget's overrun)")
+        raise UserError("give --checkpoints (the budget's overrun in ms: scripts/budget_overrun.py)")
     variants = [parse_variant(v) for v in args.variants]
     out = outputs.output_folder(args.out, OUTPUT_FILES, resume=args.resume, overwrite=args.overwrite)
     earlier = []

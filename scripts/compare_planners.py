@@ -15,9 +15,10 @@ it is unless --resume (add the missing episodes) or --overwrite (replace them) s
 Every planner sees the same initial states for a given seed (the environment is reseeded per seed). A skipped
 episode still resets the environment, so the episodes after it start from the same states as in a full run; the
 planner's noise is then reseeded from (seed, episode).
-Error bars are the standard deviation over the evaluation seeds' mean returns. The paired differences and their
-intervals come from dream_mpc/evaluation/aggregates.py (the statistics of scripts/report.py); for sweeps over
-tasks, training seeds and launchers, use `evaluate.py -m` and scripts/report.py (docs/evaluation.md).
+Error bars are the standard deviation over the evaluation seeds' mean returns (none with one seed), and the plot's
+title says so. The paired differences to --baseline are averaged per evaluation seed and given with Student's t 95 %
+interval over the seeds and the number of seeds (dream_mpc/evaluation/intervals.py; one seed: no interval); for
+sweeps over tasks, training seeds and launchers, use `evaluate.py -m` and scripts/report.py (docs/evaluation.md).
 """
 
 import argparse
@@ -110,11 +111,11 @@ def read_rows(path):
         ]
 
 
-def paired_difference(rows, baseline="policy", resamples=10_000, seed=0):
+def paired_difference(rows, baseline="policy"):
     """Per (checkpoint, planner): the mean return difference to `baseline` on the same episodes (same seed and
-    episode index, so the same initial state) and its 95 % interval, from dream_mpc/evaluation/aggregates.py: a
-    bootstrap that resamples the evaluation seeds (this script's runs: one checkpoint, its seeds), never single
-    episodes."""
+    episode index, so the same initial state), as an intervals.Interval: averaged within each evaluation seed (this
+    script's runs: one checkpoint, its seeds), then Student's t 95 % interval over the seeds (none with one seed;
+    dream_mpc/evaluation/intervals.py), never over single episodes."""
     import pandas as pd
 
     from dream_mpc.evaluation.aggregates import paired_differences
@@ -123,15 +124,14 @@ def paired_difference(rows, baseline="policy", resamples=10_000, seed=0):
         return {}
     df = pd.DataFrame(rows)
     df["method"], df["eval_noise"] = df["planner"], False
-    out = paired_differences(
-        df, baseline, value="return", runs=("seed",), reps=resamples, seed=seed, by=("checkpoint", "method")
-    )
-    return {k: v[:3] for k, v in out.items()}
+    return paired_differences(df, baseline, value="return", runs=("seed",), by=("checkpoint", "method"))
 
 
 def summarise(rows, baseline="policy"):
-    """Per (checkpoint, planner): mean/std over all episodes, std over seed means, ms per step, and the paired
-    difference to the baseline planner with its 95 % bootstrap interval."""
+    """Per (checkpoint, planner): mean/std over all episodes, std over seed means (None with one seed: no spread to
+    estimate), ms per step, and the paired difference to the baseline planner: `vs_<baseline>` = (mean, low, high)
+    of its 95 % Student-t interval over seeds (low and high None with one seed), `vs_<baseline>_runs` the seeds and
+    `vs_<baseline>_episodes` the paired episodes behind it."""
     paired = paired_difference(rows, baseline)
     groups = {}
     for r in rows:
@@ -140,6 +140,7 @@ def summarise(rows, baseline="policy"):
     for (ckpt, task, agent, planner), rs in groups.items():
         returns = np.array([r["return"] for r in rs])
         seed_means = [np.mean([r["return"] for r in rs if r["seed"] == s]) for s in sorted({r["seed"] for r in rs})]
+        vs = paired.get((ckpt, planner))
         summary.append(
             {
                 "checkpoint": ckpt,
@@ -148,34 +149,57 @@ def summarise(rows, baseline="policy"):
                 "planner": planner,
                 "return_mean": float(returns.mean()),
                 "return_std": float(returns.std()),
-                "seed_std": float(np.std(seed_means)),
+                "seed_std": float(np.std(seed_means)) if len(seed_means) > 1 else None,
                 "seeds": len(seed_means),
                 "episodes": len(rs),
                 "ms_per_step": float(np.mean([r["ms_per_step"] for r in rs])),
                 "success": float(np.mean([r["success"] for r in rs])),
-                f"vs_{baseline}": paired.get((ckpt, planner)),
+                f"vs_{baseline}": None if vs is None else vs.as_tuple(),
+                f"vs_{baseline}_runs": None if vs is None else vs.runs,
+                f"vs_{baseline}_episodes": None if vs is None else vs.episodes,
             }
         )
     return summary
 
 
+def interval_of(s, baseline):
+    """The summary row's paired difference to `baseline` as an intervals.Interval (None when it has none)."""
+    from dream_mpc.evaluation.intervals import Interval
+
+    vs = s.get(f"vs_{baseline}")
+    if vs is None:
+        return None
+    runs = s.get(f"vs_{baseline}_runs")
+    if runs is None:  # a summary written before the runs were recorded: its seeds
+        runs = s["seeds"]
+    return Interval(vs[0], vs[1], vs[2], int(runs), s.get(f"vs_{baseline}_episodes"))
+
+
+def seed_spread(s):
+    """'12.3', or '– (1 seed)' where one seed leaves no spread to estimate."""
+    return f"{s['seed_std']:.1f}" if s.get("seed_std") is not None and s["seeds"] > 1 else f"– ({s['seeds']} seed)"
+
+
 def table(summary, baseline="policy"):
     lines = [
         "| task | agent | planner | return (mean ± std over episodes) | std over seeds | episodes "
-        f"| vs {baseline}, same episodes (95 % CI) | ms / step |",
+        f"| vs {baseline}, same episodes (95 % t-interval over seeds, n seeds) | ms / step |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
-        vs = s.get(f"vs_{baseline}")
-        vs = "–" if vs is None or s["planner"] == baseline else f"{vs[0]:+.1f} [{vs[1]:+.1f}, {vs[2]:+.1f}]"
+        vs = interval_of(s, baseline)
+        vs = "–" if vs is None or s["planner"] == baseline else vs.text(1)
         lines.append(
             f"| {s['task']} | {s['agent']} | {s['planner']} | {s['return_mean']:.1f} ± {s['return_std']:.1f} "
-            f"| {s['seed_std']:.1f} | {s['episodes']} | {vs} | {s['ms_per_step']:.2f} |"
+            f"| {seed_spread(s)} | {s['episodes']} | {vs} | {s['ms_per_step']:.2f} |"
         )
     return "\n".join(lines)
 
 
 def plot(summary, path):
+    """returns.png: one bar per (agent, planner), the mean return over all its episodes; error bars the standard
+    deviation over the evaluation seeds' mean returns (none with one seed); the counts (seeds x episodes per seed)
+    in the title when every bar has the same, else at each bar's foot. The title says what is shown."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,25 +208,52 @@ def plot(summary, path):
     groups = list(dict.fromkeys(f"{s['task']}\n{s['agent']}" for s in summary))
     planners = list(dict.fromkeys(s["planner"] for s in summary))
     width = 0.8 / len(planners)
-    fig, ax = plt.subplots(figsize=(max(5, 1.8 * len(groups)), 3.6))
+
+    def count(s):
+        per_seed = s["episodes"] / s["seeds"]
+        return f"{s['seeds']}×{per_seed:.0f}" if per_seed.is_integer() else f"{s['episodes']} ep"
+
+    same = len({count(s) for s in summary}) == 1  # one count for every bar: said once, in the title
+    fig, ax = plt.subplots(figsize=(max(5, 1.8 * len(groups)), 4.0))
     for i, planner in enumerate(planners):
-        xs, ys, errs = [], [], []
+        xs, ys, errs, counts = [], [], [], []
         for g, group in enumerate(groups):
             for s in summary:
                 if f"{s['task']}\n{s['agent']}" == group and s["planner"] == planner:
                     xs.append(g + (i - (len(planners) - 1) / 2) * width)
                     ys.append(s["return_mean"])
-                    errs.append(s["seed_std"] if s["seeds"] > 1 else s["return_std"])
+                    errs.append(s["seed_std"] if s["seeds"] > 1 and s.get("seed_std") is not None else 0.0)
+                    counts.append(count(s))
         ax.bar(xs, ys, width, yerr=errs, capsize=3, label=planner)
+        if not same:  # each bar's count at its foot, clear of the error bars
+            for x, c in zip(xs, counts):
+                ax.annotate(
+                    c,
+                    (x, 0),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=6,
+                    rotation=90,
+                )
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel("episode return")
-    # above the axes, so it never covers a bar (with many planners the bars fill the plot)
+    counted = (
+        f"every bar: {count(summary[0])} (seeds × episodes per seed)" if same else "labels: seeds × episodes per seed"
+    )
+    ax.set_title(
+        "bars: mean return over all episodes; error bars: std over the evaluation seeds' means (none with 1 seed);\n"
+        + counted,
+        fontsize="small",
+    )
+    # below the tick labels, so it never covers a bar (with many planners the bars fill the plot)
     ax.legend(
-        frameon=False, ncol=min(len(planners), 4), fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 1.0)
+        frameon=False, ncol=min(len(planners), 4), fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2)
     )
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(fig)
 
 

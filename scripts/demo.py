@@ -5,8 +5,10 @@ three minutes on two cores.
                            [--threads N] [--out results/tmp/demo-<time>] [--resume | --overwrite]
 
 MPPI plans ~10x slower than Dream-MPC on a CPU, so by default it runs 1 episode where the policy and Dream-MPC run 3
-(all from seed 1, so MPPI's episode is the others' first one); the printed table says how many each ran. For a fair
-comparison use scripts/compare_planners.py with the same number of episodes for every planner.
+(all from seed 1, so MPPI's episode is the others' first one); the printed table says how many each ran. One
+evaluation seed is one run: the differences to the policy come without an interval ("n=1: no interval") and there is
+no spread over seeds; for intervals and a fair comparison use scripts/compare_planners.py with --seeds 2 or more
+(Student's t over seeds, dream_mpc/evaluation/intervals.py) and the same number of episodes for every planner.
 Writes episodes.csv, summary.json and returns.png to a new folder under results/tmp/ (ignored by git); an existing
 folder given with --out is kept as it is unless --resume or --overwrite says otherwise.
 """
@@ -91,7 +93,11 @@ def main(argv=None):
     )
     rows = compare_planners.record(list(earlier.values()), new, csv)
     summary = compare_planners.report(rows, out)
-    print(f"\ndemo finished in {time.perf_counter() - start:.0f} s of evaluation")
+    print(
+        "\nOne evaluation seed is one run: no interval and no spread over seeds. For 95 % intervals run "
+        "scripts/compare_planners.py with --seeds 2 or more."
+    )
+    print(f"demo finished in {time.perf_counter() - start:.0f} s of evaluation")
     return summary
 
 

@@ -1,17 +1,23 @@
-"""The headline numbers of README.md and docs/results.md, computed from tracked result files, never typed by hand.
+"""The headline numbers of README.md and the docs, computed from tracked result files, never typed by hand.
 
-    python scripts/headline.py            # rewrite the generated blocks of README.md and docs/results.md
+    python scripts/headline.py            # rewrite the generated blocks of README.md and the docs
     python scripts/headline.py --check    # exit 1 (and say which block) when a doc disagrees with the files
 
-Each block sits between `<!-- headline:NAME -->` and `<!-- /headline:NAME -->` in the docs and is rebuilt from:
-- results/compare/summary.json (scripts/compare_planners.py: the six bundled agents with the policy, MPPI and
-  Dream-MPC, 3 seeds x 10 episodes): how often Dream-MPC beats its policy prior with confidence (the paired 95 %
-  interval above 0), how often it is worse with confidence, and MPPI's planning time per step over Dream-MPC's;
-- agents/*.pt: each bundled agent's training steps (the checkpoint's `step`) and its policy return (summary.json,
-  and results/dreamer/compare/summary.json for the Dreamer agent);
+Each block sits between `<!-- headline:NAME -->` and `<!-- /headline:NAME -->` in the docs (DOCS) and is rebuilt
+from:
+- results/compare/episodes.csv (scripts/compare_planners.py: the six bundled agents with the policy, MPPI and
+  Dream-MPC, 3 seeds x 10 episodes): how often Dream-MPC beats its policy prior with confidence, how often it is
+  worse with confidence, against the policy and against MPPI, and MPPI's planning time per step over Dream-MPC's.
+  "With confidence" means the paired 95 % interval excludes 0; the intervals are recomputed here from the episodes
+  with dream_mpc/evaluation/intervals.py (Student's t over the evaluation seeds, their number beside each), never
+  read from an older summary's stored numbers. The same for the tables of the ablation and sweep folders (TABLES);
+- agents/*.pt: each bundled agent's training steps (the checkpoint's `step`) and its policy return (the episodes,
+  and results/dreamer/compare/episodes.csv for the Dreamer agent);
 - results/dreamer/ (docs/results.md, "Dreamer"): the four pixel runs of table 14 (`training/<task>/` holds each
   run's train.csv, eval.csv and config.json), the bundled Dreamer agent with every planner (`compare/`) and table
-  15 on this CPU (`table15.json`), beside the paper's numbers (`TABLE14_PAPER`, `table15.PAPER_MS`).
+  15 on this CPU (`table15.json`), beside the paper's numbers (`TABLE14_PAPER`, `table15.PAPER_MS`);
+- results/budget/overrun.json (scripts/budget_overrun.py: the anytime mode's overrun; docs/planners.md) and
+  results/adaptive/ (scripts/compare_adaptive.py; docs/analyses.md).
 tests/test_docs.py fails when a block differs from what this script computes.
 """
 
@@ -25,8 +31,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SUMMARY = "results/compare/summary.json"
+COMPARE = "results/compare/episodes.csv"  # the records SUMMARY was made from: the blocks are computed from these
 DREAMER = "results/dreamer"
-DOCS = ("README.md", "docs/results.md")
+BUDGET = "results/budget/overrun.json"
+ADAPTIVE = "results/adaptive"
+DOCS = ("README.md", "docs/results.md", "docs/planners.md", "docs/analyses.md")
+# generated tables: block name -> (episodes.csv, the baseline of the paired differences)
+TABLES = {
+    "compare-table": (COMPARE, "policy"),
+    "ablation-table": ("results/ablation-walker-walk-bmpc/episodes.csv", "paper defaults"),
+    "sweep-table": ("results/sweep-walker-walk-bmpc/episodes.csv", "paper defaults"),
+}
+AGENT_NAMES = {"tdmpc2": "TD-MPC2", "bmpc": "BMPC", "dreamer": "Dreamer"}
 # the paper's table 14 (3 seeds x 10 episodes, mean +- std): Dreamer with its policy, and Dream-MPC in Dreamer
 TABLE14_PAPER = {
     "acrobot-swingup": {"Dreamer": (134, 91), "Dream-MPC (Dreamer)": (147, 101)},
@@ -36,13 +52,42 @@ TABLE14_PAPER = {
 }
 
 
-def _rows():
-    return json.loads((ROOT / SUMMARY).read_text())
+def _compare_planners():
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import compare_planners
+
+    return compare_planners
+
+
+def summary_of(path, baseline="policy"):
+    """compare_planners' summary of an episodes.csv, its paired intervals computed now (intervals.py)."""
+    cp = _compare_planners()
+    return cp.summarise(cp.read_rows(ROOT / path), baseline=baseline)
+
+
+def _rows(baseline="policy"):
+    return summary_of(COMPARE, baseline)
 
 
 def _dreamer_rows():
-    path = ROOT / DREAMER / "compare" / "summary.json"
-    return json.loads(path.read_text()) if path.is_file() else []
+    path = Path(DREAMER) / "compare" / "episodes.csv"
+    return summary_of(path) if (ROOT / path).is_file() else []
+
+
+def _label(r):
+    return f"{r['task']} {AGENT_NAMES.get(r['agent'], r['agent'])}"
+
+
+def verdicts(rows, planner, baseline):
+    """{+1: [(label, Interval)], -1: [...], 0: [...]}: the rows of `planner` better / worse with confidence than
+    `baseline` (the paired 95 % interval above / below 0) or neither."""
+    cp = _compare_planners()
+    out = {1: [], -1: [], 0: []}
+    for r in rows:
+        if r["planner"] == planner:
+            iv = cp.interval_of(r, baseline)
+            out[iv.verdict()].append((_label(r), iv))
+    return out
 
 
 def comparison():
@@ -50,15 +95,55 @@ def comparison():
     rows = _rows()
     by = {(r["checkpoint"], r["planner"]): r for r in rows}
     checkpoints = list(dict.fromkeys(r["checkpoint"] for r in rows))
-    dream = [by[c, "dream"] for c in checkpoints if (c, "dream") in by]
+    v = verdicts(rows, "dream", "policy")
     ratios = [by[c, "mppi"]["ms_per_step"] / by[c, "dream"]["ms_per_step"] for c in checkpoints if (c, "mppi") in by]
     return {
-        "agents": len(dream),
-        "better": sum(r["vs_policy"][1] > 0 for r in dream),
-        "worse": sum(r["vs_policy"][2] < 0 for r in dream),
+        "agents": sum(map(len, v.values())),
+        "better": len(v[1]),
+        "worse": len(v[-1]),
         "ratio_low": min(ratios),
         "ratio_high": max(ratios),
     }
+
+
+def _items(pairs, digits=1):
+    return "; ".join(f"{label} ({iv.text(digits)})" for label, iv in pairs) or "none"
+
+
+def verdict_sentence(rows, planner, baseline):
+    """'better with confidence on A (+98 [+85, +111], n=3), ...; worse with confidence on ...; within noise ...'."""
+    v = verdicts(rows, planner, baseline)
+    return (
+        f"better with confidence on {_items(v[1])}; worse with confidence on {_items(v[-1])}; level within the "
+        f"noise (the interval holds 0) on {_items(v[0])}"
+    )
+
+
+# the recommended setting on two more agents (docs/results.md): folder -> (its variant, the baseline)
+MORE_AGENTS = {
+    "results/sweep-walker-walk-tdmpc2/episodes.csv": ("step 0.5, 32 cand., 3 it.", "paper defaults"),
+    "results/sweep-reacher-easy-bmpc/episodes.csv": ("step 0.5, 32 cand., 3 it.", "paper defaults"),
+}
+
+
+def more_agents_line():
+    """'walker-walk TD-MPC2 152.6 → 205.3 (+52.7 [...], n=3), ...' for MORE_AGENTS."""
+    cp, parts = _compare_planners(), []
+    for path, (variant, baseline) in MORE_AGENTS.items():
+        if not (ROOT / path).is_file():
+            continue
+        rows = summary_of(path, baseline)
+        base = next(r for r in rows if r["planner"] == baseline)
+        r = next(r for r in rows if r["planner"] == variant)
+        parts.append(
+            f"{_label(r)} {base['return_mean']:.1f} → {r['return_mean']:.1f} ({cp.interval_of(r, baseline).text(1)})"
+        )
+    return ", ".join(parts)
+
+
+def table_block(path, baseline):
+    """compare_planners' table of an episodes.csv, its intervals computed now."""
+    return _compare_planners().table(summary_of(path, baseline), baseline=baseline)
 
 
 def bundled():
@@ -145,18 +230,29 @@ def dreamer_blocks():
         )
     rows = _dreamer_rows()
     if rows:
+        cp = _compare_planners()
         table = [
-            "| planner | return (mean ± std over seeds) | episodes | vs policy [95 % CI] | ms / step |",
+            "| planner | return (mean ± std over seeds) | episodes | vs policy [95 % t-interval over seeds], n seeds "
+            "| ms / step |",
             "|---|---|---|---|---|",
         ]
         for r in rows:
-            d, lo, hi = r["vs_policy"]
-            vs = "–" if r["planner"] == "policy" else f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+            vs = "–" if r["planner"] == "policy" else cp.interval_of(r, "policy").text(1)
+            spread = f"± {r['seed_std']:.1f}" if r["seed_std"] is not None else f"({r['seeds']} seed)"
             table.append(
-                f"| {r['planner']} | {r['return_mean']:.1f} ± {r['seed_std']:.1f} | {r['episodes']} | {vs} | "
+                f"| {r['planner']} | {r['return_mean']:.1f} {spread} | {r['episodes']} | {vs} | "
                 f"{r['ms_per_step']:.1f} |"
             )
         out["dreamer-planners"] = "\n".join(table)
+        sides = {1: [], -1: [], 0: []}
+        for r in rows:
+            if r["planner"] != "policy":
+                iv = cp.interval_of(r, "policy")
+                sides[iv.verdict()].append(f"{r['planner']}" if iv.verdict() else f"{r['planner']} ({iv.text(1)})")
+        out["dreamer-vs-policy"] = (
+            f"better than the policy it starts from with confidence: {', '.join(sides[1]) or 'none'}; worse with "
+            f"confidence: {', '.join(sides[-1]) or 'none'}; within the noise: {', '.join(sides[0]) or 'none'}"
+        )
     path = ROOT / DREAMER / "table15.json"
     if path.is_file():
         sys.path.insert(0, str(ROOT / "scripts"))
@@ -188,6 +284,23 @@ def dreamer_blocks():
     return out
 
 
+def budget_block():
+    """docs/planners.md's table of the anytime mode's overrun, from results/budget/overrun.json."""
+    path = ROOT / BUDGET
+    if not path.is_file():
+        return {}
+    r = json.loads(path.read_text())
+    loads = ", ".join(f"{x['condition']} {x['budget_ms']:g} ms: {x['load_average_before']:.1f}" for x in r["runs"])
+    return {
+        "budget-overrun": (
+            f"```bash\n{r['command']}\n```\n\n{r['table_md']}\n\n"
+            f"({r['date']}, {r['cpus']} CPUs, {r['threads']} torch thread(s), `{BUDGET}`; load average (1 min) before "
+            f"each run: {loads}. A load above the CPU count means other jobs shared the machine: those numbers carry "
+            "their load, including the `quiet` rows.)"
+        )
+    }
+
+
 def _n(x):
     return "none" if x == 0 else str(x)
 
@@ -206,11 +319,17 @@ def blocks():
     table += [
         f"| `{f}` | {agent} | {task} | {s:,} | {'–' if r is None else f'{r:.0f}'} |" for f, agent, task, s, r in agents
     ]
+    rows, vs_mppi = _rows(), _rows("mppi")
     return {
+        **{name: table_block(path, baseline) for name, (path, baseline) in TABLES.items() if (ROOT / path).is_file()},
+        "compare-vs-policy": "Dream-MPC is " + verdict_sentence(rows, "dream", "policy"),
+        "sweep-more-agents": more_agents_line(),
+        "compare-vs-mppi": "Dream-MPC is " + verdict_sentence(vs_mppi, "dream", "mppi"),
         "comparison": (
             f"Dream-MPC beats its policy prior with confidence on {c['better']} of {c['agents']} agents and is worse "
-            f"with confidence on {_n(c['worse'])}, at 1/{c['ratio_low']:.1f} to 1/{c['ratio_high']:.1f} of MPPI's "
-            f"planning time per step on this CPU (`{SUMMARY}`)"
+            f"with confidence on {_n(c['worse'])} (paired 95 % t-intervals over 3 evaluation seeds), at "
+            f"1/{c['ratio_low']:.1f} to 1/{c['ratio_high']:.1f} of MPPI's planning time per step on this CPU "
+            f"(`{COMPARE}`)"
         ),
         "bundled": (
             f"The bundled TD-MPC2 and BMPC agents are young: {min(steps):,} to {max(steps):,} training steps (model "
@@ -219,6 +338,7 @@ def blocks():
         ),
         "bundled-table": "\n".join(table),
         **dreamer_blocks(),
+        **budget_block(),
     }
 
 

@@ -9,7 +9,9 @@ one row per episode identity) and writes to --out:
   report.md            the self-contained report: what was read, missing cells, every table and figure below
   figure2-intervals.png, figure2-profiles.png
                        figure 2: median / IQM / mean / optimality gap with stratified-bootstrap 95 % CIs, and the score
-                       distributions (rliable's plotting), over the tasks every method ran
+                       distributions (rliable's plotting), over the tasks every method ran; no interval for a method
+                       with one run per task, and a note where the runs per task are too few for a percentile
+                       bootstrap (dream_mpc/evaluation/intervals.py)
   aggregates.csv       the numbers of figure 2 (point estimate, CI low, CI high per method and metric)
   table-<suite>.md|csv|tex
                        tables 8-13: mean ± std over runs per task and method, best bold, second best underlined
@@ -18,7 +20,8 @@ one row per episode identity) and writes to --out:
                        varied one at a time; the policy prior as a reference line)
   latency.png          the curves of scripts/latency.py, with --latency
   episodes.csv         the merged rows
-A run (the resampled unit of every interval) is a training seed; --runs train_seed,seed makes (training seed,
+Paired differences to --baseline: Student's t 95 % interval over runs (none with one run), the runs beside it.
+A run (the unit of every interval) is a training seed; --runs train_seed,seed makes (training seed,
 evaluation seed) pairs the runs, for checkpoints with a single training seed (the report says which it used).
 Files under results/ that git tracks are never overwritten without --overwrite.
 """
@@ -181,25 +184,34 @@ def _plt():
     return plt
 
 
-def figure2(points, cis, taus, profiles, profile_cis, writer):
+def figure2(points, cis, taus, profiles, profile_cis, writer, counts="", note=None):
+    """figure2-intervals.png (the methods with intervals: at least 2 runs per task) and figure2-profiles.png; both
+    titled with what they show, the interval method and the runs per method (`counts`), and `note` where the runs
+    are too few for a percentile bootstrap."""
     from rliable import plot_utils
 
     plt = _plt()
-    methods = list(points)
-    fig, _ = plot_utils.plot_interval_estimates(
-        points,
-        cis,
-        metric_names=list(agg.METRICS),
-        algorithms=methods,
-        xlabel="Normalized Score",
-        subfigure_width=3.4,
-        max_ticks=3,
-        xlabel_y_coordinate=-0.45,
-        row_height=max(0.35, 0.3 + 0.05 * len(methods)),
-    )
-    fig.savefig(writer.path("figure2-intervals.png"), dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    what = f"95 % stratified-bootstrap CIs over runs; {counts}" + (f"\n{note}" if note else "")
+    methods = [m for m in points if m in cis]
+    if methods:
+        fig, _ = plot_utils.plot_interval_estimates(
+            {m: points[m] for m in methods},
+            {m: cis[m] for m in methods},
+            metric_names=list(agg.METRICS),
+            algorithms=methods,
+            xlabel="Normalized Score",
+            subfigure_width=3.4,
+            max_ticks=3,
+            xlabel_y_coordinate=-0.45,
+            row_height=max(0.35, 0.3 + 0.05 * len(methods)),
+        )
+        fig.suptitle(
+            f"Aggregate normalized scores: point estimate and {what}", fontsize="small", y=1.02 + 0.06 * bool(note)
+        )
+        fig.savefig(writer.path("figure2-intervals.png"), dpi=120, bbox_inches="tight")
+        plt.close(fig)
     fig = profiles_figure(taus, profiles, profile_cis)
+    fig.axes[0].set_title(f"Score distributions; bands: {what}", fontsize="small")
     fig.savefig(writer.path("figure2-profiles.png"), dpi=120, bbox_inches="tight")
     plt.close(fig)
 
@@ -232,13 +244,20 @@ def penalty_off(df):
 
 
 def planning_ms_plot(df, writer):
+    """planning-ms.png: one bar per method, the mean planning ms per step over its episodes; error bars the std over
+    those episodes; each bar labelled with its episode count (the title says so)."""
     plt = _plt()
     g = df.groupby("method", sort=False)["ms_per_step"]
-    means, stds = g.mean(), g.std(ddof=0).fillna(0)
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(means)), 3.2))
-    ax.bar(range(len(means)), means.values, yerr=stds.values, capsize=3, color="tab:blue")
+    means, stds, counts = g.mean(), g.std(ddof=0).fillna(0), g.count()
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(means)), 3.4))
+    bars = ax.bar(range(len(means)), means.values, yerr=stds.values, capsize=3, color="tab:blue")
+    ax.bar_label(bars, [f"{n} ep" for n in counts.values], fontsize=7, padding=2)
     ax.set_xticks(range(len(means)), means.index, rotation=20, ha="right", fontsize="small")
     ax.set_ylabel("planning ms / step")
+    ax.set_title(
+        "bars: mean planning ms per step over episodes; error bars: std over episodes; labels: episodes",
+        fontsize="small",
+    )
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     fig.savefig(writer.path("planning-ms.png"), dpi=120)
@@ -300,6 +319,11 @@ def sweep_plot(points, reference, writer):
                 ax.set_ylabel(f"{row[0]} ({row[1]})\nreturn", fontsize="small")
             ax.spines[["top", "right"]].set_visible(False)
     axes[0][0].legend(frameon=False, fontsize="small")
+    runs = sorted({n for curves in points.values() for pts in curves.values() for *_, n in pts})
+    fig.suptitle(
+        f"points: mean return over runs; error bars: std over runs; runs per point: {', '.join(map(str, runs))}",
+        fontsize="small",
+    )
     fig.tight_layout()
     fig.savefig(writer.path("sweep.png"), dpi=120)
     plt.close(fig)
@@ -361,7 +385,7 @@ def build(
         "# Evaluation report\n",
         f"Records: {len(df)} episodes from {', '.join(map(str, folders))}; {df['task'].nunique()} tasks, "
         f"{len(methods)} methods, checkpoints: {', '.join(sorted(df['checkpoint'].unique()))}.\n",
-        f"Runs (the resampled unit of every interval): **{' x '.join(runs)}**"
+        f"Runs (the unit of every interval): **{' x '.join(runs)}**"
         + (
             " — (training seed, evaluation seed) pairs, because the checkpoints have a single training seed each; "
             "with several training seeds use the default `--runs train_seed`."
@@ -379,37 +403,53 @@ def build(
     if usable and tasks:
         points, cis = agg.aggregate_intervals(usable, reps=reps)
         taus, profiles, profile_cis = agg.performance_profiles(usable, reps=reps)
-        figure2(points, cis, taus, profiles, profile_cis, writer)
-        result.update(points=points, cis=cis, profiles=profiles, taus=taus)
-        lines = ["| method | runs | " + " | ".join(agg.METRICS) + " |", "|---|---|" + "---|" * len(agg.METRICS)]
+        counts = "runs per task: " + ", ".join(f"{m} {agg.runs_per_task(x)}" for m, x in usable.items())
+        note = agg.bootstrap_note(agg.with_intervals(usable))
+        figure2(points, cis, taus, profiles, profile_cis, writer, counts, note)
+        result.update(points=points, cis=cis, profiles=profiles, taus=taus, bootstrap_note=note)
+        lines = [
+            "| method | runs per task | " + " | ".join(agg.METRICS) + " |",
+            "|---|---|" + "---|" * len(agg.METRICS),
+        ]
         agg_rows = [["method", "metric", "point", "ci_low", "ci_high", "runs", "tasks"]]
         for m in usable:
-            lines.append(
-                f"| {m} | {usable[m].shape[0]} | "
-                + " | ".join(
+            n = agg.runs_per_task(usable[m])
+            if m in cis:
+                cells = [
                     f"{points[m][i]:.3f} [{cis[m][0, i]:.3f}, {cis[m][1, i]:.3f}]" for i in range(len(agg.METRICS))
-                )
-                + " |"
-            )
+                ]
+            else:
+                cells = [f"{points[m][i]:.3f} (n={n}: no interval)" for i in range(len(agg.METRICS))]
+            lines.append(f"| {m} | {n} | " + " | ".join(cells) + " |")
             agg_rows += [
-                [m, name, points[m][i], cis[m][0, i], cis[m][1, i], usable[m].shape[0], len(tasks)]
+                [m, name, points[m][i], *(cis[m][:, i] if m in cis else ("", "")), n, len(tasks)]
                 for i, name in enumerate(agg.METRICS)
             ]
         with open(writer.path("aggregates.csv"), "w", newline="") as f:
             csv.writer(f).writerows(agg_rows)
         md += [
             f"Over {len(tasks)} tasks ({', '.join(tasks)}); point estimate [95 % stratified-bootstrap CI, "
-            f"{reps} resamples of runs within each task, percentile method]. Optimality gap: lower is better.\n",
+            f"{reps} resamples of runs within each task, percentile method (rliable)]; the runs per task beside "
+            "each method. Optimality gap: lower is better.\n",
             "\n".join(lines) + "\n",
-            "![aggregate intervals](figure2-intervals.png)\n",
-            "![score distributions](figure2-profiles.png)\n",
         ]
-        single = [m for m in usable if usable[m].shape[0] < 2]
+        if note:
+            md.append(
+                f"**These intervals are descriptive only**: {note}. A percentile bootstrap of n runs is too narrow "
+                f"(its spread is the plug-in one, too small by √((n-1)/n), with normal quantiles; at 3 runs its "
+                f"interval is the [min, max] of the runs, which covers 75 %); rliable's intervals are kept because "
+                f"these aggregates have no closed-form interval (dream_mpc/evaluation/intervals.py).\n"
+            )
+        if cis:
+            md.append("![aggregate intervals](figure2-intervals.png)\n")
+        md.append("![score distributions](figure2-profiles.png)\n")
+        single = [m for m in usable if m not in cis]
         if single:
             md.append(
                 f"**Intervals cannot be estimated** for {', '.join(single)}: one run per task, so the bootstrap has "
-                "nothing to resample and the interval is the point itself. Evaluate more training seeds (or use "
-                "`--runs train_seed,seed` with several evaluation seeds) for intervals.\n"
+                "nothing to resample; no interval is shown (the points only, and no band in the score distributions). "
+                "Evaluate more training seeds (or use `--runs train_seed,seed` with several evaluation seeds) for "
+                "intervals.\n"
             )
             result["single_run"] = single
         pairs = [tuple(compare)] if compare else [(m, baseline) for m in usable if baseline in usable and m != baseline]
@@ -417,15 +457,17 @@ def build(
         if pairs:
             p_points, p_cis = agg.probability_of_improvement(usable, pairs, reps=reps)
             result["poi"] = (p_points, p_cis)
-            md.append("Probability of improvement P(X > Y) [95 % CI]:\n")
-            md.append(
-                "\n".join(
-                    f"- P({k.replace(',', ' > ')}) = {float(np.ravel(v)[0]):.3f} "
+            md.append("Probability of improvement P(X > Y) [95 % stratified-bootstrap CI] (runs per task of X, Y):\n")
+            poi_lines = []
+            for (x, y), (k, v) in zip(pairs, p_points.items()):
+                ci = (
                     f"[{float(np.ravel(p_cis[k][0])[0]):.3f}, {float(np.ravel(p_cis[k][1])[0]):.3f}]"
-                    for k, v in p_points.items()
+                    if k in p_cis
+                    else "(no interval: a method with 1 run per task)"
                 )
-                + "\n"
-            )
+                n = f"(n={agg.runs_per_task(usable[x])}, {agg.runs_per_task(usable[y])})"
+                poi_lines.append(f"- P({k.replace(',', ' > ')}) = {float(np.ravel(v)[0]):.3f} {ci} {n}")
+            md.append("\n".join(poi_lines) + ("\n\n" + f"({note}.)" if note else "") + "\n")
     else:
         md.append("No task was run by every method: no aggregate.\n")
     if notes:
@@ -441,20 +483,24 @@ def build(
         )
     # paired differences
     if baseline and baseline in methods:
-        paired = agg.paired_differences(df, baseline, runs=runs, reps=reps)
+        paired = agg.paired_differences(df, baseline, runs=runs)
         result["paired"] = paired
         md.append(f"## Paired differences to {baseline}\n")
         md.append(
-            "Mean per-episode return difference on the same episodes: the same task, checkpoint, evaluation "
-            "seed and episode index, which start from the same initial state (the environment is seeded per "
-            "evaluation seed and every episode is reset, recorded or skipped). 95 % interval: bootstrap over "
-            "runs, not episodes.\n"
+            "Mean return difference on the same episodes: the same task, checkpoint, evaluation seed and episode "
+            "index, which start from the same initial state (the environment is seeded per evaluation seed and every "
+            "episode is reset, recorded or skipped). The differences are averaged within each run and the 95 % "
+            "interval is Student's t over the runs' means (approximately normal per-run means; "
+            "dream_mpc/evaluation/intervals.py): runs, not episodes, are the independent unit; with one run there "
+            "is no interval. Better or worse with confidence only where the interval excludes 0.\n"
         )
         md.append(
-            "| task | method | difference [95 % CI] | episodes |\n|---|---|---|---|\n"
+            "| task | method | difference [95 % CI], n runs | runs | episodes | with confidence |\n"
+            "|---|---|---|---|---|---|\n"
             + "\n".join(
-                f"| {t} | {m} | {d:+.1f} [{lo:+.1f}, {hi:+.1f}] | {n} |"
-                for (t, m), (d, lo, hi, n) in paired.items()
+                f"| {t} | {m} | {iv.text(1)} | {iv.runs} | {iv.episodes} | "
+                f"{({1: 'better', -1: 'worse'}).get(iv.verdict(), 'no' if iv.defined else '– (no interval)')} |"
+                for (t, m), iv in paired.items()
                 if m != baseline
             )
             + "\n"

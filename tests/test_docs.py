@@ -24,23 +24,30 @@ def test_headline_numbers_are_those_of_the_result_files():
     generated = headline.blocks()
     assert headline.stale(generated) == []
     readme = (ROOT / "README.md").read_text()
-    for name in ("comparison", "bundled"):
+    for name in ("comparison", "bundled"):  # README's
         assert f"<!-- headline:{name} -->{generated[name]}<!-- /headline:{name} -->" in readme
 
 
-def test_headline_counts_follow_the_summary(tmp_path, monkeypatch):
-    """The sentence is computed, not typed: a summary with one more confident loss says so."""
-    import json
+def test_headline_counts_follow_the_episodes(tmp_path, monkeypatch):
+    """The sentence is computed from the episodes, not typed (nor read from a summary's stored intervals): episodes
+    where Dream-MPC does 300 worse on reacher-easy BMPC make one more confident loss."""
+    import csv
 
-    rows = json.loads((ROOT / headline.SUMMARY).read_text())
+    with open(ROOT / headline.COMPARE, newline="") as f:
+        rows = list(csv.DictReader(f))
     for r in rows:
         if r["planner"] == "dream" and r["task"] == "reacher-easy" and r["agent"] == "bmpc":
-            r["vs_policy"] = [-40.0, -60.0, -20.0]
+            r["return"] = str(float(r["return"]) - 300.0)
     (tmp_path / "results" / "compare").mkdir(parents=True)
-    (tmp_path / headline.SUMMARY).write_text(json.dumps(rows))
+    with open(tmp_path / headline.COMPARE, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    before = headline.comparison()
     monkeypatch.setattr(headline, "ROOT", tmp_path)
     c = headline.comparison()
-    assert (c["better"], c["worse"], c["agents"]) == (4, 1, 6)
+    assert (c["better"], c["worse"], c["agents"]) == (before["better"], before["worse"] + 1, 6)
+    assert "reacher-easy BMPC (-340.4 [" in headline.verdict_sentence(headline._rows(), "dream", "policy")
 
 
 # files named bare that belong to other projects (HumanoidBench's setup.py)

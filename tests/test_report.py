@@ -160,7 +160,7 @@ def test_intervals_resample_training_seeds_not_episodes(tmp_path):
     points, cis = agg.aggregate_intervals(matrices, reps=300)
     assert cis["policy (tdmpc2)"][:, 2] == pytest.approx([0.5, 0.5])  # the mean's CI: a point
     paired = agg.paired_differences(df.assign(planner="x"), "x (tdmpc2)")  # zero by construction
-    assert all(v[:3] == (0.0, 0.0, 0.0) for v in paired.values())
+    assert all(v.as_tuple() == (0.0, 0.0, 0.0) and v.runs == 3 for v in paired.values())
 
     def seeds_differ(task, planner, ts, seed, ep):
         return 300 + 200 * ts
@@ -299,6 +299,44 @@ def test_compare_planners_paired_difference_uses_the_new_statistics():
         for s in (1, 2, 3)
         for e in (0, 1)
     ]
-    out = compare_planners.paired_difference(rows, "policy", resamples=200)
-    assert out[("a.pt", "policy")] == (0.0, 0.0, 0.0)
-    assert out[("a.pt", "dream")] == pytest.approx((10.0, 10.0, 10.0))
+    out = compare_planners.paired_difference(rows, "policy")
+    assert out[("a.pt", "policy")].as_tuple() == (0.0, 0.0, 0.0)
+    assert out[("a.pt", "dream")].as_tuple() == pytest.approx((10.0, 10.0, 10.0))  # the same +10 on every seed
+    assert (out[("a.pt", "dream")].runs, out[("a.pt", "dream")].episodes) == (3, 6)  # runs: seeds, not episodes
+    for r in rows:  # seeds that differ: Student's t over the 3 per-seed mean differences (+5, +10, +15)
+        if r["planner"] == "dream":
+            r["return"] += 5.0 * (r["seed"] - 2)
+    iv = compare_planners.paired_difference(rows, "policy")[("a.pt", "dream")]
+    half = 4.302652729911275 * 5.0 / np.sqrt(3)  # t_{0.975, 2} x s / sqrt(n), s = 5
+    assert iv.as_tuple() == pytest.approx((10.0, 10.0 - half, 10.0 + half))
+    summary = compare_planners.summarise(rows, "policy")
+    dream = next(s for s in summary if s["planner"] == "dream")
+    assert dream["vs_policy_runs"] == 3 and dream["vs_policy"] == pytest.approx(iv.as_tuple())
+    assert iv.text(1) in compare_planners.table(summary, "policy") and iv.text(1).endswith(", n=3")
+
+
+def test_one_seed_prints_no_interval_and_no_zero_spread(tmp_path):
+    """The demo's case: one evaluation seed. It used to print '+82.5 [+82.5, +82.5]' and 'std over seeds 0.0'."""
+    import compare_planners
+
+    rows = [
+        {
+            "checkpoint": "a.pt",
+            "task": "t",
+            "agent": "tdmpc2",
+            "planner": p,
+            "seed": 1,
+            "episode": e,
+            "return": 100.0 + e + (82.5 if p == "dream" else 0.0),
+            "success": 0.0,
+            "ms_per_step": 1.0,
+        }
+        for p in ("policy", "dream")
+        for e in (0, 1, 2)
+    ]
+    summary = compare_planners.summarise(rows, "policy")
+    text = compare_planners.table(summary, "policy")
+    assert "+82.5 (n=1: no interval)" in text and "[+82.5, +82.5]" not in text
+    assert "| 0.0 |" not in text and "– (1 seed)" in text
+    compare_planners.plot(summary, tmp_path / "returns.png")
+    assert (tmp_path / "returns.png").stat().st_size > 5000

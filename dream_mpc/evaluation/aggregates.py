@@ -8,11 +8,18 @@ the mean normalized score (the suite's `normalized_score`: DMControl return/1000
 of a method is (runs x tasks) and rliable's stratified bootstrap resamples runs within each task; episodes are
 never resampled. With one training seed per checkpoint (the bundled agents) `runs=("train_seed", "seed")` treats
 (training seed, evaluation seed) pairs as runs, and the report says so.
+
+Intervals (dream_mpc/evaluation/intervals.py): paired differences use Student's t interval over the per-run mean
+differences (none with fewer than 2 runs); rliable's aggregate intervals are a stratified percentile bootstrap, which
+`aggregate_intervals` and friends compute only for methods with at least 2 runs per task, and whose shortfall below
+`intervals.MIN_BOOTSTRAP_RUNS` runs per task `bootstrap_note` states.
 """
 
 import json
 
 import numpy as np
+
+from dream_mpc.evaluation import intervals
 
 METRICS = ("Median", "IQM", "Mean", "Optimality Gap")
 SWEEP_KEYS = ("num_candidates", "iterations", "horizon")
@@ -103,61 +110,97 @@ def aggregate_func(scores):
     )
 
 
+def runs_per_task(matrix):
+    """The runs behind each task's column of a (runs x tasks) score matrix (complete rows only: all equal)."""
+    return int(np.asarray(matrix).shape[0])
+
+
+def with_intervals(matrices):
+    """The methods whose score matrices have at least 2 runs per task: the only ones a bootstrap can give an interval
+    (with one run every resample is the run itself, a zero-width interval that means nothing)."""
+    return {m: x for m, x in matrices.items() if runs_per_task(x) >= 2}
+
+
+def bootstrap_note(matrices):
+    """One line for a table or figure: the runs per task of each method and, where they are fewer than
+    intervals.MIN_BOOTSTRAP_RUNS, what that means for the percentile bootstrap's intervals (None: nothing to say)."""
+    counts = sorted({runs_per_task(x) for x in matrices.values()})
+    if not counts:
+        return None
+    caveat = intervals.bootstrap_caveat(min(counts))
+    if caveat is None:
+        return None
+    runs = ", ".join(map(str, counts))
+    return f"runs per task: {runs}; {caveat}"
+
+
 def aggregate_intervals(matrices, reps=2000, seed=0, method="percentile"):
-    """rliable's point estimates and stratified-bootstrap 95 % CIs of (median, IQM, mean, optimality gap)."""
+    """rliable's point estimates and stratified-bootstrap 95 % CIs of (median, IQM, mean, optimality gap) for the
+    methods with at least 2 runs per task (`with_intervals`); the others get their point estimates only (no key in
+    the CIs)."""
     from rliable import library as rly
 
+    points = {m: aggregate_func(x) for m, x in matrices.items()}
+    usable = with_intervals(matrices)
+    if not usable:
+        return points, {}
     np.random.seed(seed)  # rliable draws its indices from the global numpy stream
-    return rly.get_interval_estimates(matrices, aggregate_func, reps=reps, method=method)
+    boot_points, cis = rly.get_interval_estimates(usable, aggregate_func, reps=reps, method=method)
+    points.update(boot_points)
+    return points, cis
 
 
 def performance_profiles(matrices, taus=None, reps=2000, seed=0):
-    """rliable's score distributions (fraction of run x task scores above tau) with their CIs."""
+    """rliable's score distributions (fraction of run x task scores above tau) with their CIs (only for the methods
+    with at least 2 runs per task)."""
     from rliable import library as rly
 
     taus = np.linspace(0, 1.0, 41) if taus is None else np.asarray(taus)
     np.random.seed(seed)
     profiles, cis = rly.create_performance_profile(matrices, taus, reps=reps)
-    return taus, profiles, cis
+    usable = with_intervals(matrices)
+    return taus, profiles, {m: c for m, c in cis.items() if m in usable}
 
 
 def probability_of_improvement(matrices, pairs, reps=2000, seed=0):
-    """P(X > Y) for each (X, Y) pair, with rliable's independent stratified bootstrap CIs."""
+    """P(X > Y) for each (X, Y) pair, with rliable's independent stratified bootstrap CIs; pairs where either side
+    has fewer than 2 runs per task get their point estimate and no CI."""
     from rliable import library as rly
     from rliable import metrics
 
+    usable = with_intervals(matrices)
+    points = {f"{x},{y}": metrics.probability_of_improvement(matrices[x], matrices[y]) for x, y in pairs}
+    boot = {f"{x},{y}": [matrices[x], matrices[y]] for x, y in pairs if x in usable and y in usable}
+    if not boot:
+        return points, {}
     np.random.seed(seed)
-    pair_dict = {f"{x},{y}": [matrices[x], matrices[y]] for x, y in pairs}
-    return rly.get_interval_estimates(pair_dict, metrics.probability_of_improvement, reps=reps)
+    boot_points, cis = rly.get_interval_estimates(boot, metrics.probability_of_improvement, reps=reps)
+    points.update(boot_points)
+    return points, cis
 
 
 # --------------------------------------------------------------------------------------------- paired
-def paired_differences(df, baseline, value="return", runs=("train_seed",), reps=2000, seed=0, by=("task", "method")):
-    """Per `by` group (default (task, method), over all checkpoints of the task): the mean per-episode difference
-    to `baseline` on the same episodes, i.e. the same (task, checkpoint, eval noise, evaluation seed, episode):
-    those start from the same initial state. The 95 % interval is a percentile bootstrap that resamples runs (the
-    `runs` columns), never single episodes. Returns {group: (mean, low, high, n_episodes)}; the baseline itself
-    gets zeros."""
+def paired_differences(df, baseline, value="return", runs=("train_seed",), by=("task", "method")):
+    """Per `by` group (default (task, method), over all checkpoints of the task): the mean difference to `baseline`
+    on the same episodes, i.e. the same (task, checkpoint, eval noise, evaluation seed, episode): those start from
+    the same initial state. The differences are averaged within each run (the `runs` columns), and the interval is
+    Student's t over those per-run means (dream_mpc/evaluation/intervals.py; none with one run), never a resampling
+    of single episodes. Returns {group: intervals.Interval} (with its runs and episodes); the baseline itself gets
+    zeros."""
     df = df.copy()
     if "method" not in df:
         df["method"] = method_labels(df)
     df["run"] = run_ids(df, runs)
     key = ["task", "checkpoint", "eval_noise", "seed", "episode"]
     base = df[df["method"] == baseline].drop_duplicates(key).set_index(key)[value]
-    rng = np.random.default_rng(seed)
     out = {}
     for group, g in df.groupby(list(by), sort=False):
         idx = g.set_index(key).index
         have = idx.isin(base.index)
         if not have.any():
             continue
-        d = g[value].to_numpy()[have] - base.loc[idx[have]].to_numpy()
-        units = np.asarray([hash(r) for r in g["run"].to_numpy()[have]])
-        groups = [d[units == u] for u in np.unique(units)]
-        sums, counts = np.array([x.sum() for x in groups]), np.array([len(x) for x in groups])
-        pick = rng.integers(0, len(groups), (reps, len(groups)))
-        means = sums[pick].sum(1) / counts[pick].sum(1)
-        out[group] = (float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5)), int(len(d)))
+        d = g[value].to_numpy(dtype=float)[have] - base.loc[idx[have]].to_numpy(dtype=float)
+        out[group] = intervals.paired(d, g["run"].to_numpy()[have])
     return out
 
 
