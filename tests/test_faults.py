@@ -267,3 +267,140 @@ def test_stopped_and_resumed_run_is_bitwise_the_uninterrupted_one(tmp_path):
         clock = {header.index(k) for k in ("elapsed_time", "steps_per_second") if k in header}
         strip = [[[v for i, v in enumerate(r) if i not in clock] for r in rs] for rs in rows]
         assert strip[0] == strip[1], name
+
+
+# ---------------------------------------------------------------------------------------------------- evaluations
+def stop_in_eval(trainer, evaluation, env_step):
+    """SIGTERM to this process during the `env_step`-th env step of the trainer's `evaluation`-th evaluation (both
+    counted from 1 in this trainer's life)."""
+    evaluate, step = trainer.eval, trainer.env.step
+    count = {"evals": 0, "steps": None}
+
+    def counted_eval():
+        count["evals"] += 1
+        count["steps"] = 0 if count["evals"] == evaluation else None
+        try:
+            return evaluate()
+        finally:
+            count["steps"] = None
+
+    def step_and_signal(action):
+        if count["steps"] is not None:
+            count["steps"] += 1
+            if count["steps"] == env_step:
+                os.kill(os.getpid(), signal.SIGTERM)
+        return step(action)
+
+    trainer.eval, trainer.env.step = counted_eval, step_and_signal
+    return trainer
+
+
+def test_a_stop_during_an_evaluation_saves_at_once_and_the_resume_evaluates_again_bitwise(tmp_path):
+    """SIGTERM in the middle of an evaluation (the one before training, then one due at step 100, made at the episode
+    end at step 120): the run stops after that env step, without finishing the evaluation, and saves the run as it
+    was before it. Resumed, it evaluates again from the start: the model, buffer, random states and both logs equal
+    those of the run never stopped (a stop that kept the evaluation's random draws, or lost the evaluation, would
+    not)."""
+    args = ["steps=200", "seed_steps=60", "eval_freq=100", "save_freq=0"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    whole = short_trainer(tmp_path / "a", args)
+    whole.train()
+    saved = []
+    for evaluation, env_step in ((1, 10), (2, 25), (0, 0)):  # the 2nd evaluation of the resumed run: step 120's
+        run = stop_in_eval(short_trainer(tmp_path / "b", args), evaluation, env_step)
+        try:
+            run.train()
+        except Stopped as stopped:
+            assert stopped.code == 143
+            obj = checkpoint.read(tmp_path / "b" / WORK_DIR / "models" / "last.pt")
+            saved.append((obj["step"], obj["eval_next"], obj["log_rows"]["eval"], obj["current_episode"]))
+    assert saved == [(0, True, 0, None), (120, True, 1, None)]
+    a, b = (checkpoint.read(tmp_path / d / WORK_DIR / "models" / "last.pt") for d in "ab")
+    assert a["step"] == 201
+    for key in ("model", "agent", "buffer", "rng", "current_episode", "episode", "log_rows", "nonfinite"):
+        assert_same_state(a[key], b[key], key)
+    for name in ("train.csv", "eval.csv"):  # the same rows, but for the clocks
+        rows = [[line.split(",") for line in (tmp_path / d / WORK_DIR / name).read_text().splitlines()] for d in "ab"]
+        header = rows[0][0]
+        clock = {header.index(k) for k in ("elapsed_time", "steps_per_second") if k in header}
+        strip = [[[v for i, v in enumerate(r) if i not in clock] for r in rs] for rs in rows]
+        assert strip[0] == strip[1], name
+    assert [r.split(",")[0] for r in (tmp_path / "b" / WORK_DIR / "eval.csv").read_text().splitlines()] == [
+        "step",
+        "0",
+        "120",
+        "200",
+    ]
+
+
+def test_eval_freq_0_never_evaluates(tmp_path):
+    run = short_trainer(tmp_path, ["steps=100", "seed_steps=1000", "eval_freq=0"])
+    evaluations = []
+    evaluate = run.eval
+    run.eval = lambda: evaluations.append(1) or evaluate()
+    run.train()
+    assert evaluations == [] and (tmp_path / WORK_DIR / "eval.csv").read_text().strip() == ""
+
+
+def test_elapsed_time_continues_across_a_resume(tmp_path, monkeypatch):
+    """train.csv's elapsed_time is the run's wall time: a resumed segment (a new process, its clock at another
+    value) continues from the time the stopped one had, it does not count from 0 again. The trainer's clock is
+    fake: one second a training env step."""
+    from types import SimpleNamespace
+
+    from dream_mpc.training import trainer as trainer_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(time=lambda: clock[0]))
+    args = ["steps=200", "seed_steps=1000", "eval_freq=0"]  # random steps: cheap
+    for stop in ((130,), ()):
+        clock[0] += 1e6  # a new process, later
+        run = short_trainer(tmp_path, args, stop_at=stop)
+        step = run.env.step
+        run.env.step = lambda action: clock.__setitem__(0, clock[0] + 1) or step(action)
+        try:
+            run.train()
+        except Stopped:
+            stopped = checkpoint.read(tmp_path / WORK_DIR / "models" / "last.pt")
+    assert stopped["elapsed_time"] >= 129
+    rows = (tmp_path / WORK_DIR / "train.csv").read_text().splitlines()
+    column = rows[0].split(",").index("elapsed_time")
+    steps, elapsed = zip(*((int(r.split(",")[0]), float(r.split(",")[column])) for r in rows[1:]))
+    assert steps == (40, 80, 120, 160, 200)
+    assert list(elapsed) == sorted(elapsed) and elapsed[-1] >= 200 and elapsed[3] >= stopped["elapsed_time"]
+
+
+@pytest.mark.slow  # ~20 s: two real runs
+def test_sigterm_during_a_real_evaluation_exits_within_seconds_and_the_resumed_run_finishes(tmp_path):
+    """A real run whose evaluation would take an hour (1000 episodes) gets SIGTERM during it: it saves and exits with
+    143 within seconds; the rerun (with a short evaluation) evaluates at step 0 again and trains to the end."""
+    out, eval_csv = tmp_path / "out.log", tmp_path / WORK_DIR / "eval.csv"
+    with open(out, "w") as log:
+        proc = subprocess.Popen(
+            train_cmd("steps=50", "seed_steps=100000", "eval_episodes=1000"),
+            cwd=tmp_path,
+            env=CHILD_ENV,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(lambda: "eval at step 0" in out.read_text(), proc, what="the evaluation")
+            time.sleep(1.0)  # some of its steps
+            proc.send_signal(signal.SIGTERM)
+            sent = time.time()
+            code = proc.wait(timeout=60)
+            took = time.time() - sent
+        finally:
+            proc.kill()
+    text = out.read_text()
+    assert code == 143 and took < 30, (code, took, text[-2000:])
+    last = tmp_path / WORK_DIR / "models" / "last.pt"
+    obj = checkpoint.read(last)
+    assert obj["step"] == 0 and obj["eval_next"] and obj["log_rows"]["eval"] == 0
+    assert "the evaluation at step 0 was cut short and runs again on resume" in text
+    again = run_script("train.py", train_args("steps=50", "seed_steps=100000", "eval_episodes=1"), tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resumed from {last} at step 0" in again.stdout + again.stderr
+    assert checkpoint.read(last)["step"] == 51
+    assert [r.split(",")[0] for r in eval_csv.read_text().splitlines()] == ["step", "0"]

@@ -8,13 +8,16 @@ row counts, so a killed run resumes from its last one and loses only the steps s
 too, so a rerun with a larger `steps` continues where it ended.
 
 Stopping: SIGTERM or SIGUSR1 (cluster preemption, `scancel --signal`) only sets a flag; the loop saves
-`models/last.pt` at the next step boundary (after the update or evaluation in progress; between two of pretraining's
-or an episode schedule's updates, the rest then made after the resume), says what it saved and how
-to resume, and exits with 128 + the signal number (143 for SIGTERM), as a process killed by that signal would.
+`models/last.pt` at the next step boundary (after the update in progress; between two of pretraining's or an episode
+schedule's updates, the rest then made after the resume; during an evaluation, after its current env step: the
+evaluation is dropped, the random states and counters it changed are put back, and the resumed run evaluates again
+from the start), says what it saved and how to resume, and exits with 128 + the signal number (143 for SIGTERM), as a
+process killed by that signal would.
 The checkpoint includes the episode in progress (its rows, the env's random state at its reset, and the planner's
 warm start): on resume the env is reset from that state and replays the episode's actions, so the resumed run is
 the uninterrupted one, bit for bit (on CPU with a fixed thread count). SIGUSR2 is left alone (submitit's own
-requeue signal). Ctrl-C stops at once and says which checkpoint a rerun resumes from, if any.
+requeue signal). Ctrl-C stops at once and says which checkpoint a rerun resumes from, if any. `elapsed_time` in
+the logs is the run's wall time over all its segments (checkpoints hold it), `steps_per_second` the segment's speed.
 
 An agent that stores plan targets in the buffer (BMPC) defines `buffer_extras(planned) -> dict` of per-step
 tensors (NaN when not planned). An agent whose `schedule(cfg)` is an `EpisodeSchedule` (dream_mpc/agent.py) acts
@@ -62,6 +65,10 @@ class Stopped(SystemExit):
     """Training stopped by a signal after saving a checkpoint; exits with 128 + the signal number."""
 
 
+class _EvalStopped(Exception):
+    """A stop signal arrived during an evaluation: it ends at that env step (the training loop saves)."""
+
+
 class OnlineTrainer:
     def __init__(self, cfg, env, agent, buffer, logger):
         self.cfg, self.env, self.agent, self.buffer, self.logger = cfg, env, agent, buffer, logger
@@ -75,8 +82,9 @@ class OnlineTrainer:
         # updates due but not yet made (pretraining's seed_steps, an episode schedule's batch): made one by one at a
         # step boundary, so a stop signal between two of them saves a checkpoint that resumes with the rest
         self._pending_updates, self._pending_pretrain = 0, False
-        self._eval_next = True  # official: evaluate before training starts
+        self._eval_next = cfg.eval_freq > 0  # official: evaluate before training starts (eval_freq=0: never)
         self._start_time, self._start_step = time.time(), 0
+        self._elapsed_before = 0.0  # wall time of the segments before a resume
         self._update_metrics = []  # metrics of the updates since the last episode end
         self._stop_signal = None  # set by the signal handler, acted on at the next step boundary
         self._saved = None  # (path, step) of the last checkpoint this run wrote or resumed from
@@ -85,13 +93,17 @@ class OnlineTrainer:
         self._episode_env_rng = None  # the env's random state right before the current episode's reset
 
     # ------------------------------------------------------------------ metrics
+    def _elapsed(self):
+        """The run's wall time: this segment's plus that of the segments it resumed from."""
+        return self._elapsed_before + time.time() - self._start_time
+
     def common_metrics(self):
-        elapsed = time.time() - self._start_time
+        segment = time.time() - self._start_time
         return {
             "step": self._step,
             "episode": self._episode,
-            "elapsed_time": elapsed,
-            "steps_per_second": (self._step - self._start_step) / max(elapsed, 1e-9),
+            "elapsed_time": self._elapsed_before + segment,
+            "steps_per_second": (self._step - self._start_step) / max(segment, 1e-9),  # this segment's speed
             "nonfinite_actions": self.agent.nonfinite_actions,
             "planner_nonfinite": self.agent.planner.nonfinite_count,
         }
@@ -99,9 +111,17 @@ class OnlineTrainer:
     # ------------------------------------------------------------------ evaluation
     def eval(self):
         """eval_episodes episodes with eval_mode=True; a video of the first when save_video. A progress bar counts
-        the evaluation's env steps (the training bar stands still meanwhile)."""
+        the evaluation's env steps (the training bar stands still meanwhile). A stop signal ends it after the env
+        step in progress (_EvalStopped): an evaluation of pixel MPPI takes many minutes, a preemption's grace period
+        does not."""
         n, length = self.cfg.eval_episodes, self.env.max_episode_steps
         episodes = []
+
+        def on_step():
+            bar.update(1)
+            if self._stop_signal is not None:
+                raise _EvalStopped
+
         with tqdm(
             total=n * length,
             desc=f"eval at step {self._step:,}",
@@ -118,7 +138,7 @@ class OnlineTrainer:
                         self.env,
                         eval_mode=True,
                         render=self.cfg.save_video and i == 0,
-                        on_step=lambda: bar.update(1),
+                        on_step=on_step,
                     )
                 )
                 bar.update((i + 1) * length - bar.n)  # an episode that ended early
@@ -129,11 +149,42 @@ class OnlineTrainer:
             metrics["episode_success"] = float(np.mean([ep["success"] for ep in episodes]))
         return metrics
 
+    def _evaluate(self, bar):
+        """The due evaluation, logged. Stopped during it: what it changed that a checkpoint holds (random states,
+        non-finite counters) is put back, so the saved run is the one before it and evaluates again on resume."""
+        before = self._rng_state(), (self.agent.nonfinite_actions, self.agent.planner.nonfinite_count)
+        try:
+            eval_metrics = self.eval()
+        except _EvalStopped:
+            self._set_rng_state(before[0])
+            self.agent.nonfinite_actions, self.agent.planner.nonfinite_count = before[1]
+            self._stop(bar, f"the evaluation at step {self._step:,} was cut short and runs again on resume")
+        self.logger.log({**self.common_metrics(), **eval_metrics}, "eval")
+        self._eval_next = False
+
     # ------------------------------------------------------------------ checkpoints
+    def _rng_state(self):
+        return {
+            "torch": torch.get_rng_state(),
+            "numpy": _plain_rng(np.random.get_state()),
+            "python": random.getstate(),
+            "env": _plain_rng(self.env.get_rng_state()),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+
+    def _set_rng_state(self, rng):
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(_numpy_rng(rng["numpy"]))
+        random.setstate(_python_rng(rng["python"]))
+        self.env.set_rng_state(_numpy_rng(rng["env"]))
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
     def save(self, name, resumable=True):
         extra = {"step": self._step, "episode": self._episode}
         if resumable:
             extra.update(
+                elapsed_time=self._elapsed(),
                 pretrained=self._pretrained,
                 pending_updates=(self._pending_updates, self._pending_pretrain),
                 eval_next=self._eval_next,
@@ -141,13 +192,7 @@ class OnlineTrainer:
                 log_rows=self.logger.rows(),
                 update_metrics=list(self._update_metrics),
                 nonfinite=(self.agent.nonfinite_actions, self.agent.planner.nonfinite_count),
-                rng={
-                    "torch": torch.get_rng_state(),
-                    "numpy": _plain_rng(np.random.get_state()),
-                    "python": random.getstate(),
-                    "env": _plain_rng(self.env.get_rng_state()),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                },
+                rng=self._rng_state(),
                 current_episode=self._episode_state(),
             )
             if self.buffer.nbytes < BUFFER_SAVE_LIMIT:
@@ -223,16 +268,12 @@ class OnlineTrainer:
             self.buffer.load_state_dict(_revalidate(ckpt["buffer"], saved_horizon, self.buffer.horizon))
         else:
             tqdm.write("warning: the checkpoint holds no buffer (too large to save); updates resume as it refills")
-        rng = ckpt["rng"]
         if ckpt.get("current_episode") is not None:
             self._restore_episode(ckpt["current_episode"])
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(_numpy_rng(rng["numpy"]))
-        random.setstate(_python_rng(rng["python"]))
-        self.env.set_rng_state(_numpy_rng(rng["env"]))
-        if rng["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        self._set_rng_state(ckpt["rng"])
         self.logger.restart(ckpt["log_rows"])
+        # the wall time so far; older files: the last kept train.csv row's
+        self._elapsed_before = float(ckpt.get("elapsed_time", self.logger.last("train", "elapsed_time", 0.0)))
         self._saved = (path, self._step)
         tqdm.write(f"resumed from {path} at step {self._step:,} (episode {self._episode})")
 
@@ -268,7 +309,7 @@ class OnlineTrainer:
         if self._stop_signal is None:
             self._stop_signal = signum
 
-    def _stop(self, bar):
+    def _stop(self, bar, note=None):
         """Save at this step boundary, say so, and exit with 128 + the signal number."""
         bar.close()
         name = signal.Signals(self._stop_signal).name
@@ -279,6 +320,8 @@ class OnlineTrainer:
             what = "between episodes"
         if self._pending_updates:
             what += f"; {self._pending_updates:,} {'pretraining ' if self._pending_pretrain else ''}updates to go"
+        if note:
+            what += f"; {note}"
         tqdm.write(
             f"{name} received: saved {path} at step {self._step:,} ({what}). To resume, run the same "
             f"command again (with resume=true, the default)."
@@ -425,9 +468,7 @@ class OnlineTrainer:
                         self._save_next = False
                         self.save("last")
                 if self._eval_next:
-                    eval_metrics = self.eval()
-                    self.logger.log({**self.common_metrics(), **eval_metrics}, "eval")
-                    self._eval_next = False
+                    self._evaluate(bar)
                 self._episode_env_rng = self.env.get_rng_state()
                 self._obs = self.env.reset()
                 self._episode_rows = [self._row(self._obs)]
