@@ -4,7 +4,8 @@
 Before Hydra parses the command line, the overrides are checked against the config (an unknown key names the
 closest valid ones); inside each job the config is validated and completed (a bad value names the key, the value
 and what is allowed). A user's mistake prints `error: ...` without a traceback: a single run exits with code 2; in a
-multirun the job is reported as failed and the other jobs go on.
+multirun the job is reported as failed, the other jobs go on, and the multirun ends with a line naming the failed
+jobs and exit code 1.
 """
 
 import os
@@ -84,13 +85,35 @@ def hydra_app(job):
             print(yaml)
             sys.stdout.flush()
             return
+        if _is_multirun(sys.argv[1:]):
+            sys.argv.append(sweeps.CALLBACK)  # tells this process at the end which jobs failed, whatever the launcher
         app = hydra.main(config_path=str(config.CONFIG_DIR), config_name=config.CONFIG_NAME, version_base=None)
         app(task_function)()
+        _report_failed_jobs(sweeps.failed_jobs())
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except BrokenPipeError:  # the output went into a pipe that closed early (`--help | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)  # 128 + SIGPIPE, as a shell tool killed by the closed pipe exits
+
+
+def _is_multirun(argv):
+    return any(a in ("-m", "--multirun") or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in argv)
+
+
+def _report_failed_jobs(failed, shown=10):
+    """A multirun with failed jobs: one line naming them (each job's own error was printed as it failed), exit 1."""
+    if not failed:
+        return
+    parts, where = [], []
+    for sweep_dir, jobs in failed:
+        where.append(f"{sweep_dir}/.jobs")
+        parts += [f"#{num} {what} ({overrides})" for num, (what, overrides) in jobs.items()]
+    more = f", and {len(parts) - shown} more" if len(parts) > shown else ""
+    many = "s" if len(parts) > 1 else ""
+    _fail(
+        f"{len(parts)} job{many} of the multirun failed: {'; '.join(parts[:shown])}{more} (see {', '.join(where)})", 1
+    )
 
 
 def train_job(cfg):

@@ -1,7 +1,14 @@
-"""What a job of a Hydra multirun needs to know about its sweep: its share of the cores, and the sweep's progress."""
+"""What a job of a Hydra multirun needs to know about its sweep: its share of the cores, and the sweep's progress;
+and what the multirun's own process needs at its end: which jobs failed (`SweepStatus`, `failed_jobs`)."""
 
 import os
 import sys
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+
+CALLBACK = "++hydra.callbacks.dream_mpc_sweep_status._target_=dream_mpc.sweeps.SweepStatus"  # cli adds it to -m
+_ended = {}  # sweep dir -> the failed jobs, recorded in the multirun's own process at its end
 
 
 def job_threads(threads, launcher, cores=None, env=os.environ):
@@ -32,8 +39,6 @@ def job_threads(threads, launcher, cores=None, env=os.environ):
 def job_status(sweep_dir, num, state, overrides):
     """Record this job's state (running, done, failed) in <sweep dir>/.jobs/ and print the sweep's counts:
     `[sweep] job #3 done (task=... planner=...): 4 done, 2 running, 0 failed`."""
-    from pathlib import Path
-
     folder = Path(sweep_dir) / ".jobs"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -45,3 +50,41 @@ def job_status(sweep_dir, num, state, overrides):
     except OSError:  # a sweep dir this worker cannot write (a remote Ray node): the line alone
         counts = "counts unknown here"
     print(f"[sweep] job #{num} {state} ({' '.join(overrides)}): {counts}", file=sys.stderr, flush=True)
+
+
+def job_states(sweep_dir):
+    """{job number: (state, overrides)} from <sweep dir>/.jobs/ (empty where it cannot be read)."""
+    out = {}
+    try:
+        for path in (Path(sweep_dir) / ".jobs").iterdir():
+            num, _, state = path.name.partition(".")
+            if num.isdigit():
+                out[int(num)] = (state, path.read_text().strip())
+    except OSError:
+        pass
+    return dict(sorted(out.items()))
+
+
+class SweepStatus(Callback):
+    """Hydra callback on a multirun (cli.hydra_app adds it): at the start it clears the job states an earlier sweep
+    left in the same sweep dir; at the end, in the multirun's own process whatever the launcher, it records the jobs
+    that failed or never ended (a job's UserError is caught inside it, so Hydra sees every job succeed)."""
+
+    def on_multirun_start(self, config, **kwargs):
+        folder = Path(str(config.hydra.sweep.dir)) / ".jobs"
+        for old in folder.glob("*") if folder.is_dir() else ():
+            old.unlink(missing_ok=True)
+
+    def on_multirun_end(self, config, **kwargs):
+        sweep_dir = str(config.hydra.sweep.dir)
+        states = job_states(sweep_dir)
+        _ended[sweep_dir] = {
+            num: ("failed" if state == "failed" else "did not finish", overrides)
+            for num, (state, overrides) in states.items()
+            if state != "done"
+        }
+
+
+def failed_jobs():
+    """[(sweep dir, {job number: (what, overrides)})] of the multiruns this process ran that had failed jobs."""
+    return [(d, jobs) for d, jobs in _ended.items() if jobs]

@@ -164,3 +164,28 @@ def test_latency_script_writes_table_curves_and_plot(tmp_path):
 def test_basic_launcher_multirun(tmp_path):
     _, proc = _multirun([], tmp_path)
     assert "Launching 2 jobs locally" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow  # ~20 s: two multiruns
+def test_a_multirun_with_a_failed_job_exits_1_and_names_it(tmp_path):
+    """train.py -m over two jobs, the second with a value only a job's validation refuses (eval_episodes=0): the first
+    trains, the second fails with its one-line error, and the multirun ends with a line naming the failed job and
+    exit code 1 (not 0, which a script or a CI step would take for success). A rerun into the same sweep dir with
+    only the good job does not count the old failure."""
+    from conftest import TINY
+
+    def multirun(values):
+        args = ["-m", *TINY, "planner=policy", "steps=10", "eval_freq=0", "save_freq=0", f"eval_episodes={values}"]
+        return run_script("train.py", [*args, f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path, env=SWEEP_ENV)
+
+    proc = multirun("1,0")
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: 1 job of the multirun failed: #1 failed (") and "eval_episodes=0" in last, last
+    assert "eval_episodes=1" not in last and str(tmp_path / "sweep" / ".jobs") in last
+    assert "eval_episodes=0 is not allowed" in proc.stderr  # the job's own error, as it failed
+    assert (tmp_path / "logs" / "cartpole-swingup" / "1" / "default" / "models" / "last.pt").is_file()  # job 0 ran
+    again = multirun("1")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "sweep" / ".jobs").iterdir()) == ["0.done"]
