@@ -52,10 +52,14 @@ class Agent(ABC):
     replaces_root_keys = False
     #: {planner name: {option: value}}: the family's defaults for its planners (the user's overrides win)
     planner_defaults = {}
+    #: the planner of a run that names none (None: the root's, MPPI)
+    default_planner = None
     #: frames stacked in one rgb observation
     pixel_frames = 3
-    #: root config keys of this family (TD-MPC2's official names), beside the keys every run shares: another
-    #: family's runs do not show them (`--cfg job`) and warn when they are set
+    #: the family's own root config keys (a dataclass of `option` fields: TD-MPC2's official names), beside the
+    #: keys every run shares: another family's runs neither show (`--cfg job`) nor read them, and warn when set
+    RootOptions = None
+    #: root keys of others (a root-keyed planner's) that the family reads too (TD-MPC2: MPPI's horizon)
     root_keys = ()
 
     #: counters the evaluator and the logs read: actions replaced before reaching the env (non-finite)
@@ -77,6 +81,11 @@ class Agent(ABC):
     def schedule(cls, cfg):
         """When the trainer acts randomly and updates: None (TD-MPC2's, per step) or an `EpisodeSchedule`."""
         return None
+
+    @classmethod
+    def complete_config(cls, raw, overridden):
+        """The family's presets and heuristics, in the config dict being built (after validation; `overridden`:
+        the keys the user set). Default: nothing."""
 
     @abstractmethod
     def act(self, obs, t0=False, eval_mode=False, task=None):

@@ -11,160 +11,20 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from dream_mpc import options as opts
+from dream_mpc.envs import set_env_dims  # noqa: F401 (config.set_env_dims: where scripts and tests look for it)
 from dream_mpc.errors import UserError, unknown
-from dream_mpc.options import Spec
 from dream_mpc.registry import agents, planners
 
 CONFIG_DIR = Path(__file__).with_name("conf")  # Hydra's search path: config.yaml alone (no config groups)
 CONFIG_PATH = CONFIG_DIR / "config.yaml"
 CONFIG_NAME = "dream_mpc"
 
-# arch presets (official common/__init__.py MODEL_SIZE)
-MODEL_SIZE = {
-    1: dict(enc_dim=256, mlp_dim=384, latent_dim=128, num_enc_layers=2, num_q=2),
-    5: dict(enc_dim=256, mlp_dim=512, latent_dim=512, num_enc_layers=2),
-    19: dict(enc_dim=1024, mlp_dim=1024, latent_dim=768, num_enc_layers=3),
-    48: dict(enc_dim=1792, mlp_dim=1792, latent_dim=768, num_enc_layers=4),
-    317: dict(enc_dim=4096, mlp_dim=4096, latent_dim=1376, num_enc_layers=5, num_q=8),
-}
-PLANNING_DTYPES = ("float32", "bfloat16")
-
-_pos_int, _nonneg_int = dict(type=int, low=1), dict(type=int, low=0)
-_pos, _nonneg = dict(type=float, low=0, low_open=True), dict(type=float, low=0)
-_fraction = dict(type=float, low=0, high=1)
-# type and range of every root key; the planners' options are declared with each planner (MPPI's are root keys)
-ROOT = {
-    "task": Spec(str),
-    "obs": Spec(str, choices=("state", "rgb")),
-    "episodic": Spec(bool),
-    "agent": Spec(str),
-    "planner": Spec(str),
-    "device": Spec(str),
-    "checkpoint": Spec(str, nullable=True),
-    "eval_episodes": Spec(**_pos_int),
-    "eval_freq": Spec(**_nonneg_int),
-    "eval_noise": Spec(bool),
-    "steps": Spec(**_pos_int),
-    "batch_size": Spec(**_pos_int),
-    "reward_coef": Spec(**_nonneg),
-    "value_coef": Spec(**_nonneg),
-    "termination_coef": Spec(**_nonneg),
-    "consistency_coef": Spec(**_nonneg),
-    "rho": Spec(type=float, low=0, low_open=True, high=1),
-    "lr": Spec(**_pos),
-    "enc_lr_scale": Spec(**_nonneg),
-    "grad_clip_norm": Spec(**_pos),
-    "tau": Spec(**_fraction),
-    "discount_denom": Spec(**_pos),
-    "discount_min": Spec(**_fraction),
-    "discount_max": Spec(**_fraction),
-    "buffer_size": Spec(**_pos_int),
-    "seed_steps": Spec(int, low=0, nullable=True),
-    "exp_name": Spec(str),
-    "data_dir": Spec(str, nullable=True),
-    "mpc": Spec(bool),
-    "log_std_min": Spec(float),
-    "log_std_max": Spec(float),
-    "entropy_coef": Spec(**_nonneg),
-    "num_bins": Spec(**_pos_int),
-    "vmin": Spec(float),
-    "vmax": Spec(float),
-    "model_size": Spec(int, nullable=True, choices=tuple(MODEL_SIZE)),
-    "num_enc_layers": Spec(**_pos_int),
-    "enc_dim": Spec(**_pos_int),
-    "num_channels": Spec(**_pos_int),
-    "mlp_dim": Spec(**_pos_int),
-    "latent_dim": Spec(**_pos_int),
-    "task_dim": Spec(**_nonneg_int),
-    "num_q": Spec(**_pos_int),
-    "dropout": Spec(type=float, low=0, high=1),
-    "simnorm_dim": Spec(**_pos_int),
-    "wandb_project": Spec(str, nullable=True),
-    "wandb_entity": Spec(str, nullable=True),
-    "wandb_silent": Spec(bool),
-    "enable_wandb": Spec(bool),
-    "save_csv": Spec(bool),
-    "compile": Spec(bool),
-    "fused": Spec(bool),
-    "keep_freed_memory": Spec(bool),
-    "planning_dtype": Spec(str, choices=PLANNING_DTYPES),
-    "threads": Spec(**_nonneg_int),
-    "plan_threads": Spec(**_nonneg_int),
-    "save_video": Spec(bool),
-    "save_agent": Spec(bool),
-    "save_freq": Spec(**_nonneg_int),
-    "resume": Spec(bool),
-    "seed": Spec(**_nonneg_int),
-    "trust_checkpoint": Spec(bool),
-    "eval_tasks": Spec(list, nullable=True),
-    "results_dir": Spec(str),
-}
-# what each root key means (`--help`, docs); MPPI's root keys are documented with MPPI's options
-DOCS = {
-    "task": "task name (any registered suite's) or a multi-task set: mt30, mt80",
-    "obs": "observations: state, or rgb pixels (suites that render)",
-    "episodic": "terminations end the TD target (HumanoidBench falls); false: official TD-MPC2",
-    "agent": "agent family: any registered agent (the built-in ones and a plug-in's)",
-    "planner": "planner that acts: any registered planner (mppi, dream, grad, hybrid, policy, a plug-in's)",
-    "device": "auto (cuda if present, else cpu), cpu, cuda or cuda:N",
-    "checkpoint": "evaluate.py: the .pt file to evaluate (ours or official)",
-    "eval_episodes": "episodes per evaluation",
-    "eval_freq": "env steps between evaluations during training",
-    "eval_noise": "true: keep the planner's exploration noise at evaluation (the official evaluate.py)",
-    "steps": "env steps to train",
-    "batch_size": "sub-trajectories per update",
-    "reward_coef": "weight of the reward loss",
-    "value_coef": "weight of the value loss",
-    "termination_coef": "weight of the termination loss (episodic=true)",
-    "consistency_coef": "weight of the latent consistency loss",
-    "rho": "per-step weight decay of the losses along the horizon",
-    "lr": "learning rate",
-    "enc_lr_scale": "encoder learning rate as a fraction of lr",
-    "grad_clip_norm": "gradient-norm clip of updates",
-    "tau": "soft update rate of the target Q-networks",
-    "discount_denom": "discount heuristic: episode length / discount_denom sets the discount",
-    "discount_min": "lower bound of the discount",
-    "discount_max": "upper bound of the discount",
-    "buffer_size": "replay buffer rows (at least one episode)",
-    "seed_steps": "random-action steps before updates; null: max(1000, 5 * episode_length)",
-    "exp_name": "run name: the folder logs/<task>/<seed>/<exp_name> (a plain name)",
-    "data_dir": "task=mt30|mt80 training: folder of the dataset chunks",
-    "mpc": "false: act with the policy alone (recorded as planner=policy)",
-    "log_std_min": "lower bound of the policy's log std",
-    "log_std_max": "upper bound of the policy's log std",
-    "entropy_coef": "entropy bonus of the policy loss",
-    "num_bins": "two-hot bins of reward and value",
-    "vmin": "lowest two-hot bin (symlog space)",
-    "vmax": "highest two-hot bin (symlog space)",
-    "model_size": "preset of the sizes below: 1, 5, 19, 48, 317 (millions of parameters); null: keep them",
-    "num_enc_layers": "encoder layers",
-    "enc_dim": "encoder width",
-    "num_channels": "conv channels of the pixel encoder",
-    "mlp_dim": "MLP width",
-    "latent_dim": "latent state size",
-    "task_dim": "task embedding size (multi-task; set from the task)",
-    "num_q": "Q-ensemble members",
-    "dropout": "dropout of the Q-networks",
-    "simnorm_dim": "SimNorm group size",
-    "wandb_project": "Weights & Biases project (enable_wandb=true)",
-    "wandb_entity": "Weights & Biases entity",
-    "wandb_silent": "silence wandb's output",
-    "enable_wandb": "log to Weights & Biases",
-    "save_csv": "write the training and evaluation logs as CSV",
-    "compile": "torch.compile planning and the update (CUDA); no speed-up on CPU",
-    "fused": "fused LayerNorm+Mish and SimNorm CPU operators (same numbers, faster)",
-    "keep_freed_memory": "glibc keeps freed memory for reuse (no page faults; resident memory stays at its peak)",
-    "planning_dtype": "float32, or bfloat16: planners read a bf16 copy of the world model",
-    "threads": "torch CPU threads; 0: torch's default",
-    "plan_threads": "CPU threads of an acting step; 0: the fastest of 1..threads, timed as it runs",
-    "save_video": "record evaluation videos",
-    "save_agent": "write checkpoints",
-    "save_freq": "env steps between checkpoints; 0: only at the end",
-    "resume": "continue from <work_dir>/models/last.pt when it exists",
-    "seed": "random seed (training, or the evaluation's)",
-    "trust_checkpoint": "read checkpoints with weights_only=False (can run code: trusted files only)",
-    "eval_tasks": "task=mt30|mt80: evaluate only these tasks of the set",
-    "results_dir": "evaluate.py appends one record per episode here; a rerun skips recorded episodes",
+# Hydra's own settings of every run: the run writes under logs/<task>/<seed>/<exp_name> (work_dir), not a Hydra folder
+HYDRA = {
+    "output_subdir": None,
+    "run": {"dir": "."},
+    "sweep": {"dir": "logs/multirun/${now:%Y-%m-%d_%H-%M-%S}", "subdir": "${hydra.job.num}"},
+    "job": {"chdir": False},
 }
 
 
@@ -196,7 +56,7 @@ def agent_only_keys():
     (`<key>=5`), they mean `<block>.<key>=5`, as the official configs of such agents read them."""
     from dream_mpc.agent import option_blocks
 
-    root = set(ROOT) | set(opts.specs(planners.get("mppi").Options))
+    root = set(root_specs())
     out = {}
     for block, cls in option_blocks().items():
         if cls.replaces_root_keys:
@@ -206,16 +66,75 @@ def agent_only_keys():
     return out
 
 
+def root_sections():
+    """[(title, Options class)] of the root keys: the shared ones, each root-keyed planner's (MPPI's: TD-MPC2's key
+    names), each agent family's own (`Agent.RootOptions`; one class may serve several families)."""
+    from dream_mpc.run_options import RunOptions
+
+    out, seen = [("every run", RunOptions)], {RunOptions}
+    for name, cls in planners.items():
+        if cls.option_block is None and opts.specs(cls.Options) and cls.Options not in seen:
+            out.append((f"planner={name}", cls.Options))
+            seen.add(cls.Options)
+    for name, cls in agents.items():
+        if cls.RootOptions is not None and cls.RootOptions not in seen:
+            users = [n for n, c in agents.items() if c.RootOptions is cls.RootOptions]
+            out.append(("agent=" + "|".join(users), cls.RootOptions))
+            seen.add(cls.RootOptions)
+    return out
+
+
+def root_specs():
+    """{root key: Spec} of every declared root key (a key declared twice must be declared alike)."""
+    out = {}
+    for title, options_cls in root_sections():
+        for key, spec in opts.specs(options_cls).items():
+            if key in out and out[key] != spec:
+                raise UserError(f"the root key {key!r} is declared twice, differently ({title}): rename one")
+            out[key] = spec
+    return out
+
+
 def root_node():
-    """The root config as an OmegaConf node: config.yaml plus the option block of every registered planner and
-    agent (declared with each: dream_mpc/planners/*.py, the agents' modules)."""
+    """The root config as an OmegaConf node, built from the declarations: the root keys (`root_sections`), the
+    option block of every registered planner and agent, and Hydra's settings."""
     from omegaconf import OmegaConf
 
-    node = OmegaConf.load(CONFIG_PATH)
+    raw = {}
+    for _, options_cls in root_sections():
+        raw.update({k: v for k, v in opts.defaults(options_cls).items() if k not in raw})
     for block, options_cls in option_classes().items():
-        if block not in node:
-            node[block] = opts.defaults(options_cls)
-    return node
+        raw.setdefault(block, opts.defaults(options_cls))
+    raw["hydra"] = HYDRA
+    return OmegaConf.create(raw)
+
+
+def reference_yaml():
+    """config.yaml: every key with its default and meaning, generated from the declarations (a test keeps the
+    shipped file equal to it: `python -m dream_mpc.config` rewrites it)."""
+    from omegaconf import OmegaConf
+
+    def value(v):
+        return OmegaConf.to_yaml({"v": v}).strip()[3:]
+
+    lines = [
+        "# Dream-MPC's root config, generated from the declarations by `python -m dream_mpc.config` (do not edit).",
+        "# Override anything on the command line: python train.py task=dog-run steps=1000000 model_size=5",
+        "# `python train.py --cfg job` prints what a run reads, with its agent family's planner defaults applied.",
+    ]
+    for title, options_cls in root_sections():
+        lines += ["", f"# ---- {title}"]
+        for key, spec in opts.specs(options_cls).items():
+            lines.append(f"{key}: {value(getattr(options_cls(), key))}  # {spec.doc}")
+    for block, options_cls in option_classes().items():
+        lines += ["", f"{block}:  # options of {block} ({'planner' if block in _planner_blocks() else 'agent'})"]
+        for key, spec in opts.specs(options_cls).items():
+            lines.append(f"  {key}: {value(getattr(options_cls(), key))}  # {spec.doc}")
+    return "\n".join(lines) + "\n"
+
+
+def _planner_blocks():
+    return {cls.option_block for _, cls in planners.items() if cls.option_block}
 
 
 def defaults():
@@ -228,37 +147,25 @@ def defaults():
 
 
 def help_text():
-    """`--help`: every config key with its default, what is allowed and what it means; then each option block."""
+    """`--help`: every config key with its default, what is allowed and what it means, section by section (the root
+    keys every run shares, then each planner's and agent family's), from the same declarations as config.yaml."""
     from dream_mpc.agent import option_blocks as agent_blocks
-    from dream_mpc.planner import option_blocks
 
-    base = defaults()
-    mppi = opts.specs(planners.get("mppi").Options)
-    lines = [
-        "Dream-MPC: python train.py|evaluate.py key=value ... (-m for sweeps; --cfg job prints the composed config)",
-        "",
-        "Config keys (default; allowed: meaning):",
-    ]
+    lines = ["Dream-MPC: python train.py|evaluate.py key=value ... (-m for sweeps; --cfg job prints what a run reads)"]
 
-    def add(key, value, spec, doc):
-        shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else value
-        lines.append(f"  {key}={shown}   ({spec.allowed()}) {doc}")
-
-    for key, value in base.items():
-        if isinstance(value, dict):
-            continue
-        spec = ROOT.get(key) or mppi.get(key)
-        if spec is not None:
-            add(key, value, spec, DOCS.get(key) or spec.doc)
-    for block, options_cls in option_blocks().items():
-        lines += ["", f"{block}.* (planner={block} options):"]
+    def section(title, options_cls, prefix=""):
+        lines.extend(["", f"{title} (key=default   (allowed) meaning):"])
         for name, spec in opts.specs(options_cls).items():
-            add(f"{block}.{name}", base[block][name], spec, spec.doc)
-    for block, cls in agent_blocks().items():
-        what = "; they replace the keys above unless set on the command line" if cls.replaces_root_keys else ""
-        lines += ["", f"{block}.* (agent={block} options{what}):"]
-        for name, spec in opts.specs(cls.Options).items():
-            add(f"{block}.{name}", base[block][name], spec, spec.doc)
+            value = getattr(options_cls(), name)
+            shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else value
+            lines.append(f"  {prefix}{name}={shown}   ({spec.allowed()}) {spec.doc}")
+
+    for title, options_cls in root_sections():
+        section(f"Root keys of {title}", options_cls)
+    for block, options_cls in option_classes().items():
+        cls = agent_blocks().get(block)
+        what = "; they replace the root keys unless set on the command line" if cls and cls.replaces_root_keys else ""
+        section(f"{block}.* ({'agent' if cls else 'planner'}={block} options{what})", options_cls, block + ".")
     lines += ["", "Docs: docs/planners.md (every planner option), docs/errors.md, README.md"]
     return "\n".join(lines).replace("$", "$$")
 
@@ -353,14 +260,17 @@ def check_overrides(overrides):
 
 
 def unused_keys(agent, planner):
+    from dream_mpc.planner import NoOptions
+
     """The top-level config keys and option blocks that a run of `agent` with `planner` never reads: other families'
     root keys and blocks, other planners' blocks and root options (MPPI's)."""
     family, chosen = agents.get(agent), planners.get(planner)
-    owned = {k for _, cls in agents.items() for k in cls.root_keys}
+    owned = {k for _, cls in agents.items() for k in (*cls.root_keys, *opts.specs(cls.RootOptions or NoOptions))}
     owned |= {cls.option_block for _, cls in agents.items() if cls.option_block}
     owned |= {cls.option_block for _, cls in planners.items() if cls.option_block}
     owned |= {k for _, cls in planners.items() if cls.option_block is None for k in opts.specs(cls.Options)}
-    used = {*family.root_keys, *chosen.root_keys, family.option_block, chosen.option_block}
+    used = {*family.root_keys, *opts.specs(family.RootOptions or NoOptions), *chosen.root_keys}
+    used |= {family.option_block, chosen.option_block}
     if chosen.option_block is None:
         used |= set(opts.specs(chosen.Options))
     if family.replaces_root_keys:
@@ -408,7 +318,8 @@ def job_config_yaml(argv):
     raw = compose(overrides)
     raw = apply_planner_defaults(raw, set(raw.pop("_overridden")))
     if raw["agent"] in agents and raw["planner"] in planners:  # what this run reads, nothing of other families
-        unused = unused_keys(raw["agent"], raw["planner"])
+        blocks = {cls.option_block for _, cls in planners.items()}  # kept: one planner= switch away, as they'd run
+        unused = unused_keys(raw["agent"], raw["planner"]) - blocks
         raw = {k: v for k, v in raw.items() if k not in unused}
     return OmegaConf.to_yaml(OmegaConf.create(raw)).rstrip("\n")
 
@@ -456,7 +367,7 @@ def validate(raw):
     for key, value in list(raw.items()):  # official: strings like "5*2" are arithmetic
         if isinstance(value, str) and re.fullmatch(r"\d+\s*[+\-*/]\s*\d+", value):
             raw[key] = eval(value, {"__builtins__": {}})
-    for key, spec in ROOT.items():
+    for key, spec in root_specs().items():
         if key in raw:
             raw[key] = spec.check(key, raw[key])
     blocks = option_classes()
@@ -497,9 +408,9 @@ def validate(raw):
                 raise UserError(f"{unknown('task', name, members)} (eval_tasks names tasks of {raw['task']})")
     if not (raw["device"] in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", raw["device"])):
         raise unknown("device", raw["device"], ["auto", "cpu", "cuda", "cuda:0"])
-    for lo, hi in (("vmin", "vmax"), ("log_std_min", "log_std_max"), ("discount_min", "discount_max")):
-        if raw[lo] > raw[hi]:
-            raise UserError(f"{lo}={raw[lo]} is above {hi}={raw[hi]}: {lo} must be <= {hi}")
+    family = agents.get(raw["agent"])
+    if family.RootOptions is not None:  # the chosen family's limits between its root keys (vmin <= vmax ...)
+        opts.validate(family.RootOptions, raw)
     return raw
 
 
@@ -556,7 +467,10 @@ def apply_planner_defaults(raw, overridden=()):
     option the user did not set (`overridden`: the keys given on the command line or saved in a file)."""
     if raw.get("agent") not in agents:
         return raw  # validate() names the registered agents
-    for name, values in agents.get(raw["agent"]).planner_defaults.items():
+    family = agents.get(raw["agent"])
+    if family.default_planner is not None and "planner" not in overridden:
+        raw["planner"] = family.default_planner
+    for name, values in family.planner_defaults.items():
         block = planners.get(name).option_block
         for key, value in values.items():
             if (key if block is None else f"{block}.{key}") not in overridden:
@@ -577,43 +491,19 @@ def parse_cfg(raw):
         for key, value in raw[agent.option_block].items():
             if key not in overridden:  # a top-level override wins over the agent's block
                 raw[key] = value
-    if raw["model_size"] is not None:
-        size = raw["model_size"]
-        raw.update({k: v for k, v in MODEL_SIZE[size].items() if k not in overridden})
-        if raw["task"] == "mt30" and size == 19:
-            raw["latent_dim"] = 512
     task_names = envs.task_set(raw["task"])
     raw["multitask"] = task_names is not None
     raw["tasks"] = task_names or [raw["task"]]
-    if raw["multitask"]:
-        raw["task_dim"] = 96 if raw["task"] == "mt80" or raw["model_size"] in (1, 317) else 64
-    else:
-        raw["task_dim"] = 0
-    raw["bin_size"] = (raw["vmax"] - raw["vmin"]) / (raw["num_bins"] - 1) if raw["num_bins"] > 1 else 0.0
+    agent.complete_config(raw, overridden)  # the family's presets and heuristics (TD-MPC2: model_size ...)
     raw["work_dir"] = str(Path.cwd() / "logs" / raw["task"] / str(raw["seed"]) / raw["exp_name"])
     raw["task_title"] = raw["task"].replace("-", " ").title()
     return _to_config(raw)
 
 
-def discount(episode_length, cfg):
-    """TD-MPC2's heuristic: longer episodes get a discount closer to 1."""
-    frac = episode_length / cfg.discount_denom
-    return min(max((frac - 1) / frac, cfg.discount_min), cfg.discount_max)
-
-
-def set_env_dims(cfg, obs_shape, action_dim, episode_length, action_dims=None, episode_lengths=None):
-    """Fill in what comes from the environment (or a checkpoint) and the heuristics that depend on it."""
-    cfg.obs_shape = {cfg.obs: tuple(obs_shape)}
-    cfg.action_dim = int(action_dim)
-    cfg.episode_length = int(episode_length)
-    if cfg.get("seed_steps") is None or cfg.get("_seed_steps_heuristic"):
-        cfg.seed_steps = max(1000, 5 * cfg.episode_length)
-        cfg._seed_steps_heuristic = True
-    if cfg.multitask:
-        cfg.action_dims = list(action_dims)
-        cfg.episode_lengths = list(episode_lengths)
-    return cfg
-
-
 def load(overrides=()):
     return parse_cfg(compose(overrides))
+
+
+if __name__ == "__main__":  # python -m dream_mpc.config: rewrite config.yaml from the declarations
+    CONFIG_PATH.write_text(reference_yaml())
+    print(f"wrote {CONFIG_PATH}")

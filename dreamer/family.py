@@ -62,6 +62,7 @@ class DreamerAgent(Agent):
     Options = DreamerOptions
     option_block = "dreamer"
     planner_defaults = APPENDIX_D
+    default_planner = "dream"  # Dream-MPC (Dreamer), the paper's appendix D; planner=policy: Dreamer itself
     pixel_frames = 1  # the paper's Dreamer reads one 64x64 frame
 
     @classmethod

@@ -5,13 +5,13 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
-from dream_mpc import config as config_
 from dream_mpc.agent import Agent
 from dream_mpc.planner import make_planner
 from dream_mpc.registry import agents
 from dream_mpc.runtime import resolve_device
 from dream_mpc.threads import AdaptiveThreads, fixed_threads
 from tdmpc2 import layers
+from tdmpc2.options import TDMPC2RootOptions, complete, discount
 from tdmpc2.planning import TDMPC2Planning, as_float32
 from tdmpc2.scale import RunningScale
 from tdmpc2.world_model import WorldModel
@@ -21,17 +21,15 @@ from tdmpc2.world_model import WorldModel
 class TDMPC2(Agent):
     value_heads = "Q"  # the world model's value heads: Q(z, a); BMPC's are V(z)
     # Dream-MPC on TD-MPC2 and BMPC as the paper runs it (section 5; MPPI's are TD-MPC2's own keys, table 5)
-    # the official config's keys this family reads at the root (its loss, optimiser and architecture)
-    root_keys = (
-        *("batch_size", "reward_coef", "value_coef", "termination_coef", "consistency_coef", "rho", "lr"),
-        *("enc_lr_scale", "grad_clip_norm", "tau", "discount_denom", "discount_min", "discount_max", "horizon"),
-        *("log_std_min", "log_std_max", "entropy_coef", "num_bins", "vmin", "vmax", "model_size", "num_enc_layers"),
-        *("enc_dim", "num_channels", "mlp_dim", "latent_dim", "task_dim", "num_q", "dropout", "simnorm_dim"),
-        *("fused", "planning_dtype", "min_std", "max_std"),
-    )
+    RootOptions = TDMPC2RootOptions  # the official config's keys, read at the root (tdmpc2/options.py)
+    root_keys = ("horizon", "min_std", "max_std")  # MPPI's, which its training reads too
     planner_defaults = {
         "dream": dict(num_candidates=5, iterations=1, lr=0.1, reuse=0.1, uncertainty_coef=0.01, horizon=3),
     }
+
+    @classmethod
+    def complete_config(cls, raw, overridden):
+        complete(raw, overridden)
 
     @classmethod
     def sequence_length(cls, cfg):
@@ -60,9 +58,9 @@ class TDMPC2(Agent):
         self.model.eval()
         self.scale = RunningScale(cfg, self.device)
         if cfg.multitask:
-            self.discount = torch.tensor([config_.discount(L, cfg) for L in cfg.episode_lengths], device=self.device)
+            self.discount = torch.tensor([discount(L, cfg) for L in cfg.episode_lengths], device=self.device)
         else:
-            self.discount = config_.discount(cfg.episode_length, cfg)
+            self.discount = discount(cfg.episode_length, cfg)
         self.rho_weights = cfg.rho ** torch.arange(cfg.horizon + 1, device=self.device, dtype=torch.float32)
         self.planning = TDMPC2Planning(self.model, cfg.get("planning_dtype", "float32"))
         self.planner = make_planner(cfg.planner if cfg.mpc else "policy", self.planning, cfg, self.discount)

@@ -42,6 +42,11 @@ def test_dreamer_plans_at_table_16_and_tdmpc2_at_the_papers_main_settings():
     assert t.cem.discounted and t.dream.grad_clip_norm == 20
 
 
+def test_a_dreamer_run_plans_with_dream_mpc_unless_told_otherwise():
+    assert config.load(DREAMER).planner == "dream" and config.load(["task=cheetah-run"]).planner == "mppi"
+    assert config.load([*DREAMER, "planner=policy"]).planner == "policy"
+
+
 def test_the_command_line_wins_over_the_familys_defaults():
     d = config.load([*DREAMER, "dream.horizon=7", "cem.discounted=true"])
     assert d.dream.horizon == 7 and d.cem.discounted and d.dream.action_noise == 0.2

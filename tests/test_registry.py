@@ -78,12 +78,26 @@ def test_integers_given_for_floats_become_floats_and_whole_floats_integers():
     assert cfg.dream.num_candidates == 8 and isinstance(cfg.dream.num_candidates, int)
 
 
-def test_mppi_declarations_match_tdmpc2s_root_defaults():
-    """MPPI keeps TD-MPC2's key names at the root: its declared defaults are the official ones in config.yaml."""
+def test_the_root_keeps_tdmpc2s_official_names_and_defaults():
+    """Table 5 / the official config.yaml, declared by MPPI (planning) and the TD-MPC2 family (the rest)."""
     root = config.defaults()
-    mppi = planners.get("mppi").Options
-    for f in dataclasses.fields(mppi):
-        assert root[f.name] == f.default, f.name
+    official = dict(horizon=3, iterations=6, num_samples=512, num_elites=64, num_pi_trajs=24, min_std=0.05, max_std=2)
+    official.update(temperature=0.5, lr=3e-4, enc_lr_scale=0.3, grad_clip_norm=20, batch_size=256, rho=0.5, tau=0.01)
+    official.update(consistency_coef=20, reward_coef=0.1, value_coef=0.1, num_q=5, num_bins=101, vmin=-10, vmax=10)
+    official.update(log_std_min=-10, log_std_max=2, entropy_coef=1e-4, simnorm_dim=8, dropout=0.01, latent_dim=512)
+    official.update(buffer_size=1_000_000, steps=10_000_000, eval_episodes=10, eval_freq=50000, enc_dim=256)
+    assert {k: root[k] for k in official} == official
+
+
+def test_config_yaml_help_and_cfg_job_come_from_the_declarations():
+    assert (ROOT / "config.yaml").read_text() == config.reference_yaml(), "run: python -m dream_mpc.config"
+    text = config.help_text()
+    for _, options_cls in config.root_sections():
+        for key, spec in options.specs(options_cls).items():
+            assert f"  {key}=" in text and spec.doc.replace("$", "$$") in text, key
+    for block, options_cls in config.option_classes().items():
+        for key in options.specs(options_cls):
+            assert f"  {block}.{key}=" in text, (block, key)
 
 
 def test_the_docs_show_every_planners_declarations():

@@ -87,8 +87,6 @@ def task_dims(task):
 
 def make_env(cfg):
     """The env for cfg.task; fills in cfg's env-dependent keys (obs_shape, action_dim, episode_length ...)."""
-    from dream_mpc import config
-
     names = task_set(cfg.task)
     if names is not None:
         raise UserError(
@@ -96,8 +94,22 @@ def make_env(cfg):
             f"online environment; pick one of its tasks, e.g. task={names[0]}"
         )
     env = suite_of(cfg.task).make(cfg.task, cfg)
-    config.set_env_dims(cfg, env.observation_space.shape, env.action_space.shape[0], env.max_episode_steps)
+    set_env_dims(cfg, env.observation_space.shape, env.action_space.shape[0], env.max_episode_steps)
     return env
+
+
+def set_env_dims(cfg, obs_shape, action_dim, episode_length, action_dims=None, episode_lengths=None):
+    """Fill in what comes from the environment (or a checkpoint) and the heuristics that depend on it."""
+    cfg.obs_shape = {cfg.obs: tuple(obs_shape)}
+    cfg.action_dim = int(action_dim)
+    cfg.episode_length = int(episode_length)
+    if cfg.get("seed_steps") is None or cfg.get("_seed_steps_heuristic"):
+        cfg.seed_steps = max(1000, 5 * cfg.episode_length)
+        cfg._seed_steps_heuristic = True
+    if cfg.multitask:
+        cfg.action_dims = list(action_dims)
+        cfg.episode_lengths = list(episode_lengths)
+    return cfg
 
 
 def checked_action(action, space, dtype):

@@ -6,10 +6,10 @@ with, the agent (TD-MPC2 Q(z, a) heads or BMPC V(z) heads) and the task set all 
 
 import re
 
-from dream_mpc import config
 from dream_mpc.errors import UserError
 from tdmpc2.checkpoint.layouts import ONLINE, convert
 from tdmpc2.checkpoint.tasks import task_set_of_size
+from tdmpc2.options import MODEL_SIZE
 
 
 def _layer_weights(sd, prefix):
@@ -24,7 +24,7 @@ def _layer_weights(sd, prefix):
 def match_model_size(spec):
     """The MODEL_SIZE preset this architecture is (with the default num_q of its agent), or None if custom."""
     default_q = 2 if spec["agent"] == "bmpc" else 5
-    for size, preset in config.MODEL_SIZE.items():
+    for size, preset in MODEL_SIZE.items():
         want = {"num_q": default_q, **preset}
         if spec["task_set"] == "mt30" and size == 19:
             want["latent_dim"] = 512
