@@ -162,3 +162,68 @@ def test_a_fall_ends_the_episode_and_training_goes_on_without_a_terminal_target(
     assert int(float(rows[-1]["step"])) >= 100  # and training went on
     terminated = [float(r["terminated"]) for ep in stored for r in (ep if isinstance(ep, list) else [])[1:]]
     assert terminated and max(terminated) == 0.0
+
+
+def broken_plugins(folder):
+    """Three broken plug-ins in `folder` (put it on PYTHONPATH): two modules for DREAM_MPC_PLUGINS, one raising
+    ImportError (a dependency missing), one RuntimeError (its own bug), and an installed package (a dist-info folder,
+    as pip leaves it) whose planner entry point's module raises on import."""
+    (folder / "broken_import.py").write_text("import a_dependency_not_installed  # noqa\n")
+    (folder / "broken_runtime.py").write_text("raise RuntimeError('the plug-in has a bug')\n")
+    (folder / "broken_ep.py").write_text("raise ImportError('cannot import name Planner from its_base')\n")
+    dist = folder / "broken_pkg-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-pkg\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[dream_mpc.planners]\nbroken_planner = broken_ep:Planner\n")
+    env = {**CHILD_ENV, "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT)])}
+    return {**env, "DREAM_MPC_PLUGINS": "broken_import,broken_runtime"}
+
+
+def test_a_broken_plugin_is_named_once_and_every_other_command_works(tmp_path):
+    """Each broken plug-in gets one line on stderr naming it and its error; the command itself (a short training run
+    through train.py) works. Asking for the broken package's planner is the usual one-line error, after the line that
+    says why that planner is missing."""
+    from conftest import TINY
+
+    env = broken_plugins(tmp_path)
+    run = run_script("train.py", [*TINY, "planner=policy", "steps=10", "eval_freq=0"], tmp_path, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    warnings = [line for line in run.stderr.splitlines() if "failed to load" in line]
+    assert len(warnings) == 3, warnings
+    for name, error in (
+        ("module 'broken_import' (named in DREAM_MPC_PLUGINS)", "ModuleNotFoundError: No module named"),
+        ("module 'broken_runtime' (named in DREAM_MPC_PLUGINS)", "RuntimeError: the plug-in has a bug"),
+        ("broken_planner = broken_ep:Planner (entry point of dream_mpc.planners)", "ImportError: cannot import name"),
+    ):
+        assert sum(f"plug-in {name} failed to load" in line and error in line for line in warnings) == 1, warnings
+    assert (tmp_path / "logs" / "cartpole-swingup" / "1" / "default" / "models" / "last.pt").is_file()
+    bad = run_script("train.py", [*TINY, "planner=broken_planner"], tmp_path, env=env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-3000:]
+    *before, error = bad.stderr.strip().splitlines()
+    assert error.startswith("error: unknown planner 'broken_planner'"), error
+    assert sum("broken_ep:Planner" in line and "failed to load" in line for line in before) == 1, before
+
+
+def test_a_broken_entry_point_is_skipped_and_named_by_a_lookup(monkeypatch, capsys):
+    """In process: an entry point whose load raises is skipped with one line on stderr (not again on the next load),
+    the registry's other entries work, and looking up a missing name names the broken plug-in."""
+    from importlib.metadata import EntryPoint
+
+    from dream_mpc import registry
+    from dream_mpc.errors import UserError
+
+    monkeypatch.setitem(registry._plugins, "skipped", {})
+    good = EntryPoint("good", "os.path:join", "test.group")
+    bad = EntryPoint("bad", "no_such_module_anywhere:Thing", "test.group")
+    monkeypatch.setattr(registry, "entry_points", lambda group: [good, bad] if group == "test.group" else [])
+    things = registry.Registry("thing", group="test.group")
+    assert things.get("good") is os.path.join and things.names() == ["good"]
+    again = registry.Registry("thing", group="test.group")  # a second registry meets the same broken entry point
+    with pytest.raises(UserError, match=r"unknown thing 'bad'.*failed to load: bad = no_such_module_anywhere:Thing"):
+        again.get("bad")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        "warning: plug-in bad = no_such_module_anywhere:Thing (entry point of test.group) failed to load and is "
+        "skipped (ModuleNotFoundError: No module named 'no_such_module_anywhere')"
+    ]
