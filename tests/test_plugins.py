@@ -168,9 +168,12 @@ def broken_plugins(folder):
     """Three broken plug-ins in `folder` (put it on PYTHONPATH): two modules for DREAM_MPC_PLUGINS, one raising
     ImportError (a dependency missing), one RuntimeError (its own bug), and an installed package (a dist-info folder,
     as pip leaves it) whose planner entry point's module raises on import."""
-    (folder / "broken_import.py").write_text("import a_dependency_not_installed  # noqa\n")
-    (folder / "broken_runtime.py").write_text("raise RuntimeError('the plug-in has a bug')\n")
-    (folder / "broken_ep.py").write_text("raise ImportError('cannot import name Planner from its_base')\n")
+    for module, source in (
+        ("broken_import", "import a_dependency_not_installed  # noqa\n"),
+        ("broken_runtime", "raise RuntimeError('the plug-in has a bug')\n"),
+        ("broken_ep", "raise ImportError('cannot import name Planner from its_base')\n"),
+    ):
+        (folder / f"{module}.py").write_text(source)
     dist = folder / "broken_pkg-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-pkg\nVersion: 0.1\n")
