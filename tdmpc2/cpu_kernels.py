@@ -62,7 +62,14 @@ def _cache_dirs():
             yield Path(cpp_extension.get_default_build_root())
         except (RuntimeError, KeyError):  # no home directory (some containers)
             pass
-    yield Path(tempfile.gettempdir()) / f"dream_mpc-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    temp = Path(tempfile.gettempdir()) / f"dream_mpc-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    try:  # a shared /tmp: only a folder of our own that no one else may write (a library in it gets loaded)
+        st = temp.stat()
+    except OSError:  # not there yet: the build makes it
+        yield temp
+        return
+    if not hasattr(os, "getuid") or (st.st_uid == os.getuid() and not st.st_mode & 0o022):
+        yield temp
 
 
 def _find_tools(cxx):

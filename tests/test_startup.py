@@ -140,3 +140,17 @@ def test_a_start_waits_a_bounded_time_for_a_live_builder_then_uses_the_plain_ops
     assert len(waiting) == 1 and str(cache) in waiting[0] and "fused CPU operators" in waiting[0], err
     assert "fused CPU kernels unavailable" in err and "using plain PyTorch ops" in err
     assert not list(cache.glob("*.so")) and time.time() - began < 60
+
+
+def test_a_temp_folder_others_may_write_is_not_a_cache(tmp_path, monkeypatch):
+    """The last-resort cache is a per-user folder in the temp folder: one that others may write (a library planted
+    there would be loaded) is passed over; a missing one is made by the build."""
+    monkeypatch.setenv("DREAM_MPC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpu_kernels.tempfile, "gettempdir", lambda: str(tmp_path))
+    temp = tmp_path / f"dream_mpc-{os.getuid()}"
+    assert list(cpu_kernels._cache_dirs()) == [tmp_path / "cache", temp]
+    temp.mkdir()
+    temp.chmod(0o777)
+    assert list(cpu_kernels._cache_dirs()) == [tmp_path / "cache"]
+    temp.chmod(0o700)
+    assert list(cpu_kernels._cache_dirs()) == [tmp_path / "cache", temp]
