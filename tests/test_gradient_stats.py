@@ -129,15 +129,18 @@ def test_script_gradients_have_the_closed_form_through_the_true_model():
     z = torch.tensor([[2.0, 0.3], [-0.4, -0.8]])
     # H = 1: R = r(z0, a0) = -(angle^2 + 0.1 thdot^2 + 0.001 (2 a0)^2), so dR/da0 = -0.008 a0
     torch.manual_seed(3)
-    g = script.gradients(planner, model, z, 1, "return")
+    g, first = script.gradients(planner, model, z, 1, "return")
     torch.manual_seed(3)
     a = planner.initial_candidates(z, None, t0=True, reanalyze=False)
     assert g.shape == (2, 8, 1)
     torch.testing.assert_close(g, -0.008 * a[:, :1].reshape(2, 8, 1))
+    torch.testing.assert_close(first, a[:, 0].reshape(2, 8, 1))
+    stats = script.first_action_stats(first)
+    assert stats["saturated"] == pytest.approx(float((a[:, 0].abs() > 0.99).float().mean()))
     # H = 2: a0 also moves z1: thdot1 = thdot0 + (15 sin th0 + 3 u0) dt, th1 = th0 + thdot1 dt, u0 = 2 a0
     torch.manual_seed(3)
     planner.opt.horizon = planner.horizon = planner.seq_len = 2
-    g = script.gradients(planner, model, z, 2, "return")
+    g, _ = script.gradients(planner, model, z, 2, "return")
     torch.manual_seed(3)
     a = planner.initial_candidates(z, None, t0=True, reanalyze=False).double()
     th0, thdot0 = z[:, 0].double().repeat_interleave(8), z[:, 1].double().repeat_interleave(8)
@@ -165,3 +168,18 @@ def test_script_writes_its_table_reproducibly_and_never_overwrites(tmp_path):
     assert (tmp_path / "a" / "fig14_esnr.png").stat().st_size > 0
     with pytest.raises(UserError, match="already holds results"):
         script.main([*small, "--out", str(tmp_path / "a")])
+
+
+def test_script_on_the_dreamer_agent_uses_its_familys_action_repeat_and_planner_options(tmp_path):
+    script = load_script()
+    small = ["--horizons", "1", "4", "--seeds", "1", "--states", "2", "--draws", "3"]
+    script.main(["--checkpoint", "agents/analysis/gym-pendulum-dreamer.pt", *small, "--out", str(tmp_path / "d")])
+    out = json.loads((tmp_path / "d" / "summary.json").read_text())
+    setup, summary = out["setup"], out["summary"]
+    assert setup["agent"] == "dreamer" and setup["action_repeat"] == 2 and setup["discount"] == pytest.approx(0.99)
+    # appendix D's Dream-MPC: a shared proposal with action noise 0.2, independent imagination noise per candidate
+    dream = setup["planners"]["dream"]
+    assert (dream["proposal"], dream["action_noise"], dream["imagination"]) == ("shared", 0.2, "independent")
+    assert len(summary) == 2 * 2 * 2 and all(math.isfinite(r["esnr_mean"]) for r in summary)
+    learned = [r for r in summary if r["model"] == "learned"]
+    assert all(r["var_within_mean"] > 0 for r in learned)  # the RSSM's sampling noise is part of a draw
