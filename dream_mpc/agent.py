@@ -47,6 +47,22 @@ class EpisodeSchedule:
 
 
 class Agent(ABC):
+    """What every family's instances hold, set by their __init__ (or the loader):
+
+    - `cfg`: the run's Config: the root keys, every option block (the family's, the planners') with the family's
+      planner defaults applied, and after the env (or a file) the env dims: `obs_shape`, `action_dim`,
+      `episode_length`, `frame_stack`;
+    - `device`: the torch.device it computes on; `discount`: its gamma (float, or a tensor per task);
+    - `planner`: the acting planner; `last_plan_info`: the info of the last plan (None before one);
+    - `act_threads`: adaptive CPU threads of acting whose choices the evaluator reports (None: none);
+    - `saved_config`: the config its file was trained with (set by `load_agent`; None for official files)."""
+
+    cfg = None
+    device = None
+    discount = None
+    last_plan_info = None
+    act_threads = None
+    saved_config = None
     Options = NoOptions
     option_block = None
     replaces_root_keys = False

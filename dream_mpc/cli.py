@@ -10,6 +10,7 @@ jobs and exit code 1.
 
 import os
 import sys
+import warnings
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; before anything imports mujoco
 
@@ -17,6 +18,8 @@ from dream_mpc import reproducible_products  # noqa: E402
 from dream_mpc.errors import UserError  # noqa: E402
 
 reproducible_products()  # the programs' choice: the same bits at any CPU thread count (before MKL's first product)
+# a Python warning reaches the user as one line, as our own warnings do (no file name, no source line)
+warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"
 
 
 def _fail(message, code=2):

@@ -7,6 +7,13 @@ class UserError(Exception):
     """A mistake in what the user asked for (unknown name, bad file, mismatched checkpoint)."""
 
 
+def warn(message):
+    """A warning for the user: one line on stderr (`warning: ...`), no source line of Python's warnings."""
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def by_closeness(name, valid):
     """The valid names, closest to `name` first."""
     name = str(name)

@@ -1,10 +1,11 @@
 """The planner interface every planner implements, and how a planner is built from its registered name.
 
 A planner reads a world model through the planning protocol (dream_mpc/world_model.py) and never changes it:
-`reset()` at an episode's start, then `plan(z, t0, eval_mode, task, reanalyze, horizon) -> (action (B, A), info)`
-for a batch of latents z. `info` holds at least `value` (B, 1), and `mean`, `std` (B, A) of the first action (what
-BMPC imitates). `reanalyze=True` plans for a batch of stored latents (BMPC's reanalysis): the policy prior uses
-the model's exploration bounds and the planner's carried-over state (warm starts) is left as it was.
+`reset()` at an episode's start, then `plan(z, t0, eval_mode, task) -> (action (B, A), info)` for a batch of latents
+z. `info` holds at least `value` (B, 1), and `mean`, `std` (B, A) of the first action (what BMPC imitates).
+`reanalyze(z, task, horizon)` plans for a batch of stored latents (BMPC's reanalysis) through `plan` with
+`self.reanalyzing` set: the policy prior uses the model's exploration bounds, the planner's carried-over state (warm
+starts) is left as it was, and `self.reanalysis_horizon` (if given) replaces a sampling planner's horizon.
 
 A planner's options are a dataclass `Options` (dream_mpc/options.py) read from the config block `option_block`
 (`dream.lr=0.5`); `option_block = None` reads them from the root (MPPI keeps TD-MPC2's key names).
@@ -15,6 +16,7 @@ import dataclasses
 import torch
 
 from dream_mpc import options as options_
+from dream_mpc.errors import UserError
 from dream_mpc.noise import ImaginationNoise
 from dream_mpc.registry import planners
 
@@ -35,6 +37,13 @@ class Planner:
     root_keys = ()
     #: the name it is registered under (set by `make_planner`)
     name = None
+    #: what the planner needs of a world model: "policy" (a prior), "value" (the horizon's value)
+    needs = frozenset({"policy", "value"})
+
+    @classmethod
+    def requirements(cls, opt):
+        """What the planner needs with these options (default: `needs`)."""
+        return set(cls.needs)
 
     def __init__(self, model, cfg, discount):
         self.model, self.cfg, self.discount = model, cfg, discount
@@ -71,8 +80,23 @@ class Planner:
     def load_state_dict(self, state):
         """Restore what `state_dict` returned."""
 
-    def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
+    #: True while `reanalyze` plans (planners read it where reanalysis differs from acting)
+    reanalyzing = False
+    #: the horizon a reanalysis asks for (None: the planner's own)
+    reanalysis_horizon = None
+
+    def plan(self, z, t0=False, eval_mode=False, task=None):
         raise NotImplementedError
+
+    def reanalyze(self, z, task=None, horizon=None):
+        """BMPC's lazy reanalysis: one plan for a batch of stored latents, each as at an episode's start, with the
+        exploration policy prior and without touching what the planner carries between acting steps; returns
+        (action, info)."""
+        self.reanalyzing, self.reanalysis_horizon = True, horizon
+        try:
+            return self.plan(z, t0=True, eval_mode=False, task=task)
+        finally:
+            self.reanalyzing, self.reanalysis_horizon = False, None
 
     def imagination_noise(self, latents, mode="sample"):
         """The imagination noise of one plan over `latents` start latents (dream_mpc/noise.py): pass it to every
@@ -90,8 +114,8 @@ class Planner:
         n_bad = int(bad.sum())
         if n_bad:
             self.nonfinite_count += n_bad
-            with torch.no_grad():
-                mean = self.model.policy(z, task)[1]
+            with torch.no_grad():  # the policy's mean action, or no action for a model without a policy
+                mean = self.model.policy(z, task)[1] if self.model.has_policy else torch.zeros_like(action)
             rows = bad.unsqueeze(-1)
             action = torch.where(rows, mean, action)
             info["mean"] = torch.where(rows, mean, info["mean"])
@@ -99,9 +123,23 @@ class Planner:
         return action, info
 
 
+def capabilities(model):
+    """What a world model offers planners: {"policy", "value"} or a part of it."""
+    return {c for c in ("policy", "value") if getattr(model, f"has_{c}")}
+
+
 def make_planner(name, model, cfg, discount):
-    """The planner registered as `name` (an unknown name lists the valid ones)."""
-    planner = planners.get(name)(model, cfg, discount)
+    """The planner registered as `name` (an unknown name lists the valid ones; one that needs what the model lacks,
+    a policy prior or a value, is refused with the planners that fit)."""
+    cls = planners.get(name)
+    missing = cls.requirements(cls.read_options(cfg)) - capabilities(model)
+    if missing:
+        fits = [n for n, c in planners.items() if c.requirements(c.read_options(cfg)) <= capabilities(model)]
+        raise UserError(
+            f"planner={name} needs a {' and a '.join(sorted(missing))} this agent's world model does not have; "
+            f"planners that fit it: {', '.join(fits) or 'none'}"
+        )
+    planner = cls(model, cfg, discount)
     planner.name = name
     return planner
 

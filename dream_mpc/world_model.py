@@ -19,6 +19,8 @@ The class attributes declare how planners read the model:
   keeps it, so its plans stay equal to the official code).
 - `ensemble_size`: the number of value members when known (None: seen at the first plan); a single member has no
   spread, so planners report their uncertainty penalty as off (`penalty_active`).
+- `has_policy`, `has_value`: whether `policy` and `values` mean anything (a PETS-like model has neither); a planner
+  that needs what a model lacks (`Planner.needs`) is refused by `make_planner` with the planners that fit.
 """
 
 from abc import ABC, abstractmethod
@@ -43,6 +45,9 @@ class WorldModel(ABC):
     continuation_weighting: str = "soft"
     #: members of the value ensemble, when known without a latent (None: unknown until the first plan)
     ensemble_size: int = None
+    #: capabilities: a policy prior (`policy`), a value (`values`, the horizon's `terminal_value`)
+    has_policy: bool = True
+    has_value: bool = True
 
     @property
     def terminal_needs_action(self):

@@ -97,9 +97,14 @@ class TDMPC2(Agent):
     def reset(self):
         self.planner.reset()
 
-    def plan(self, z, **kwargs):
-        """The planner on float32 latents z, through the planning model (refreshed if the model changed)."""
-        out = self.planner.plan(self.planning.prepare().cast(z), **kwargs)
+    def plan(self, z, reanalysis_horizon=None, **kwargs):
+        """The planner on float32 latents z, through the planning model (refreshed if the model changed);
+        `reanalysis_horizon` given: the planner's reanalysis of stored latents (BMPC)."""
+        z = self.planning.prepare().cast(z)
+        if reanalysis_horizon is not None:
+            out = self.planner.reanalyze(z, kwargs.get("task"), reanalysis_horizon)
+        else:
+            out = self.planner.plan(z, **kwargs)
         return out if self.planning.dtype == torch.float32 else as_float32(*out)
 
     def _threads(self, batch):

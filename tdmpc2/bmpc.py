@@ -103,10 +103,9 @@ class BMPC(TDMPC2):
 
     # ------------------------------------------------------------------ lazy reanalysis
     def _replan(self, z, task):
-        """One batched plan of latents z for new targets; `reanalyze=True` leaves the acting planner's state (warm
-        starts) as it was. Returns the planner's info."""
-        _, info = self.plan(z, t0=True, eval_mode=False, task=task, reanalyze=True, horizon=self.cfg.reanalyze_horizon)
-        return info
+        """One batched plan of latents z for new targets (the planner's reanalysis: the acting planner's state, its
+        warm starts, is left as it was). Returns the planner's info."""
+        return self.plan(z, task=task, reanalysis_horizon=self.cfg.reanalyze_horizon)[1]
 
     @torch.no_grad()
     def reanalyze(self, buffer, batch, index):

@@ -208,3 +208,11 @@ def test_what_a_run_does_not_read_is_hidden_and_warned_about(capsys):
     assert "latent_dim has no effect with agent=dreamer" in err and "cem.top_k" in err and "dream.lr" not in err
     shown = config.job_config_yaml([*DREAMER, "--cfg", "job"])
     assert "\nlatent_dim:" not in shown and "\nbatch_size:" not in shown and "\ndreamer:" in shown
+
+
+def test_a_dreamer_file_on_another_task_with_the_same_shapes_warns(capsys):
+    from dream_mpc.checkpoint import load_agent
+
+    agent = load_agent(ROOT / "agents" / "cheetah-run-dreamer.pt", task="walker-run", device="cpu")
+    assert agent.cfg.task == "walker-run"
+    assert "trained on cheetah-run; it runs on task=walker-run" in capsys.readouterr().err

@@ -259,17 +259,17 @@ def test_reanalyze_writes_exactly_the_aligned_rows_in_one_batched_plan():
     before = snapshot(buf)
     calls = []
 
-    def plan(z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
+    def reanalyze(z, task=None, horizon=None):
         """A fake planner whose targets are a function of the latent, so every row says where it came from."""
-        calls.append(dict(z=z.clone(), t0=t0, horizon=horizon, reanalyze=reanalyze))
+        calls.append(dict(z=z.clone(), horizon=horizon))
         return z[:, :A].clone(), {"mean": z[:, :A], "std": z[:, A : 2 * A] + 1, "value": z.sum(-1, keepdim=True)}
 
-    agent.planner.plan = plan
+    agent.planner.reanalyze = reanalyze
     agent.reanalyze(buf, batch, index)
     assert len(calls) == 1
     call = calls[0]
     assert call["z"].shape == (H * b, agent.cfg.latent_dim)
-    assert (call["t0"], call["horizon"], call["reanalyze"]) == (True, 3, True)
+    assert call["horizon"] == 3  # the reanalysis entry, with BMPC's replanning horizon
     with torch.no_grad():
         torch.testing.assert_close(call["z"], agent.model.encode(batch["obs"][:H, :b].reshape(H * b, OBS)))
     after = snapshot(buf)
@@ -307,17 +307,17 @@ def test_reanalyze_leaves_the_acting_planner_alone(planner, dtype):
     calls = []
 
     @functools.wraps(real)
-    def counted(*args, **kwargs):
-        calls.append(kwargs)
+    def counted(*args, **kwargs):  # what the planner sees while it plans
+        p = agent.planner
+        calls.append(dict(kwargs, reanalyzing=p.reanalyzing, horizon=p.reanalysis_horizon))
         return real(*args, **kwargs)
 
     agent.planner.plan = counted
     batch, index = buf.sample(return_index=True)
     before = snapshot(buf)
     agent.reanalyze(buf, batch, index)
-    assert len(calls) == 1 and calls[0]["reanalyze"] and calls[0]["t0"]
-    if planner == "mppi":
-        assert calls[0]["horizon"] == 3
+    assert len(calls) == 1 and calls[0]["reanalyzing"] and calls[0]["t0"] and calls[0]["horizon"] == 3
+    assert not agent.planner.reanalyzing and agent.planner.reanalysis_horizon is None  # acting again
     for k, v in state.items():
         assert torch.equal(getattr(agent.planner, k), v), k
     after = snapshot(buf)

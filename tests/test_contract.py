@@ -140,3 +140,24 @@ def test_every_agent_updates_from_the_trainers_buffer_and_reloads_from_its_file(
         torch.manual_seed(1)  # the same random state (Dreamer's filter samples its posterior state)
         actions.append(acting.act(obs, t0=True, eval_mode=True))
     assert torch.equal(*actions)
+
+
+def test_a_model_without_a_policy_is_refused_the_planners_that_need_one():
+    """Capabilities: a world model says it has no policy prior (a PETS-like model); planners that need one are
+    refused with one line naming those that fit, and those that fit plan."""
+    from dream_mpc import config
+    from dream_mpc.errors import UserError
+    from dream_mpc.planner import make_planner
+    from tests.toy_models import IntegratorModel
+
+    class NoPolicy(IntegratorModel):
+        has_policy = False
+
+    cfg = config.load(["task=cartpole-swingup", "cem.terminal_value=false", *SEARCH])
+    with pytest.raises(UserError, match="planner=policy needs a policy") as err:
+        make_planner("policy", NoPolicy(), cfg, 0.9)
+    fits = str(err.value).split("planners that fit it: ")[1].split(", ")
+    assert {"cem", "grad"} <= set(fits) and not {"dream", "mppi", "policy", "cem_policy"} & set(fits)
+    for name in ("cem", "grad"):
+        action, _ = make_planner(name, NoPolicy(), cfg, 0.9).plan(torch.zeros(2, 2), t0=True, eval_mode=True)
+        assert action.shape == (2, 2) and torch.isfinite(action).all()

@@ -264,3 +264,19 @@ def test_the_report_says_when_the_penalty_could_not_act():
         }
     )
     assert report.penalty_off(df) == ["dream (dreamer)"]
+
+
+def test_two_evaluations_of_one_job_into_one_folder_record_each_episode_once(tmp_path):
+    """Started together, the second waits for the first (a lock per job) and finds its episodes recorded."""
+    file = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"
+    args = [sys.executable, str(ROOT / "evaluate.py"), f"checkpoint={file}", "planner=policy", "eval_episodes=2"]
+    args += ["threads=1", f"results_dir={tmp_path / 'r'}"]
+    procs = [
+        subprocess.Popen(args, cwd=tmp_path, env=CHILD_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    rows = records.collect([tmp_path / "r"])
+    lines = sum(len(f.read_text().splitlines()) for f in (tmp_path / "r").glob("episodes-*.jsonl"))
+    assert sorted(r["episode"] for r in rows) == [0, 1] and lines == 2  # no episode written twice

@@ -8,7 +8,7 @@ import warnings
 
 from dream_mpc.checkpoint.configs import hydra_value, override_key, saved_overrides
 from dream_mpc.checkpoint.files import atomic_save, read
-from dream_mpc.errors import UserError
+from dream_mpc.errors import UserError, warn
 from dream_mpc.runtime import resolve_device
 
 
@@ -95,6 +95,10 @@ def config_of_own_file(saved, path, task=None, device="auto", overrides=()):
                     f"{path} was trained on {saved['task']} (observations {obs_shape}, {saved['action_dim']} "
                     f"actions); task={cfg.task} has observations {shape} and {action_dim} actions"
                 )
+        warn(
+            f"{path} was trained on {saved['task']}; it runs on task={cfg.task} because the observation and action "
+            "shapes match, not because it learned that task"
+        )
     config.set_env_dims(cfg, obs_shape, saved["action_dim"], episode_length)
     if cfg.obs == "rgb":  # the frames the file's model reads (a family may have stacked another number then)
         cfg.frame_stack = obs_shape[0] // 3

@@ -90,6 +90,7 @@ def evaluate_checkpoint(cfg):
     job = job_of(cfg, agent)
     planner = job["planner"]
     out_file = records.job_file(results_dir, job)
+    held = records.lock_job(out_file)  # one writer a job: what another wrote meanwhile is read below, not redone
     done = records.done_episodes(results_dir, job)
     suite = suite_of(cfg.task)
     todo = [i for i in range(cfg.eval_episodes) if i not in done]
@@ -124,7 +125,7 @@ def evaluate_checkpoint(cfg):
         ep["success_any"] = env.success_any
         nonfinite = agent.nonfinite_actions + agent.planner.nonfinite_count - before
         row = records.make_row(job, i, ep, suite, cfg.task, nonfinite)
-        row["penalty_active"] = getattr(agent.planner, "penalty_active", None)  # known after the first plan
+        row["penalty_active"] = agent.planner.penalty_active  # None until the first plan tells
         records.append_row(out_file, row)
         episodes.append(ep)
         line = f"episode {i + 1}/{cfg.eval_episodes}: return {ep['return']:.1f}"
@@ -133,6 +134,7 @@ def evaluate_checkpoint(cfg):
         )
         if ep["frames"] is not None:
             tqdm.write(f"  video: {save_video(ep['frames'], video_dir / f'{cfg.task}-{i}.mp4')}")
+    held.close()
     if not episodes:
         print(f"{cfg.task} planner={planner}: all {cfg.eval_episodes} episodes already recorded in {results_dir}")
         return episodes
@@ -143,8 +145,7 @@ def evaluate_checkpoint(cfg):
         summary += f", success {np.mean([ep['success'] for ep in episodes]):.2f}"
     ms = sum(ep["ms_per_step"] * ep["length"] for ep in episodes) / sum(ep["length"] for ep in episodes)
     nonfinite = agent.nonfinite_actions + agent.planner.nonfinite_count
-    threads = getattr(agent, "act_threads", None)  # an agent's adaptive CPU threads, if it has them
-    threads = threads and threads.summary()
+    threads = agent.act_threads and agent.act_threads.summary()  # adaptive CPU threads, where the agent has them
     print(
         summary
         + f" over {len(returns)} episodes; planning {ms:.2f} ms/step"
@@ -156,7 +157,6 @@ def evaluate_checkpoint(cfg):
 
 def job_of(cfg, agent):
     """An evaluation job's identity (dream_mpc/evaluation/records.py): everything that changes its numbers."""
-    from dream_mpc import runtime
     from dream_mpc.evaluation import records
 
     return {
@@ -168,7 +168,7 @@ def job_of(cfg, agent):
         "planner": agent.planner.name,  # the planner that acts (mpc=false: the policy)
         "options": records.options_json({**agent.planner.effective_config(), **agent.acting_options()}),
         "planning_dtype": str(agent.cfg.get("planning_dtype", "float32")),
-        "device": runtime.resolve_device(getattr(agent, "device", None) or cfg.device).type,
+        "device": torch.device(agent.device).type,
         "eval_noise": bool(cfg.eval_noise),
         "seed": int(cfg.seed),
     }

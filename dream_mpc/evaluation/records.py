@@ -204,6 +204,24 @@ def collect(paths):
     return rows
 
 
+def lock_job(path):
+    """Hold the job's lock until the returned file is closed: a second evaluation of the same job into the same
+    folder waits (saying so), then finds the episodes recorded and skips them, so no episode is recorded twice.
+    The kernel releases the lock of a process that dies."""
+    import fcntl
+    import sys
+
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    f = open(lock, "a")  # noqa: SIM115 (held until the caller closes it)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for another process that evaluates the same job ({Path(path).name})", file=sys.stderr)
+        fcntl.flock(f, fcntl.LOCK_EX)
+    return f
+
+
 def done_episodes(results_dir, job):
     """The episode indices already recorded in results_dir for this job (a dict with JOB_FIELDS)."""
     key = job_key(job)

@@ -56,12 +56,17 @@ class CEMOptions:
 @planners.register("cem")
 class CEMPlanner(Planner):
     """Reads the root keys `min_std`/`max_std` (bounds of the first-action std reported in `info`, which BMPC
-    imitates) besides its options. `horizon` given to `plan` (BMPC's reanalysis) replaces `cem.horizon`."""
+    imitates) besides its options. A reanalysis horizon (BMPC's) replaces `cem.horizon`."""
 
     Options = CEMOptions
     option_block = "cem"
     root_keys = ("min_std", "max_std")
     seed_with_policy = False
+
+    @classmethod
+    def requirements(cls, opt):
+        """A value for the terminal value, a policy for the seed (cem_policy); PlaNet's CEM needs neither."""
+        return ({"value"} if opt.terminal_value else set()) | ({"policy"} if cls.seed_with_policy else set())
 
     def __init__(self, model, cfg, discount):
         super().__init__(model, cfg, discount)
@@ -77,13 +82,13 @@ class CEMPlanner(Planner):
         return policy_rollout(self.model, z, task, 1, horizon, reanalyze, noise, mean=True).float()
 
     @torch.no_grad()
-    def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
+    def plan(self, z, t0=False, eval_mode=False, task=None):
         o, model = self.opt, self.model
-        H = horizon or o.horizon
+        H = self.reanalysis_horizon or o.horizon
         B, A, N, K = z.shape[0], model.action_dim, o.num_candidates, o.top_k
         mask = model.action_mask(task)
         imagination = self.imagination_noise(B, o.imagination)  # one plan's draws, kept across the iterations
-        mean = self.initial_mean(z, task, H, reanalyze, imagination)
+        mean = self.initial_mean(z, task, H, self.reanalyzing, imagination)
         std = torch.full_like(mean, o.init_std)
         discount = self.discount_for(task, N) if o.discounted else 1.0
         for _ in range(o.iterations):

@@ -180,8 +180,9 @@ class DreamMPCPlanner(Planner):
 
     # ------------------------------------------------------------------ the planner interface
     @torch.no_grad()
-    def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
-        """`horizon` is ignored: gradient planners keep their own (`dream.horizon`)."""
+    def plan(self, z, t0=False, eval_mode=False, task=None):
+        """A reanalysis horizon is ignored: gradient planners keep their own (`dream.horizon`)."""
+        reanalyze = self.reanalyzing
         self._plan_started = self.clock(z.device) if self.opt.budget_ms else None  # the budget counts from here
         B, N, A = z.shape[0], self.num_candidates, self.model.action_dim
         task_rows = None if task is None else task.repeat_interleave(N)

@@ -75,6 +75,7 @@ class GradMPCPlanner(_BaselineOnDream):
 
     Options = GradOptions
     option_block = "grad"
+    needs = frozenset({"value"})  # Gaussian candidates, no policy prior
 
     def initial_candidates(self, z, task, t0, reanalyze):
         shape = (z.shape[0] * self.num_candidates, self.seq_len, self.model.action_dim)

@@ -66,9 +66,9 @@ class MPPIPlanner(Planner):
         self._prev_mean = state["prev_mean"]
 
     @torch.no_grad()
-    def plan(self, z, t0=False, eval_mode=False, task=None, reanalyze=False, horizon=None):
+    def plan(self, z, t0=False, eval_mode=False, task=None):
         o, model = self.opt, self.model
-        H = horizon or o.horizon
+        H = self.reanalysis_horizon or o.horizon
         B, A = z.shape[0], model.action_dim
         N, P, K = o.num_samples, o.num_pi_trajs, o.num_elites
         mask = model.action_mask(task)
@@ -76,13 +76,13 @@ class MPPIPlanner(Planner):
         actions = torch.empty(H, B, N, A, device=device, dtype=model.dtype)  # the planning dtype (bfloat16 copies)
         imagination = self.imagination_noise(B)  # a stochastic model: all sequences and iterations see the same draws
         if P > 0:
-            prior = policy_rollout(model, z, task, P, H, explore=reanalyze, noise=imagination)  # (H, B*P, A)
+            prior = policy_rollout(model, z, task, P, H, explore=self.reanalyzing, noise=imagination)  # (H, B*P, A)
             actions[:, :, :P] = prior.view(H, B, P, A)
         discount = self.discount_for(task, N)
         mean = torch.zeros(H, B, A, device=device)
         std = torch.full((H, B, A), float(o.max_std), device=device)
         prev = self._prev_mean
-        if not t0 and not reanalyze and prev is not None and prev.shape[1] == B and prev.shape[0] == H:
+        if not t0 and not self.reanalyzing and prev is not None and prev.shape[1] == B and prev.shape[0] == H:
             mean[:-1] = prev[1:]
         for _ in range(self.iterations):
             noise = torch.randn(H, B, N - P, A, device=device)
@@ -107,7 +107,7 @@ class MPPIPlanner(Planner):
         action = chosen
         if not eval_mode:
             action = action + std[0] * torch.randn(B, A, device=device)
-        if not reanalyze:
+        if not self.reanalyzing:
             self._prev_mean = mean.clone()
         action = action.clamp(-1, 1)
         info = {"value": elite_value[rows, idx].unsqueeze(-1), "mean": chosen, "std": std[0], "mppi_mean": mean[0]}
