@@ -1,14 +1,15 @@
 """The paper's table 15 on this machine: ms per acting step of every planner on a Dreamer agent at appendix D's
-settings (acrobot-swingup from 64x64 pixels), beside the paper's RTX 4090 figures.
+settings (acrobot-swingup from one 64x64 frame), beside the paper's RTX 4090 figures.
 
     python scripts/table15.py --threads 2 --json results/dreamer/table15.json [--checkpoint FILE] [--repeats 20]
 
 A step is `agent.act(obs, eval_mode=True)`: encode the frames, filter them into the RSSM state, plan. Without
 --checkpoint the agent has table 16's full sizes and random weights (the time of a step does not depend on the
-weights); with one, the file's agent. Each planner runs at appendix D's settings (`SETTINGS` below): Dream-MPC
-5 candidates x 1 iteration x horizon 15 with the lambda-return objective, PlaNet's CEM and Grad-MPC 1000 x 10 x 12,
-hybrid Grad-MPC 1 x 1 x 1. Reported: the median and mean +- std over `--repeats` steps after 3 warm-up steps, the
-world-model evaluations per step each planner declares, and Dream-MPC's speed-up. Run it on a quiet machine.
+weights); with one, the file's agent. Each planner runs at appendix D's settings, the Dreamer family's planner
+defaults (no override): Dream-MPC 5 candidates x 1 iteration x horizon 15 with the lambda-return objective and
+action noise 0.2, PlaNet's CEM and Grad-MPC 1000 x 10 x 12, hybrid Grad-MPC 1 x 10 x 1 at step 0.05. Reported:
+the median and mean +- std over `--repeats` steps after 3 warm-up steps, the world-model evaluations per step each
+planner declares, and Dream-MPC's speed-up. Run it on a quiet machine.
 """
 
 import argparse
@@ -28,30 +29,24 @@ from dream_mpc import config  # noqa: E402
 from dream_mpc.errors import UserError  # noqa: E402
 from dream_mpc.registry import agents  # noqa: E402
 
-# appendix D: Dream-MPC 5 x 1 x 15 (lambda-return, no ensemble); PlaNet's CEM and Grad-MPC 1000 x 10 x 12; hybrid
-# Grad-MPC one candidate, one iteration, horizon 1; the policy and CEM seeded by it at the same CEM settings
-SETTINGS = {
-    "policy": [],
-    "dream": ["dream.horizon=15", "dream.objective=lambda", "dream.uncertainty_coef=0"],
-    "hybrid": ["hybrid.num_candidates=1", "hybrid.iterations=1", "hybrid.horizon=1"],
-    "cem": [],  # the planner's defaults are PlaNet's: 1000 candidates, 10 iterations, top 100, horizon 12
-    "cem_policy": [],
-    "grad": ["grad.num_candidates=1000", "grad.iterations=10", "grad.horizon=12"],
-}
+# every planner at appendix D's settings: the Dreamer family's own planner defaults (dreamer/family.py APPENDIX_D:
+# Dream-MPC 5 x 1 x 15 with the lambda-return and sigma_a = 0.2, hybrid 1 x 10 x 1, CEM and Grad-MPC 1000 x 10 x 12),
+# so no planner needs an override here; `--set key=value` adds overrides to every planner
+PLANNERS = ("policy", "dream", "hybrid", "cem", "cem_policy", "grad")
 PAPER_MS = {"cem": (31.10, 0.65), "grad": (195.75, 1.33), "hybrid": (23.16, 0.55), "dream": (44.86, 0.60)}
 PAPER_NAMES = {"cem": "PlaNet (CEM)", "grad": "Grad-MPC", "hybrid": "Hybrid Grad-MPC", "dream": "Dream-MPC (Dreamer)"}
 
 
-def build(name, checkpoint, device):
+def build(name, checkpoint, device, extra=()):
     """A Dreamer agent acting with `name` at its appendix-D settings, and an acrobot-swingup pixel observation."""
-    overrides = [f"planner={name}", f"device={device}", *SETTINGS[name]]
+    overrides = [f"planner={name}", f"device={device}", *extra]
     if checkpoint:
         from dream_mpc.checkpoint import load_agent
 
         agent = load_agent(checkpoint, device=device, overrides=overrides)
     else:
         cfg = config.load(["agent=dreamer", "task=acrobot-swingup", "obs=rgb", *overrides])
-        config.set_env_dims(cfg, (9, 64, 64), 1, 500)
+        config.set_env_dims(cfg, (3, 64, 64), 1, 500)  # one 64x64 frame, as the paper's Dreamer
         agent = agents.get("dreamer")(cfg)
     shape = agent.cfg.obs_shape[agent.cfg.obs]
     obs = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
@@ -77,7 +72,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=int, default=20, help="timed steps per planner (the slow ones: a quarter)")
-    p.add_argument("--planners", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    p.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=list(PLANNERS))
+    p.add_argument("--set", nargs="*", default=[], help="config overrides for every planner (default: none)")
     p.add_argument("--json", help="write the measurements here")
     p.add_argument("--overwrite", action="store_true", help="replace --json if it exists")
     args = p.parse_args()
@@ -88,7 +84,7 @@ def main():
     torch.set_num_threads(args.threads)
     results = {}
     for name in args.planners:
-        agent, obs = build(name, args.checkpoint, args.device)
+        agent, obs = build(name, args.checkpoint, args.device, args.set)
         slow = name in ("cem", "cem_policy", "grad")
         seconds = step_times(agent, obs, max(3, args.repeats // 4) if slow else args.repeats, warmup=1 if slow else 3)
         ms = [1000 * s for s in seconds]
@@ -98,7 +94,9 @@ def main():
             "std_ms": statistics.stdev(ms) if len(ms) > 1 else 0.0,
             "steps": len(ms),
             "model_evaluations": model_evaluations(agent.cfg, name),
-            "settings": SETTINGS[name],
+            "settings": {  # the effective options it ran with (the family's defaults and any --set)
+                k: v for k, v in agent.planner.effective_config().items() if k != "discount"
+            },
         }
         print(f"{name}: median {results[name]['median_ms']:.1f} ms over {len(ms)} steps", flush=True)
     dream = results.get("dream", {}).get("median_ms")
