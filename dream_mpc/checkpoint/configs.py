@@ -30,8 +30,6 @@ def override_key(override):
 def saved_overrides(saved):
     """The values of our own file's config that differ from the defaults, as {key: value} overrides."""
     saved = dict(saved)
-    if saved.get("_iterations_adjusted") and saved.get("action_dim", 0) >= 20:
-        saved["iterations"] -= 2  # files saved before MPPI added the 2 itself stored them in the config
     defaults = config.defaults()  # the root config.yaml as a dict (cheaper than a Hydra compose)
     defaults["agent"] = saved.get("agent", defaults["agent"])
     config.apply_planner_defaults(defaults)  # the file's family's planner settings are its defaults, not choices

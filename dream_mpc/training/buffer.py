@@ -191,8 +191,6 @@ class Buffer:
         self._fields, self._valid, self._storage_device = {}, None, None
         self._ptr, self._size, self.num_episodes = size % self.capacity, size, state["num_episodes"]
         self._starts = torch.zeros(0, dtype=torch.long)
-        if FRAME_POS not in state["fields"]:
-            self.frame_stack = 1  # a buffer saved with whole stacks (before frames were stored once) stays so
         if size:  # a smaller capacity keeps the newest rows; a cut episode keeps its valid suffix
             fields = {k: v[len(v) - size :] for k, v in state["fields"].items()}
             self._allocate(fields, size)

@@ -222,10 +222,7 @@ class OnlineTrainer:
         self._episode_rows, self._done, self._info = state["rows"], state["done"], state["info"]
         self._episode_env_rng = _numpy_rng(state["env_rng"])
         self._obs = self._episode_rows[-1]["obs"]
-        if "acting" in state:
-            self.agent.load_acting_state(state["acting"])
-        else:  # checkpoints written before the agent contract held the planner's state alone
-            self.agent.planner.load_state_dict(state["planner"])
+        self.agent.load_acting_state(state["acting"])
         if self._done:  # it ended at the checkpoint: the loop ends it and resets the env
             return
         self.env.set_rng_state(self._episode_env_rng)
@@ -263,9 +260,8 @@ class OnlineTrainer:
         self._update_metrics = list(ckpt.get("update_metrics", []))
         self.agent.nonfinite_actions, self.agent.planner.nonfinite_count = ckpt["nonfinite"]
         if "buffer" in ckpt:
-            # the horizon the saved starts were marked for: the buffer's own (older files: the config's)
-            saved_horizon = ckpt["buffer"].get("horizon", (ckpt.get("config") or {}).get("horizon", self.cfg.horizon))
-            self.buffer.load_state_dict(_revalidate(ckpt["buffer"], saved_horizon, self.buffer.horizon))
+            # the horizon the saved starts were marked for
+            self.buffer.load_state_dict(_revalidate(ckpt["buffer"], ckpt["buffer"]["horizon"], self.buffer.horizon))
         else:
             tqdm.write("warning: the checkpoint holds no buffer (too large to save); updates resume as it refills")
         if ckpt.get("current_episode") is not None:
