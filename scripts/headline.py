@@ -339,6 +339,7 @@ def blocks():
         "bundled-table": "\n".join(table),
         **dreamer_blocks(),
         **budget_block(),
+        **__import__("headline_analyses").blocks(),  # docs/analyses.md's D.2 and D.3 (scripts/headline_analyses.py)
     }
 
 

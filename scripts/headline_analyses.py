@@ -1,0 +1,242 @@
+"""The generated blocks of docs/analyses.md's gradient (appendix D.2) and exploitation (appendix D.3) sections:
+every number there is computed here from tracked result files, never typed by hand.
+
+    python scripts/headline_analyses.py            # rewrite these blocks of docs/analyses.md
+    python scripts/headline_analyses.py --check    # exit 1 when one disagrees with the files
+
+scripts/headline.py registers `blocks()` with its own (so `headline.py --check` and tests/test_docs.py see them);
+this module keeps them apart from headline.py's. Sources:
+- results/gradients/ (the TD-MPC2 variant), results/gradients-dreamer/ (the paper's setup: a Dreamer agent with
+  action repeat 2) and results/gradients-dreamer-mean/ (the same without the RSSM's sampling noise), each a
+  `summary.json` of scripts/analyze_gradients.py; results/gradients-dreamer/training/ (train.csv, eval.csv of the
+  Dreamer agent's run);
+- results/exploitation/records/ (TD-MPC2 and BMPC agents) and results/exploitation/dreamer-records/ (the Dreamer
+  agent), evaluation records read through scripts/exploitation.py (the paper's sign: actual minus predicted).
+"""
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = "docs/analyses.md"
+GRADIENTS = {
+    "tdmpc2": "results/gradients",
+    "dreamer": "results/gradients-dreamer",
+    "dreamer-mean": "results/gradients-dreamer-mean",
+}
+DREAMER_TRAINING = "results/gradients-dreamer/training"
+EXPLOITATION = {"bundled": "results/exploitation/records", "dreamer": "results/exploitation/dreamer-records"}
+METHOD = {"grad": "Grad-MPC", "dream": "Dream-MPC"}
+MODEL = {"true": "ground truth", "learned": "learned"}
+
+
+def _g(x):
+    return f"{x:.3g}"
+
+
+# ---------------------------------------------------------------------------------------------------- gradients
+def gradient_summary(name):
+    path = ROOT / GRADIENTS[name] / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _row(summary, model, method, H):
+    return next(r for r in summary["summary"] if (r["model"], r["method"], r["horizon"]) == (model, method, H))
+
+
+def gradient_table(summary):
+    """The table of one run: geometric mean ×/÷ factor of the positive metrics, mean ± std of the ESNRs."""
+    lines = [
+        "| model | method | H | magnitude (mean L2 norm) | variance over draws | variance over draws and states "
+        "| ESNR (eq. 17, unbiased) | median SNR over states | plug-in ESNR (biased) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(summary["summary"], key=lambda r: (r["model"] != "true", r["method"] != "grad", r["horizon"])):
+        geo = [f"{_g(r[f'{m}_gmean'])} ×/÷ {r[f'{m}_gsd']:.2f}" for m in ("norm", "var_within", "var_total")]
+        lines.append(
+            f"| {MODEL[r['model']]} | {METHOD[r['method']]} | {r['horizon']} | {' | '.join(geo)} "
+            f"| {_g(r['esnr_mean'])} ± {_g(r['esnr_std'])} | {_g(r['esnr_median_mean'])} ± {_g(r['esnr_median_std'])} "
+            f"| {_g(r['esnr_plugin_mean'])} |"
+        )
+    return "\n".join(lines)
+
+
+def _prior(summary, method):
+    """Mean over the rows of a method (all horizons, both models, seeds) of the first-action statistics."""
+    rows = [r for r in summary["summary"] if r["method"] == method]
+    sat = sum(r["saturated_mean"] for r in rows) / len(rows)
+    std = sum(r["first_action_std_mean"] for r in rows) / len(rows)
+    return sat, std
+
+
+def _esnr_at(summary, model, method, horizons=(3, 10, 30)):
+    return " / ".join(_g(_row(summary, model, method, H)["esnr_mean"]) for H in horizons)
+
+
+def dreamer_agent_line():
+    folder = ROOT / DREAMER_TRAINING
+    if not (folder / "train.csv").is_file():
+        return None
+    train = list(csv.DictReader(open(folder / "train.csv")))
+    evals = list(csv.DictReader(open(folder / "eval.csv")))
+    last = train[-1]
+    episode_returns = [float(r["episode_reward"]) for r in train]
+    steps = ", ".join(f"{int(r['step']):,}" for r in evals)
+    returns = ", ".join(f"{float(r['episode_reward']):.0f}" for r in evals)
+    last5, first5 = sum(episode_returns[-5:]) / 5, sum(episode_returns[:5]) / 5
+    return (
+        f"{int(last['step']):,} agent steps ({int(last['episode'])} episodes of {int(last['episode_length'])} agent "
+        f"steps, {2 * int(last['step']):,} simulator steps), {float(last['elapsed_time']) / 60:.1f} min of training "
+        f"(train.csv's elapsed time, one thread on the shared 2-core CPU). Its evaluation returns (3 episodes, "
+        f"planner=policy) at steps {steps}: {returns}; the last five training episodes {last5:.0f} on average, "
+        f"against {first5:.0f} for the five random seed episodes (random actions average -1229.9, docs/suites.md): "
+        f"a weak policy, a model trained on {int(last['step']):,} transitions (`{DREAMER_TRAINING}/`)"
+    )
+
+
+def gradient_blocks():
+    out = {}
+    td, dr, mean = (gradient_summary(k) for k in ("tdmpc2", "dreamer", "dreamer-mean"))
+    walls = [
+        f"{s['machine']['measure_wall_s']:.0f} s ({label}, load average {s['machine']['load_average']:.1f} on "
+        f"{s['machine']['cpus']} CPUs)"
+        for s, label in ((dr, "the paper's setup"), (mean, "without sampling noise"), (td, "the TD-MPC2 variant"))
+        if s and "machine" in s
+    ]
+    if walls:
+        out["gradients-wall"] = ", ".join(walls)
+    if td:
+        out["gradients-tdmpc2-table"] = gradient_table(td)
+        draws = td["setup"]["draws"]
+        plain = _row(td, "true", "grad", 1)
+        sat, std = _prior(td, "dream")
+        out["gradients-tdmpc2-facts"] = (
+            f"Grad-MPC through the ground truth at H = 1 has no signal (the gradient -0.008 a of zero-mean "
+            f"candidates): the unbiased ESNR is {_g(plain['esnr_mean'])} ± {_g(plain['esnr_std'])}, where the plug-in "
+            f"estimator said {_g(plain['esnr_plugin_mean'])}, its bias 1/K = 1/{draws} = {1 / draws:.3g} plus noise. "
+            f"Dream-MPC's candidates on this agent hardly vary: {100 * sat:.0f} % of the sampled first actions have "
+            f"|a| > 0.99 (its tanh policy saturates) and the median per-state std of a sampled first action is "
+            f"{std:.3f} (Grad-MPC's: {_prior(td, 'grad')[1]:.3f}), so its draws give nearly the same gradient and its "
+            f"ESNR is large: {_esnr_at(td, 'true', 'dream')} through the ground truth and "
+            f"{_esnr_at(td, 'learned', 'dream')} through the learned model at H = 3 / 10 / 30 (Grad-MPC: "
+            f"{_esnr_at(td, 'true', 'grad')} and {_esnr_at(td, 'learned', 'grad')})"
+        )
+    if dr:
+        out["gradients-dreamer-table"] = gradient_table(dr)
+        sat, std = _prior(dr, "dream")
+        line = (
+            f"Ground truth, ESNR at H = 3 / 10 / 30: Grad-MPC {_esnr_at(dr, 'true', 'grad')}, Dream-MPC "
+            f"{_esnr_at(dr, 'true', 'dream')}. Learned Dreamer model with the planners' imagination noise (appendix D: "
+            f"independent draws per candidate): Grad-MPC {_esnr_at(dr, 'learned', 'grad')}, Dream-MPC "
+            f"{_esnr_at(dr, 'learned', 'dream')}. Dream-MPC's candidates (one shared policy rollout plus action noise "
+            f"0.2) spread more than on TD-MPC2: {100 * sat:.0f} % of first actions at |a| > 0.99, a median per-state "
+            f"std of {std:.3f}"
+        )
+        if mean:
+            line += (
+                f". With the RSSM's mean instead of its samples (`--imagination mean`, "
+                f"`{GRADIENTS['dreamer-mean']}/`) the learned model's ESNR is Grad-MPC "
+                f"{_esnr_at(mean, 'learned', 'grad')}, Dream-MPC {_esnr_at(mean, 'learned', 'dream')}"
+            )
+        out["gradients-dreamer-facts"] = line
+        agent = dreamer_agent_line()
+        if agent:
+            out["gradients-dreamer-agent"] = agent
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- exploitation
+def _exploitation_rows(folder):
+    path = ROOT / folder
+    if not path.is_dir():
+        return None
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import exploitation
+
+    from dream_mpc.evaluation import records
+
+    rows = exploitation.recorded(records.collect([str(path)]))
+    return (exploitation, exploitation.summary_rows(rows), rows) if rows else None
+
+
+def _relative(s):
+    return abs(s["reward_gap"]) / abs(s["realised_reward"]) if s["realised_reward"] else float("inf")
+
+
+def exploitation_blocks():
+    out = {}
+    found = _exploitation_rows(EXPLOITATION["bundled"])
+    if found:
+        module, summary, _ = found
+        out["exploitation-table"] = module.markdown(summary)
+        parts = []
+        for task in sorted({s["task"] for s in summary}):
+            sel = sorted((s for s in summary if s["task"] == task), key=_relative)
+            worst = sel[-1]
+            parts.append(
+                f"on {task} the mean reward gap is within {100 * _relative(sel[0]):.1f} % ({sel[0]['method']}) to "
+                f"{100 * _relative(worst):.1f} % ({worst['method']}: {worst['reward_gap']:+.3f} against a realised "
+                f"{worst['realised_reward']:.3f} per window) of the realised H-step reward"
+            )
+        most = min(summary, key=lambda s: s["reward_gap"])
+        out["exploitation-facts"] = (
+            "; ".join(parts)
+            + f". The most negative mean gap (the model promised more than it delivered) is {most['method']} on "
+            f"{most['task']}: predicted {most['predicted_reward']:.3f}, realised {most['realised_reward']:.3f} per "
+            f"{most['horizon']}-step window ({most['episodes']} episode(s))"
+        )
+    found = _exploitation_rows(EXPLOITATION["dreamer"])
+    if found:
+        module, summary, rows = found
+        out["exploitation-dreamer-table"] = module.markdown(summary)
+        seeds = sorted({r["seed"] for r in rows})
+        per_seed = {s: sum(1 for r in rows if r["seed"] == s) for s in seeds}
+        returns = [r["return"] for r in rows]
+        s = summary[0]
+        episode_means = [r["exploitation"]["reward_gap"]["mean"] for r in rows]
+        mean_gap = sum(episode_means) / len(episode_means)
+        spread = (sum((x - mean_gap) ** 2 for x in episode_means) / (len(episode_means) - 1)) ** 0.5
+        out["exploitation-dreamer-facts"] = (
+            f"{len(rows)} episodes ({len(seeds)} evaluation seeds x {', '.join(str(per_seed[x]) for x in seeds)} "
+            f"episodes of {rows[0]['length']} agent steps), return {sum(returns) / len(returns):.1f} on average; "
+            f"actual minus predicted {s['horizon']}-step reward: {mean_gap:+.3f} ± {spread:.3f} (mean ± std over "
+            f"episodes of each episode's mean) against a realised {s['realised_reward']:.3f} and a predicted "
+            f"{s['predicted_reward']:.3f} per window ({100 * _relative(s):.1f} %); with the value head to the "
+            f"episode's end (steps with an untruncated tail): {s['return_gap']:+.2f}"
+        )
+    return out
+
+
+def blocks():
+    """{block name: generated Markdown} for docs/analyses.md's gradient and exploitation sections."""
+    return {**gradient_blocks(), **exploitation_blocks()}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="only check; exit 1 when the doc disagrees with the files")
+    a = p.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import headline  # its block syntax and rendering
+
+    generated = blocks()
+    path = ROOT / DOC
+    text = path.read_text()
+    new = headline.render(text, generated)
+    if a.check:
+        if new != text:
+            print(f"{DOC}: a block of headline_analyses disagrees with the result files (run it without --check)")
+            return 1
+        return 0
+    if new != text:
+        path.write_text(new)
+        print(f"updated {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
