@@ -42,6 +42,7 @@ import csv
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -357,7 +358,9 @@ def main(argv):
     if agent.cfg.task != TASK:
         raise UserError(f"--checkpoint must be an agent trained on {TASK}, not {agent.cfg.task}")
     family, repeat = agent.cfg.agent, action_repeat(agent)
+    tic = time.perf_counter()
     rows = measure(args, agent)
+    wall = time.perf_counter() - tic
     summary = summarise(rows)
     write_csv(out / "gradients.csv", rows)
     write_csv(out / "summary.csv", summary)
@@ -367,7 +370,8 @@ def main(argv):
         m: {k: v for k, v in vars(getattr(agent.cfg, m)).items() if k not in ("horizon", "num_candidates")}
         for m in args.methods
     }
-    (out / "summary.json").write_text(json.dumps({"setup": setup, "summary": summary}, indent=1))
+    machine = {"measure_wall_s": round(wall, 1), "cpus": os.cpu_count(), "load_average": os.getloadavg()[0]}
+    (out / "summary.json").write_text(json.dumps({"setup": setup, "machine": machine, "summary": summary}, indent=1))
     what = (
         f"{FAMILIES.get(family, family)} agent, action repeat {repeat}; {args.states} {args.start} states x "
         f"{args.draws} draws" + (f", imagination {args.imagination}" if args.imagination else "")
