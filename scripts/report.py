@@ -5,7 +5,8 @@
         [--tdmpc2-csv DIR ...] [--bmpc-json FILE ...] [--latency latency.json] [--reps 2000] [--overwrite]
 
 Reads every `episodes-*.jsonl` under the folders (dream_mpc/evaluation/records.py; any of sweeps, machines, reruns:
-one row per episode identity) and writes to --out:
+one row per episode identity), or an earlier report's `episodes.csv` given as a file (to rebuild a report from its
+own records), and writes to --out:
   report.md            the self-contained report: what was read, missing cells, every table and figure below
   figure2-intervals.png, figure2-profiles.png
                        figure 2: median / IQM / mean / optimality gap with stratified-bootstrap 95 % CIs, and the score
@@ -142,6 +143,45 @@ def baselines_by_suite(baselines):
     return out
 
 
+# --------------------------------------------------------------------------------------------- reading
+def csv_rows(path):
+    """The rows of an earlier report's episodes.csv (the merged records it read) as record rows, so that a report
+    can be rebuilt from its own records: empty cells None, the exploitation cell (a Python literal) parsed."""
+    import ast
+
+    import pandas as pd
+
+    df = pd.read_csv(
+        path,
+        dtype={"weights": str, "options": str, "checkpoint": str, "exploitation": str},
+        float_precision="round_trip",
+    )
+    rows = []
+    for r in df.to_dict("records"):
+        row = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+        if isinstance(row.get("exploitation"), str):
+            row["exploitation"] = ast.literal_eval(row["exploitation"])
+        for k in ("seed", "episode", "length", "nonfinite", "train_seed"):
+            if row.get(k) is not None:
+                row[k] = int(row[k])
+        rows.append(row)
+    return rows
+
+
+def read_records(paths):
+    """Record rows from result folders and record files (records.collect) and earlier reports' episodes.csv files,
+    one per episode identity (the first one read)."""
+    rows, seen = [], set()
+    for p in paths:
+        got = csv_rows(p) if str(p).endswith(".csv") else records.collect([p])
+        for row in got:
+            key = records.episode_key(row)
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
+    return rows
+
+
 # --------------------------------------------------------------------------------------------- writing
 def _tracked(path):
     try:
@@ -205,8 +245,11 @@ def figure2(points, cis, taus, profiles, profile_cis, writer, counts="", note=No
             xlabel_y_coordinate=-0.45,
             row_height=max(0.35, 0.3 + 0.05 * len(methods)),
         )
-        fig.suptitle(
-            f"Aggregate normalized scores: point estimate and {what}", fontsize="small", y=1.02 + 0.06 * bool(note)
+        fig.suptitle(  # above the metric titles, which rliable draws above the axes
+            f"Aggregate normalized scores: point estimate and {what}",
+            fontsize="small",
+            y=1.0 + 0.45 / fig.get_figheight(),
+            va="bottom",
         )
         fig.savefig(writer.path("figure2-intervals.png"), dpi=120, bbox_inches="tight")
         plt.close(fig)
@@ -250,17 +293,18 @@ def planning_ms_plot(df, writer):
     g = df.groupby("method", sort=False)["ms_per_step"]
     means, stds, counts = g.mean(), g.std(ddof=0).fillna(0), g.count()
     fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(means)), 3.4))
-    bars = ax.bar(range(len(means)), means.values, yerr=stds.values, capsize=3, color="tab:blue")
-    ax.bar_label(bars, [f"{n} ep" for n in counts.values], fontsize=7, padding=2)
+    ax.bar(range(len(means)), means.values, yerr=stds.values, capsize=3, color="tab:blue")
+    for x, n in enumerate(counts.values):  # each bar's episodes at its foot, clear of the error bar
+        ax.annotate(f"{n} ep", (x, 0), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(means)), means.index, rotation=20, ha="right", fontsize="small")
     ax.set_ylabel("planning ms / step")
     ax.set_title(
-        "bars: mean planning ms per step over episodes; error bars: std over episodes; labels: episodes",
+        "bars: mean planning ms per step over episodes;\nerror bars: std over episodes; labels: episodes per bar",
         fontsize="small",
     )
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
-    fig.savefig(writer.path("planning-ms.png"), dpi=120)
+    fig.savefig(writer.path("planning-ms.png"), dpi=120, bbox_inches="tight")
     plt.close(fig)
     return means, stds
 
@@ -372,7 +416,7 @@ def build(
     baseline_step=None,
 ):
     """Write every output to `out`; returns a dict of what was computed (for tests and scripts)."""
-    rows = records.collect(folders)
+    rows = read_records(folders)
     if not rows:
         raise UserError(f"no evaluation records (episodes-*.jsonl) under {', '.join(map(str, folders))}")
     df = records.to_frame(rows)
@@ -495,10 +539,10 @@ def build(
             "is no interval. Better or worse with confidence only where the interval excludes 0.\n"
         )
         md.append(
-            "| task | method | difference [95 % CI], n runs | runs | episodes | with confidence |\n"
-            "|---|---|---|---|---|---|\n"
+            "| task | method | difference [95 % CI], n runs | episodes | with confidence |\n"
+            "|---|---|---|---|---|\n"
             + "\n".join(
-                f"| {t} | {m} | {iv.text(1)} | {iv.runs} | {iv.episodes} | "
+                f"| {t} | {m} | {iv.text(1)} | {iv.episodes} | "
                 f"{({1: 'better', -1: 'worse'}).get(iv.verdict(), 'no' if iv.defined else '– (no interval)')} |"
                 for (t, m), iv in paired.items()
                 if m != baseline
@@ -577,7 +621,11 @@ def build(
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("folders", nargs="+", help="result folders (results_dir of evaluate.py) or record files")
+    p.add_argument(
+        "folders",
+        nargs="+",
+        help="result folders (results_dir of evaluate.py), record files, or a report's episodes.csv",
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--runs", default="train_seed", help="the resampled unit: train_seed, or train_seed,seed")
     p.add_argument("--baseline", default=None, help='method for paired differences, e.g. "policy (tdmpc2)"')

@@ -93,5 +93,8 @@ def test_the_bootstrap_threshold_is_where_its_coverage_reaches_93_percent():
     assert intervals.percentile_bootstrap_coverage(n) == pytest.approx(0.93, abs=0.0015)
     assert intervals.percentile_bootstrap_coverage(n // 2) < 0.91
     assert intervals.bootstrap_caveat(n) is None
-    assert "too few for a percentile bootstrap" in intervals.bootstrap_caveat(3)
+    assert intervals.bootstrap_caveat(3) == (
+        "n=3 runs per task: too few for a percentile bootstrap (its nominal 95 % interval covers about 75 %; about "
+        "93 % needs 20 runs per task)"
+    )
     assert intervals.bootstrap_caveat(1) == "n=1 run per task: no interval"

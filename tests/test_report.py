@@ -340,3 +340,21 @@ def test_one_seed_prints_no_interval_and_no_zero_spread(tmp_path):
     assert "| 0.0 |" not in text and "– (1 seed)" in text
     compare_planners.plot(summary, tmp_path / "returns.png")
     assert (tmp_path / "returns.png").stat().st_size > 5000
+
+
+def test_a_report_rebuilt_from_its_own_episodes_csv_is_the_same(tmp_path):
+    """results/sweep-small is regenerated from its own records: a report's episodes.csv read back gives the same
+    tables, aggregates and paired differences as the records it was made from."""
+    import report
+
+    write_records(tmp_path / "res", noisy)
+    first = report.build([tmp_path / "res"], tmp_path / "a", reps=100, baseline="policy (tdmpc2)")
+    again = report.build([tmp_path / "a" / "episodes.csv"], tmp_path / "b", reps=100, baseline="policy (tdmpc2)")
+    for name in ("table-dmcontrol.md", "aggregates.csv"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text(), name
+    assert first["paired"] == again["paired"]
+    text = (tmp_path / "b" / "report.md").read_text()
+    # 3 runs per task: rliable's intervals are kept but marked, with the runs beside them
+    assert "**These intervals are descriptive only**: n=3 runs per task: too few for a percentile bootstrap" in text
+    assert "| dream (tdmpc2) | 3 |" in text
+    assert ", n=3 |" in text  # the paired differences with their runs

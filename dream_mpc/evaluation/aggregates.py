@@ -130,8 +130,7 @@ def bootstrap_note(matrices):
     caveat = intervals.bootstrap_caveat(min(counts))
     if caveat is None:
         return None
-    runs = ", ".join(map(str, counts))
-    return f"runs per task: {runs}; {caveat}"
+    return caveat if len(counts) == 1 else f"runs per task: {', '.join(map(str, counts))}; fewest: {caveat}"
 
 
 def aggregate_intervals(matrices, reps=2000, seed=0, method="percentile"):

@@ -145,6 +145,6 @@ def bootstrap_caveat(runs_per_task):
     if n >= MIN_BOOTSTRAP_RUNS:
         return None
     return (
-        f"n={n} runs per task: too few for a percentile bootstrap (about {percentile_bootstrap_coverage(n):.0%} "
-        f"coverage for the nominal {LEVEL:.0%}; {MIN_BOOTSTRAP_RUNS} runs per task reach ~93 %): descriptive only"
+        f"n={n} runs per task: too few for a percentile bootstrap (its nominal {100 * LEVEL:.0f} % interval covers "
+        f"about {100 * percentile_bootstrap_coverage(n):.0f} %; about 93 % needs {MIN_BOOTSTRAP_RUNS} runs per task)"
     )
