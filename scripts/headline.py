@@ -301,6 +301,42 @@ def budget_block():
     }
 
 
+ADAPTIVE_AGENTS = ("cartpole-swingup-tdmpc2", "cartpole-swingup-bmpc", "walker-walk-bmpc")  # results/adaptive/<agent>
+
+
+def adaptive_blocks():
+    """docs/analyses.md's adaptive comparison: the tables of results/adaptive/<agent>/episodes.csv (intervals computed
+    now) and, per variant, where it is better or worse than the fixed step with confidence."""
+    folders = [ROOT / ADAPTIVE / a for a in ADAPTIVE_AGENTS if (ROOT / ADAPTIVE / a / "episodes.csv").is_file()]
+    if not folders:
+        return {}
+    cp = _compare_planners()
+    import compare_adaptive
+
+    lines, by_variant = [], {}
+    for folder in folders:
+        rows = [
+            dict(r, iterations=float(r["iterations"]), evaluations=float(r["evaluations"]))
+            for r in cp.read_rows(folder / "episodes.csv")
+        ]
+        summary = cp.summarise(rows, baseline="fixed")
+        table = compare_adaptive.table(summary, rows, "fixed").splitlines()
+        lines += table if not lines else table[2:]
+        for r in summary:
+            if r["planner"] != "fixed":
+                by_variant.setdefault(r["planner"], []).append((_label(r), cp.interval_of(r, "fixed")))
+    verdicts = []
+    for variant, items in by_variant.items():
+        sides = {1: [], -1: [], 0: []}
+        for label, iv in items:
+            sides[iv.verdict()].append(f"{label} ({iv.text(1)})")
+        verdicts.append(
+            f"- `{variant}`: better with confidence: {', '.join(sides[1]) or 'none'}. Worse with confidence: "
+            f"{', '.join(sides[-1]) or 'none'}. Level (the interval holds 0): {', '.join(sides[0]) or 'none'}."
+        )
+    return {"adaptive-table": "\n".join(lines), "adaptive-verdicts": "\n".join(verdicts)}
+
+
 def _n(x):
     return "none" if x == 0 else str(x)
 
@@ -339,6 +375,7 @@ def blocks():
         "bundled-table": "\n".join(table),
         **dreamer_blocks(),
         **budget_block(),
+        **adaptive_blocks(),
         **__import__("headline_analyses").blocks(),  # docs/analyses.md's D.2 and D.3 (scripts/headline_analyses.py)
     }
 
