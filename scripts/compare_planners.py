@@ -190,8 +190,9 @@ def table(summary, baseline="policy"):
         vs = interval_of(s, baseline)
         vs = "–" if vs is None or s["planner"] == baseline else vs.text(1)
         lines.append(
-            f"| {s['task']} | {s['agent']} | {s['planner']} | {s['return_mean']:.1f} ± {s['return_std']:.1f} "
-            f"| {seed_spread(s)} | {s['episodes']} | {vs} | {s['ms_per_step']:.2f} |"
+            f"| {s['task']} | {s['agent']} | {s['planner']} | {s['return_mean']:.1f} "
+            + (f"± {s['return_std']:.1f} " if s["episodes"] > 1 else "(1 episode) ")
+            + f"| {seed_spread(s)} | {s['episodes']} | {vs} | {s['ms_per_step']:.2f} |"
         )
     return "\n".join(lines)
 

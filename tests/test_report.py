@@ -340,6 +340,8 @@ def test_one_seed_prints_no_interval_and_no_zero_spread(tmp_path):
     assert "| 0.0 |" not in text and "– (1 seed)" in text
     compare_planners.plot(summary, tmp_path / "returns.png")
     assert (tmp_path / "returns.png").stat().st_size > 5000
+    one = compare_planners.table(compare_planners.summarise([r for r in rows if r["episode"] == 0], "policy"))
+    assert "| 182.5 (1 episode) |" in one and "± 0.0" not in one  # one episode: no spread over episodes either
 
 
 def test_a_report_rebuilt_from_its_own_episodes_csv_is_the_same(tmp_path):
