@@ -12,7 +12,7 @@ from:
   with dream_mpc/evaluation/intervals.py (Student's t over the evaluation seeds, their number beside each), never
   read from an older summary's stored numbers. The same for the tables of the ablation and sweep folders (TABLES);
 - agents/*.pt: each bundled agent's training steps (the checkpoint's `step`) and its policy return (the episodes,
-  and results/dreamer/compare/episodes.csv for the Dreamer agent);
+  and the episodes.csv of results/dreamer/compare for the Dreamer agent);
 - results/dreamer/ (docs/results.md, "Dreamer"): the four pixel runs of table 14 (`training/<task>/` holds each
   run's train.csv, eval.csv and config.json), the bundled Dreamer agent with every planner (`compare/`) and table
   15 on this CPU (`table15.json`), beside the paper's numbers (`TABLE14_PAPER`, `table15.PAPER_MS`);
