@@ -150,7 +150,7 @@ def evaluate_job(cfg):
 
     check_checkpoint_file(cfg.checkpoint)  # a missing or non-torch file: one line, before anything is loaded
     if cfg.multitask:  # task=mt30|mt80: every task of the set, the official normalized score
-        from dream_mpc.envs.multitask import evaluate_checkpoint_set
+        from dream_mpc.evaluation.multitask import evaluate_checkpoint_set
 
         return evaluate_checkpoint_set(cfg)
     return evaluate_checkpoint(cfg)

@@ -15,8 +15,9 @@ from tensordict import TensorDict
 
 from dream_mpc import config
 from dream_mpc.envs import all_tasks, suite_of, task_sets
-from dream_mpc.envs.multitask import MultitaskEnv, evaluate_task_set, official_score
+from dream_mpc.envs.multitask import MultitaskEnv, official_score
 from dream_mpc.errors import UserError
+from dream_mpc.evaluation.multitask import evaluate_task_set
 
 HAVE_MW = importlib.util.find_spec("metaworld") is not None
 
@@ -214,3 +215,33 @@ def _build_and_step(suite, task):
         assert torch.isfinite(obs).all() and np.isfinite(float(reward)) and "success" in info, task
     if hasattr(env, "close"):
         env.close()
+
+
+def test_evaluate_py_on_a_task_set_writes_the_records_of_every_evaluation(tmp_path):
+    """One record format for every evaluation: evaluate.py task=mt80 writes one row per (task, episode)."""
+    from dream_mpc import checkpoint, cli
+    from dream_mpc.evaluation import records
+    from dream_mpc.registry import agents
+    from dream_mpc.training import offline
+
+    cfg = config.load(["task=mt80", "model_size=1", "device=cpu"])
+    offline.setup(cfg)
+    torch.manual_seed(0)
+    checkpoint.save(tmp_path / "mt80.pt", agents.get("tdmpc2")(cfg))
+    cli.run(
+        cli.evaluate_job,
+        [
+            "task=mt80",
+            f"checkpoint={tmp_path / 'mt80.pt'}",
+            "planner=policy",
+            "eval_episodes=2",
+            "eval_tasks=[pendulum-swingup]",
+            f"results_dir={tmp_path / 'r'}",
+            "device=cpu",
+        ],
+    )
+    rows = records.collect([tmp_path / "r"])
+    assert [(r["task"], r["episode"], r["planner"]) for r in rows] == [
+        ("pendulum-swingup", i, "policy") for i in (0, 1)
+    ]
+    assert all(r["agent"] == "tdmpc2" and r["length"] == 500 for r in rows)  # DMControl: 500 agent steps

@@ -135,7 +135,7 @@ class DMControlSuite(Suite):
         return TASKS
 
     def make(self, task, cfg):
-        return DMControl(task, seed=cfg.seed, obs=cfg.obs, frames=cfg.get("frame_stack", NUM_FRAMES))
+        return DMControl(task, seed=cfg.seed, obs=cfg.obs, frames=getattr(cfg, "frame_stack", NUM_FRAMES))
 
     @functools.lru_cache(maxsize=None)
     def dims(self, task):

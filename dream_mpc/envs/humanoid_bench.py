@@ -312,7 +312,7 @@ class HumanoidBenchSuite(Suite):
         return task_names()
 
     def make(self, task, cfg):
-        return HumanoidBench(task, seed=cfg.seed, obs=cfg.obs, frames=cfg.get("frame_stack", NUM_FRAMES))
+        return HumanoidBench(task, seed=cfg.seed, obs=cfg.obs, frames=getattr(cfg, "frame_stack", NUM_FRAMES))
 
     @functools.lru_cache(maxsize=None)
     def dims(self, task):

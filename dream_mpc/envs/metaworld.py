@@ -213,7 +213,7 @@ class MetaWorldSuite(Suite):
         return TASKS
 
     def make(self, task, cfg):
-        return MetaWorld(task, seed=cfg.seed, obs=cfg.obs, frames=cfg.get("frame_stack", NUM_FRAMES))
+        return MetaWorld(task, seed=cfg.seed, obs=cfg.obs, frames=getattr(cfg, "frame_stack", NUM_FRAMES))
 
     @functools.lru_cache(maxsize=None)
     def dims(self, task):

@@ -1,13 +1,11 @@
-"""Multi-task environments and evaluation, as TD-MPC2's multi-task models see them.
+"""Multi-task environments, as TD-MPC2's multi-task models see them.
 
 `MultitaskEnv(tasks, cfg)` holds one env per task (built on first use) and presents them as one env:
 observations zero-padded to the largest observation dim, actions of the largest action dim of which each task
 takes its first `action_dims[i]` (the model masks the rest), and the active task's episode length. Pick the task
 with `set_task(i)` (or `reset(task=i)`); the index is the task id of the official models and datasets.
 
-`evaluate_task_set(agent, cfg, tasks, episodes)` runs `episodes` evaluation episodes of each task and returns
-per-task returns and successes and the official multi-task score: the mean over tasks of return / 10 for
-DMControl tasks and success x 100 for Meta-World tasks (100 x each suite's normalized score).
+`official_score` is TD-MPC2's multi-task score of one task (dream_mpc.evaluation.multitask.py evaluates a set).
 """
 
 import types
@@ -112,75 +110,3 @@ def official_score(task, episode_return, success):
     """TD-MPC2's multi-task score of one task: 100 x the suite's normalized score (DMC return / 10, MW success
     x 100)."""
     return 100.0 * suite_of(task).normalized_score(task, episode_return, success)
-
-
-def evaluate_task_set(agent, cfg, tasks=None, episodes=None, eval_mode=True, log=print):
-    """`episodes` (default cfg.eval_episodes) episodes of each of `tasks` (default: all of cfg.tasks), with the agent's
-    task index of each; returns {"tasks": {task: {returns, successes, return, success, score}},
-    "score": the mean official score over the tasks evaluated}."""
-    from dream_mpc.evaluation.episodes import run_episode
-
-    all_tasks = list(cfg.tasks)
-    tasks = all_tasks if tasks is None else list(tasks)
-    unknown = [t for t in tasks if t not in all_tasks]
-    if unknown:
-        raise UserError(f"tasks {unknown} are not in {cfg.task}; valid: {', '.join(all_tasks)}")
-    episodes = int(cfg.eval_episodes if episodes is None else episodes)
-    lengths = getattr(cfg, "episode_lengths", None)
-    env = MultitaskEnv(
-        all_tasks,
-        cfg,
-        obs_dims=[cfg.obs_shape[cfg.obs][0]] * len(all_tasks),
-        action_dims=getattr(cfg, "action_dims", None) or [cfg.action_dim] * len(all_tasks),
-        episode_lengths=lengths or [cfg.episode_length] * len(all_tasks),
-    )
-    results = {}
-    for task in tasks:
-        idx = all_tasks.index(task)
-        env.set_task(idx)
-        runs = [
-            run_episode(agent, env, eval_mode=eval_mode, task=idx if len(all_tasks) > 1 else None)
-            for _ in range(episodes)
-        ]
-        returns = [ep["return"] for ep in runs]
-        successes = [ep["success"] for ep in runs]
-        score = float(np.mean([official_score(task, r, s) for r, s in zip(returns, successes)]))
-        results[task] = {
-            "returns": returns,
-            "successes": successes,
-            "return": float(np.mean(returns)),
-            "success": float(np.mean(successes)),
-            "score": score,
-        }
-        if log is not None:
-            log(
-                f"{task}: return {results[task]['return']:.1f}, success {results[task]['success']:.2f}, "
-                f"score {score:.1f}"
-            )
-    return {"tasks": results, "score": float(np.mean([r["score"] for r in results.values()]))}
-
-
-def evaluate_checkpoint_set(cfg):
-    """evaluate.py with task=mt30|mt80: the multi-task checkpoint on every task of the set (or on `eval_tasks`, when
-    the config has that key), cfg.eval_episodes episodes each; prints per-task lines and the official score."""
-    from dream_mpc import runtime
-    from dream_mpc.checkpoint import load_agent
-
-    if cfg.checkpoint is None:
-        raise UserError(f"no checkpoint given: python evaluate.py task={cfg.task} checkpoint=<path.pt> planner=mppi")
-    runtime.setup(cfg)
-    agent = load_agent(
-        cfg.checkpoint, task=cfg.task, device=cfg.device, overrides=cfg._overrides, trusted=cfg.trust_checkpoint
-    )
-    runtime.set_seed(cfg.seed)
-    tasks = cfg.get("eval_tasks") or None
-    print(
-        f"evaluating {cfg.checkpoint} on {cfg.task} ({len(tasks or agent.cfg.tasks)} tasks) with "
-        f"planner={agent.cfg.planner}, {cfg.eval_episodes} episodes each"
-    )
-    result = evaluate_task_set(agent, agent.cfg, tasks, episodes=cfg.eval_episodes, eval_mode=not cfg.eval_noise)
-    print(
-        f"{cfg.task} planner={agent.cfg.planner}: normalized score {result['score']:.1f} over "
-        f"{len(result['tasks'])} tasks (DMControl return / 10, Meta-World success x 100)"
-    )
-    return result

@@ -65,7 +65,7 @@ def evaluate_checkpoint(cfg):
     from dream_mpc.errors import UserError
     from dream_mpc.evaluation import records
     from dream_mpc.evaluation.exploitation import ExploitationRecorder
-    from dream_mpc.training.logger import save_video
+    from dream_mpc.evaluation.video import save_video
 
     if cfg.checkpoint is None:
         raise UserError("no checkpoint given: python evaluate.py task=<task> checkpoint=<path.pt> planner=mppi")

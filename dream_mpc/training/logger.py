@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-VIDEO_FPS = 15
+from dream_mpc.evaluation.video import VIDEO_FPS, save_video
+
 CSV_COLUMNS = {"eval": ("step", "episode_reward", "episode_success")}  # as the official eval.csv; train.csv: all
 # console columns: (metric, label, format)
 CONSOLE = (
@@ -18,16 +19,6 @@ CONSOLE = (
     ("elapsed_time", "T", None),
     ("steps_per_second", "FPS", "{:.0f}"),
 )
-
-
-def save_video(frames, path):
-    """Frames (H, W, 3) uint8 -> mp4 at 15 fps."""
-    import imageio
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, frames, fps=VIDEO_FPS, macro_block_size=1)
-    return path
 
 
 class CSVLog:

@@ -5,7 +5,8 @@ A chunk is a torch-saved TensorDict of whole episodes with batch [episodes, step
 the reset observation, its action and reward NaN). The chunks are read with weights_only=True (no code runs from
 them), the episodes of the set's tasks (task id < len(cfg.tasks)) go into the replay buffer, and the agent takes
 cfg.steps gradient steps; every eval_freq steps and at the end (eval_freq > 0) every task is evaluated with
-`evaluate_task_set`; the agent is saved to models/<step>.pt then and at the end (save_agent).
+`dream_mpc.evaluation.multitask.evaluate_task_set`; the agent is saved to models/<step>.pt then and at the end
+(save_agent).
 """
 
 import time
@@ -145,7 +146,7 @@ class OfflineTrainer:
         self.models_dir = Path(cfg.work_dir) / "models"
 
     def eval(self, step):
-        from dream_mpc.envs.multitask import evaluate_task_set
+        from dream_mpc.evaluation.multitask import evaluate_task_set
 
         result = evaluate_task_set(self.agent, self.cfg, episodes=self.cfg.eval_episodes, log=None)
         metrics = {"step": step, "score": result["score"]}
