@@ -6,8 +6,14 @@ a printed table and a bar plot with error bars.
     python scripts/compare_planners.py --from-csv run1/episodes.csv run2/episodes.csv --out results/tmp/merged
       (merge runs made in parallel or on several machines into one table and plot)
 
+    python scripts/compare_planners.py --from-records results/dreamer/compare/records --out results/dreamer/compare
+      (summarise the records that `evaluate.py -m` wrote; a planner run with several settings is split by them)
+
     python scripts/compare_planners.py --checkpoints ... --out results/tmp/compare --resume
-      (an interrupted run goes on: episodes already in out/episodes.csv, or in --from-csv files, are not run again)
+      (an interrupted run goes on: episodes already recorded in out/records are not run again)
+
+Episodes run through evaluate.py's one evaluation path (dream_mpc/evaluation/episodes.py, one job per checkpoint,
+planner and seed) and are recorded in out/records as every evaluation is; episodes.csv is written from them.
 
 The output folder defaults to results/tmp/compare (ignored by git). A folder that already holds results is kept as
 it is unless --resume (add the missing episodes) or --overwrite (replace them) says otherwise (scripts/outputs.py).
@@ -25,6 +31,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -36,66 +43,81 @@ from dream_mpc import reproducible_products
 reproducible_products()  # the same bits at any CPU thread count (before MKL's first product)
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from dream_mpc.checkpoint import load_agent  # noqa: E402
-from dream_mpc.envs import make_env  # noqa: E402
 from dream_mpc.errors import UserError, run_cli  # noqa: E402
-from dream_mpc.evaluation.episodes import run_episode, seed_everything  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import outputs  # noqa: E402
 
-OUTPUT_FILES = ("episodes.csv", "summary.json", "returns.png")
+OUTPUT_FILES = ("episodes.csv", "summary.json", "returns.png", "records")
 FIELDS = ["checkpoint", "task", "agent", "planner", "seed", "episode", "return", "success", "ms_per_step"]
 
 
 def evaluate_all(
-    checkpoints, planners, seeds, episodes, overrides=(), eval_mode=True, first_seed=1, done=(), device="auto"
+    checkpoints,
+    planners,
+    seeds,
+    episodes,
+    records_dir,
+    overrides=(),
+    eval_noise=False,
+    first_seed=1,
+    device="auto",
+    threads=0,
 ):
-    """Yields one row per episode, in a fixed order, behind a progress bar; episodes whose key
-    (checkpoint, planner, seed, episode) is in `done` are skipped."""
-    done = set(done)
-    todo = [
-        (str(path), planner, seed, episode)
-        for path in checkpoints
-        for planner in planners
-        for seed in range(first_seed, first_seed + seeds)
-        for episode in range(episodes)
+    """Every (checkpoint, planner, seed) as an evaluate.py job into `records_dir` (recorded episodes are skipped)."""
+    from dream_mpc import cli
+
+    jobs = [(str(c), p, s) for c in checkpoints for p in planners for s in range(first_seed, first_seed + seeds)]
+    for n, (path, planner, seed) in enumerate(jobs, 1):
+        tqdm.write(f"job {n}/{len(jobs)}: {Path(path).stem} planner={planner} seed={seed}")
+        cli.run(
+            cli.evaluate_job,
+            [
+                f"checkpoint={path}",
+                f"planner={planner}",
+                f"seed={seed}",
+                f"eval_episodes={episodes}",
+                f"results_dir={records_dir}",
+                f"device={device}",
+                f"eval_noise={str(eval_noise).lower()}",
+                f"threads={threads}",
+                *overrides,
+            ],
+        )
+
+
+def rows_from_records(paths):
+    """episodes.csv rows from evaluation records. A planner recorded with several settings (its options, or an
+    agent's acting options such as dreamer.eval_action) is one method per setting, named by what differs."""
+    from dream_mpc.evaluation import records
+
+    found = records.collect(paths)
+    settings = {}
+    for r in found:
+        settings.setdefault(r["planner"], {}).setdefault(r["options"], json.loads(r["options"]))
+    labels = {}
+    for planner, by_json in settings.items():
+        keys = sorted(
+            {k for o in by_json.values() for k in o if len({json.dumps(x.get(k)) for x in by_json.values()}) > 1}
+        )
+        for text, o in by_json.items():
+            labels[planner, text] = " ".join([planner, *(f"{k.split('.')[-1]}={o.get(k)}" for k in keys)])
+    return [
+        {
+            "checkpoint": r["checkpoint"],
+            "task": r["task"],
+            "agent": r["agent"],
+            "planner": labels[r["planner"], r["options"]],
+            "seed": r["seed"],
+            "episode": r["episode"],
+            "return": r["return"],
+            "success": r["success"],
+            "ms_per_step": r["ms_per_step"],
+        }
+        for r in found
     ]
-    bar = tqdm(total=sum(key not in done for key in todo), unit="episode", dynamic_ncols=True)
-    for path in checkpoints:
-        agent = load_agent(path, device=device, overrides=overrides)
-        env = make_env(agent.cfg)
-        for planner in planners:
-            agent.set_planner(planner)
-            for seed in range(first_seed, first_seed + seeds):
-                seed_everything(seed, env)
-                skipped = False
-                for episode in range(episodes):
-                    if (str(path), planner, seed, episode) in done:
-                        env.reset()  # draws this episode's initial state, as the full run did
-                        skipped = True
-                        continue
-                    if skipped:  # the planner's noise stream of a full run cannot be recovered: a fixed new one
-                        torch.manual_seed(seed * 100_003 + episode)
-                        skipped = False
-                    ep = run_episode(agent, env, eval_mode=eval_mode)
-                    bar.set_postfix_str(f"{Path(path).stem} {planner} seed {seed}: {ep['return']:.0f}")
-                    bar.update()
-                    yield {
-                        "checkpoint": str(path),
-                        "task": agent.cfg.task,
-                        "agent": agent.cfg.agent,
-                        "planner": planner,
-                        "seed": seed,
-                        "episode": episode,
-                        "return": ep["return"],
-                        "success": ep["success"],
-                        "ms_per_step": ep["ms_per_step"],
-                    }
-    bar.close()
 
 
 def read_rows(path):
@@ -258,17 +280,11 @@ def plot(summary, path):
     plt.close(fig)
 
 
-def record(rows, new_rows, path):
-    """Write rows, then each new row as it comes (flushed: an interrupted run keeps its episodes); returns all."""
-    rows = list(rows)
+def write_rows(rows, path):
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-        for row in new_rows:
-            writer.writerow(row)
-            f.flush()
-            rows.append(row)
     return rows
 
 
@@ -291,48 +307,53 @@ def main(argv=None):
         default=[],
         help="earlier runs' episodes.csv: merged into the table, their episodes not run again",
     )
+    p.add_argument(
+        "--from-records", nargs="+", default=[], help="folders of evaluation records (evaluate.py's results_dir)"
+    )
     p.add_argument("--planners", nargs="+", default=["policy", "mppi", "dream"])
     p.add_argument("--seeds", type=int, default=3, help="evaluation seeds first..first+N-1")
-    p.add_argument("--first-seed", type=int, default=1, help="to add seeds to an earlier run (merge with --from-csv)")
+    p.add_argument("--first-seed", type=int, default=1, help="to add seeds to an earlier run")
     p.add_argument("--episodes", type=int, default=10, help="episodes per seed")
     p.add_argument("--out", default="results/tmp/compare", help="output folder (default: ignored by git)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. dream.lr=0.2")
-    p.add_argument("--baseline", default="policy", help="planner the paired differences are taken against")
-    outputs.add_flags(p)  # --resume: keep out/episodes.csv and run only the missing episodes; --overwrite
+    p.add_argument("--baseline", default="policy", help="the method (planner label) differences are taken against")
+    outputs.add_flags(p)  # --resume: keep out/records and run only the missing episodes; --overwrite
     p.add_argument("--eval-noise", action="store_true", help="add planner exploration noise (official evaluate.py)")
     args = p.parse_args(argv)
-    if not args.checkpoints and not args.from_csv:
-        raise UserError("give --checkpoints to evaluate, or --from-csv to summarise earlier runs")
-    for kind, paths in (("checkpoint", args.checkpoints), ("CSV", args.from_csv)):
-        missing = [c for c in paths if not Path(c).is_file()]
+    if not args.checkpoints and not args.from_csv and not args.from_records:
+        raise UserError("give --checkpoints to evaluate, or --from-records / --from-csv to summarise earlier runs")
+    for kind, paths, ok in (
+        ("checkpoint", args.checkpoints, Path.is_file),
+        ("CSV", args.from_csv, Path.is_file),
+        ("records folder", args.from_records, Path.is_dir),
+    ):
+        missing = [c for c in paths if not ok(Path(c))]
         if missing:
             raise UserError(f"{kind} not found: {', '.join(missing)}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     out = outputs.output_folder(args.out, OUTPUT_FILES, resume=args.resume, overwrite=args.overwrite)
-    csvs = [*args.from_csv, *([out / "episodes.csv"] if args.resume and (out / "episodes.csv").is_file() else [])]
-    earlier = {}  # one row per episode, the first one read
-    for row in (row for path in csvs for row in read_rows(path)):
-        earlier.setdefault((row["checkpoint"], row["planner"], row["seed"], row["episode"]), row)
-    done, earlier = set(earlier), list(earlier.values())
-    new = (
+    if args.overwrite and args.checkpoints and (out / "records").is_dir():
+        shutil.rmtree(out / "records")  # --overwrite: run every episode again
+    records_dirs = list(args.from_records)
+    if args.checkpoints:
         evaluate_all(
             args.checkpoints,
             args.planners,
             args.seeds,
             args.episodes,
+            out / "records",
             args.set,
-            eval_mode=not args.eval_noise,
+            eval_noise=args.eval_noise,
             first_seed=args.first_seed,
-            done=done,
             device=args.device,
+            threads=args.threads,
         )
-        if args.checkpoints
-        else ()
-    )
-    return report(record(earlier, new, out / "episodes.csv"), out, args.baseline)
+        records_dirs.append(out / "records")
+    rows = {}  # one row per episode, the first one read
+    for row in [*rows_from_records(records_dirs), *(r for path in args.from_csv for r in read_rows(path))]:
+        rows.setdefault((row["checkpoint"], row["planner"], row["seed"], row["episode"]), row)
+    return report(write_rows(list(rows.values()), out / "episodes.csv"), out, args.baseline)
 
 
 if __name__ == "__main__":

@@ -360,3 +360,37 @@ def test_a_report_rebuilt_from_its_own_episodes_csv_is_the_same(tmp_path):
     assert "**These intervals are descriptive only**: n=3 runs per task: too few for a percentile bootstrap" in text
     assert "| dream (tdmpc2) | 3 |" in text
     assert ", n=3 |" in text  # the paired differences with their runs
+
+
+def test_compare_planners_reads_the_records_of_every_evaluation_and_names_each_setting(tmp_path):
+    """Rows come from evaluation records; a planner recorded with several settings (the Dreamer policy's evaluation
+    rule) is one method per setting, named by what differs."""
+    import compare_planners
+
+    def row(planner, options, seed, episode, ret):
+        job = dict(task="cheetah-run", checkpoint="d.pt", weights="w", agent="dreamer", planner=planner)
+        job.update(options=records.options_json(options), planning_dtype="float32", device="cpu")
+        job.update(eval_noise=False, seed=seed, train_seed=1)
+        ep = dict(**{"return": ret}, success=0.0, length=500, ms_per_step=1.0)
+        records.append_row(records.job_file(tmp_path, job), records.make_row(job, episode, ep, _DMC, "cheetah-run", 0))
+
+    for seed in (1, 2):
+        row("policy", {"discount": 0.99, "dreamer.eval_action": "mode"}, seed, 0, 10.0 + seed)
+        row("policy", {"discount": 0.99, "dreamer.eval_action": "mean"}, seed, 0, 5.0)
+        row("dream", {"discount": 0.99, "dreamer.eval_action": "mode"}, seed, 0, 20.0)
+    rows = compare_planners.rows_from_records([tmp_path])
+    names = sorted({r["planner"] for r in rows})
+    assert names == ["dream", "policy eval_action=mean", "policy eval_action=mode"]
+    summary = compare_planners.summarise(rows, "policy eval_action=mode")
+    dream = next(s for s in summary if s["planner"] == "dream")
+    assert dream["vs_policy eval_action=mode"][0] == pytest.approx(20.0 - 11.5) and dream["seeds"] == 2
+
+
+class _Suite:
+    name = "dmcontrol"
+
+    def normalized_score(self, task, episode_return, success):
+        return episode_return / 1000
+
+
+_DMC = _Suite()

@@ -211,7 +211,7 @@ def lock_job(path):
     import fcntl
     import sys
 
-    lock = Path(f"{path}.lock")
+    lock = Path(path).parent / ".locks" / f"{Path(path).name}.lock"  # beside the records, out of their way
     lock.parent.mkdir(parents=True, exist_ok=True)
     f = open(lock, "a")  # noqa: SIM115 (held until the caller closes it)
     try:
