@@ -70,8 +70,12 @@ class Agent(ABC):
     planner_defaults = {}
     #: the planner of a run that names none (None: the root's, MPPI)
     default_planner = None
+    #: True for the family of a run that names none (TD-MPC2's, as the official config)
+    default_family = False
     #: frames stacked in one rgb observation
     pixel_frames = 3
+    #: env steps per agent step where a suite leaves it to the agent (Pendulum-v1); None: the suite's own
+    action_repeat = None
     #: the family's own root config keys (a dataclass of `option` fields: TD-MPC2's official names), beside the
     #: keys every run shares: another family's runs neither show (`--cfg job`) nor read them, and warn when set
     RootOptions = None

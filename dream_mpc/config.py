@@ -84,6 +84,15 @@ def root_sections():
     return out
 
 
+def root_defaults(options_cls):
+    """The defaults of a root section; the shared section's agent is the registered family that declares itself the
+    default (`Agent.default_family`)."""
+    out = opts.defaults(options_cls)
+    if out.get("agent", "") is None:
+        out["agent"] = next((n for n, cls in agents.items() if cls.__dict__.get("default_family")), None)
+    return out
+
+
 def root_specs():
     """{root key: Spec} of every declared root key (a key declared twice must be declared alike)."""
     out = {}
@@ -102,7 +111,7 @@ def root_node():
 
     raw = {}
     for _, options_cls in root_sections():
-        raw.update({k: v for k, v in opts.defaults(options_cls).items() if k not in raw})
+        raw.update({k: v for k, v in root_defaults(options_cls).items() if k not in raw})
     for block, options_cls in option_classes().items():
         raw.setdefault(block, opts.defaults(options_cls))
     raw["hydra"] = HYDRA
@@ -124,8 +133,9 @@ def reference_yaml():
     ]
     for title, options_cls in root_sections():
         lines += ["", f"# ---- {title}"]
+        defaults = root_defaults(options_cls)
         for key, spec in opts.specs(options_cls).items():
-            lines.append(f"{key}: {value(getattr(options_cls(), key))}  # {spec.doc}")
+            lines.append(f"{key}: {value(defaults[key])}  # {spec.doc}")
     for block, options_cls in option_classes().items():
         lines += ["", f"{block}:  # options of {block} ({'planner' if block in _planner_blocks() else 'agent'})"]
         for key, spec in opts.specs(options_cls).items():
@@ -155,8 +165,9 @@ def help_text():
 
     def section(title, options_cls, prefix=""):
         lines.extend(["", f"{title} (key=default   (allowed) meaning):"])
+        defaults = root_defaults(options_cls) if not prefix else opts.defaults(options_cls)
         for name, spec in opts.specs(options_cls).items():
-            value = getattr(options_cls(), name)
+            value = defaults[name]
             shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else value
             lines.append(f"  {prefix}{name}={shown}   ({spec.allowed()}) {spec.doc}")
 
@@ -487,6 +498,7 @@ def parse_cfg(raw):
     raw = validate(apply_planner_defaults(raw, overridden))
     agent = agents.get(raw["agent"])
     raw["frame_stack"] = agent.pixel_frames if raw["obs"] == "rgb" else 1
+    raw["action_repeat"] = agent.action_repeat
     if agent.replaces_root_keys:  # the agent's values replace the root's, and its own keys are read at the root
         for key, value in raw[agent.option_block].items():
             if key not in overridden:  # a top-level override wins over the agent's block

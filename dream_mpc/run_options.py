@@ -15,7 +15,10 @@ class RunOptions:
     task: str = option("dog-run", "task name (any registered suite's) or a multi-task set: mt30, mt80")
     obs: str = option("state", "observations: state, or rgb pixels (suites that render)", choices=("state", "rgb"))
     episodic: bool = option(False, "terminations end the TD target (HumanoidBench falls); false: official TD-MPC2")
-    agent: str = option("tdmpc2", "agent family: any registered agent (the built-in ones and a plug-in's)")
+    agent: str = option(
+        None, "agent family: any registered agent (the built-in ones and a plug-in's); default: TD-MPC2's",
+        nullable=True,
+    )
     planner: str = option("mppi", "planner that acts: any registered planner (mppi, dream, grad, hybrid, cem, ...)")
     mpc: bool = option(True, "false: act with the policy alone (recorded as planner=policy)")
     device: str = option("auto", "auto (cuda if present, else cpu), cpu, cuda or cuda:N")

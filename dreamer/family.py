@@ -64,6 +64,7 @@ class DreamerAgent(Agent):
     planner_defaults = APPENDIX_D
     default_planner = "dream"  # Dream-MPC (Dreamer), the paper's appendix D; planner=policy: Dreamer itself
     pixel_frames = 1  # the paper's Dreamer reads one 64x64 frame
+    action_repeat = 2  # table 16, where a suite leaves it to the agent (DMControl's is 2 already)
 
     @classmethod
     def sequence_length(cls, cfg):

@@ -7,9 +7,10 @@ Rewards are gymnasium's own, -(angle^2 + 0.1 theta_dot^2 + 0.001 torque^2) per s
 
 Action repeat: one agent step is `action_repeat` simulator steps with the same torque, their rewards summed and the
 last observation returned; an episode is 200 / action_repeat agent steps (200 simulator steps whatever the repeat,
-so returns stay comparable). The suite uses no repeat (1, gymnasium's own step), except for the agent families of
-FAMILY_ACTION_REPEAT: the Dream-MPC paper runs its Dreamer agents with table 16's action repeat 2 (appendix D),
-and its gradient analysis (D.2) with "the default hyperparameters of table 16".
+so returns stay comparable). The suite uses no repeat (1, gymnasium's own step) unless the run's agent family
+declares one (`Agent.action_repeat`, in `cfg.action_repeat`): the Dream-MPC paper runs its Dreamer agents with
+table 16's action repeat 2 (appendix D), and its gradient analysis (D.2) with "the default hyperparameters of table
+16".
 Initial states come from gymnasium's reset (theta ~ U[-pi, pi], theta_dot ~ U[-1, 1]) drawn by the env's own
 generator, seeded with cfg.seed and saved by get_rng_state. Pixels are not offered (gymnasium draws this env with
 pygame, which we do not depend on): obs=rgb is a one-line error.
@@ -26,8 +27,6 @@ from dream_mpc.registry import suites
 TASK = "gym-pendulum"
 EPISODE_LENGTH = 200  # gymnasium's max_episode_steps for Pendulum-v1 (simulator steps)
 MAX_TORQUE = 2.0
-# agent family -> action repeat on this suite (others: 1); table 16 of the paper (appendix D) for Dreamer
-FAMILY_ACTION_REPEAT = {"dreamer": 2}
 # mean return of uniform random actions over 1,000 episodes (seed 0, measured with this wrapper), and the return
 # we call solved: -150 is what converged SAC/TD3 agents reach on Pendulum-v1 from its random starts
 RETURN_RANDOM = -1229.9
@@ -109,8 +108,8 @@ class PendulumSuite(Suite):
 
     @staticmethod
     def action_repeat(cfg):
-        """The action repeat of a run: its agent family's (FAMILY_ACTION_REPEAT), else 1."""
-        return FAMILY_ACTION_REPEAT.get(getattr(cfg, "agent", None), 1)
+        """The action repeat of a run: its agent family's (`cfg.action_repeat`), else 1."""
+        return getattr(cfg, "action_repeat", None) or 1
 
     def make(self, task, cfg):
         return Pendulum(seed=cfg.seed, obs=cfg.obs, action_repeat=self.action_repeat(cfg))
