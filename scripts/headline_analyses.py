@@ -177,7 +177,7 @@ def exploitation_blocks():
             sel = sorted((s for s in summary if s["task"] == task), key=_relative)
             worst = sel[-1]
             parts.append(
-                f"on {task} the mean reward gap is within {100 * _relative(sel[0]):.1f} % ({sel[0]['method']}) to "
+                f"on {task} the mean reward gap is {100 * _relative(sel[0]):.1f} % ({sel[0]['method']}) to "
                 f"{100 * _relative(worst):.1f} % ({worst['method']}: {worst['reward_gap']:+.3f} against a realised "
                 f"{worst['realised_reward']:.3f} per window) of the realised H-step reward"
             )
@@ -192,21 +192,24 @@ def exploitation_blocks():
     if found:
         module, summary, rows = found
         out["exploitation-dreamer-table"] = module.markdown(summary)
-        seeds = sorted({r["seed"] for r in rows})
-        per_seed = {s: sum(1 for r in rows if r["seed"] == s) for s in seeds}
-        returns = [r["return"] for r in rows]
-        s = summary[0]
-        episode_means = [r["exploitation"]["reward_gap"]["mean"] for r in rows]
-        mean_gap = sum(episode_means) / len(episode_means)
-        spread = (sum((x - mean_gap) ** 2 for x in episode_means) / (len(episode_means) - 1)) ** 0.5
-        out["exploitation-dreamer-facts"] = (
-            f"{len(rows)} episodes ({len(seeds)} evaluation seeds x {', '.join(str(per_seed[x]) for x in seeds)} "
-            f"episodes of {rows[0]['length']} agent steps), return {sum(returns) / len(returns):.1f} on average; "
-            f"actual minus predicted {s['horizon']}-step reward: {mean_gap:+.3f} ± {spread:.3f} (mean ± std over "
-            f"episodes of each episode's mean) against a realised {s['realised_reward']:.3f} and a predicted "
-            f"{s['predicted_reward']:.3f} per window ({100 * _relative(s):.1f} %); with the value head to the "
-            f"episode's end (steps with an untruncated tail): {s['return_gap']:+.2f}"
-        )
+        weights = ", ".join(sorted({str(r.get("weights")) for r in rows}))
+        parts = []
+        for s in summary:
+            mine = [r for r in rows if r["method"] == s["method"]]
+            seeds = sorted({r["seed"] for r in mine})
+            per_seed = ", ".join(str(sum(1 for r in mine if r["seed"] == x)) for x in seeds)
+            means = [r["exploitation"]["reward_gap"]["mean"] for r in mine]
+            gap = sum(means) / len(means)
+            spread = (sum((x - gap) ** 2 for x in means) / max(1, len(means) - 1)) ** 0.5
+            parts.append(
+                f"{s['method']}: {len(mine)} episodes ({len(seeds)} evaluation seeds x {per_seed}, "
+                f"{mine[0]['length']} agent steps each), return {sum(r['return'] for r in mine) / len(mine):.1f} on "
+                f"average; actual minus predicted {s['horizon']}-step reward {gap:+.3f} ± {spread:.3f} (mean ± std "
+                f"over episodes of each episode's mean), against a realised {s['realised_reward']:.3f} and a predicted "
+                f"{s['predicted_reward']:.3f} per window ({100 * _relative(s):.0f} % of the realised); with the value "
+                f"head to the episode's end (steps with an untruncated tail) {s['return_gap']:+.2f}"
+            )
+        out["exploitation-dreamer-facts"] = "; ".join(parts) + f" (weights {weights} in every row)"
     return out
 
 
