@@ -29,6 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import headline_analyses  # noqa: E402  (docs/analyses.md's gradient and exploitation blocks)
 
 SUMMARY = "results/compare/summary.json"
 COMPARE = "results/compare/episodes.csv"  # the records SUMMARY was made from: the blocks are computed from these
@@ -376,7 +379,7 @@ def blocks():
         **dreamer_blocks(),
         **budget_block(),
         **adaptive_blocks(),
-        **__import__("headline_analyses").blocks(),  # docs/analyses.md's D.2 and D.3 (scripts/headline_analyses.py)
+        **headline_analyses.blocks(),  # docs/analyses.md's D.2 and D.3
     }
 
 

@@ -1,11 +1,6 @@
 """The generated blocks of docs/analyses.md's gradient (appendix D.2) and exploitation (appendix D.3) sections:
-every number there is computed here from tracked result files, never typed by hand.
-
-    python scripts/headline_analyses.py            # rewrite these blocks of docs/analyses.md
-    python scripts/headline_analyses.py --check    # exit 1 when one disagrees with the files
-
-scripts/headline.py registers `blocks()` with its own (so `headline.py --check` and tests/test_docs.py see them);
-this module keeps them apart from headline.py's. Sources:
+every number there is computed here from tracked result files, never typed by hand. `python scripts/headline.py`
+writes them with its own blocks (and `--check`s them; tests/test_docs.py too). Sources:
 - results/gradients/ (the TD-MPC2 variant), results/gradients-dreamer/ (the paper's setup: a Dreamer agent with
   action repeat 2) and results/gradients-dreamer-mean/ (the same without the RSSM's sampling noise), each a
   `summary.json` of scripts/analyze_gradients.py; results/gradients-dreamer/training/ (train.csv, eval.csv of the
@@ -14,7 +9,6 @@ this module keeps them apart from headline.py's. Sources:
   agent), evaluation records read through scripts/exploitation.py (the paper's sign: actual minus predicted).
 """
 
-import argparse
 import csv
 import json
 import sys
@@ -216,30 +210,3 @@ def exploitation_blocks():
 def blocks():
     """{block name: generated Markdown} for docs/analyses.md's gradient and exploitation sections."""
     return {**gradient_blocks(), **exploitation_blocks()}
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--check", action="store_true", help="only check; exit 1 when the doc disagrees with the files")
-    a = p.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import headline  # its block syntax and rendering
-
-    generated = blocks()
-    path = ROOT / DOC
-    text = path.read_text()
-    new = headline.render(text, generated)
-    if a.check:
-        if new != text:
-            print(f"{DOC}: a block of headline_analyses disagrees with the result files (run it without --check)")
-            return 1
-        return 0
-    if new != text:
-        path.write_text(new)
-        print(f"updated {DOC}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,6 +6,8 @@ that exists, needs --resume (a folder: keep its episodes and add the missing one
 without them the script stops with a one-line error before it measures or evaluates anything.
 """
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,3 +59,34 @@ def output_file(path, overwrite=False, flag="--json"):
         )
     file.parent.mkdir(parents=True, exist_ok=True)
     return file
+
+
+def _tracked(path):
+    try:
+        rel = Path(path).resolve().relative_to(ROOT)
+    except ValueError:
+        return False
+    r = subprocess.run(["git", "ls-files", "--error-unmatch", str(rel)], cwd=ROOT, capture_output=True)
+    return r.returncode == 0
+
+
+class Writer:
+    """Writes files into one folder; refuses to replace a file git tracks unless overwrite=True."""
+
+    def __init__(self, out, overwrite=False):
+        self.out, self.overwrite, self.written = Path(out), overwrite, []
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name):
+        p = self.out / name
+        if p.exists() and not self.overwrite and _tracked(p):
+            raise UserError(f"{p} is tracked by git: pass --overwrite to replace it (or choose another --out)")
+        self.written.append(p)
+        return p
+
+    def text(self, name, text):
+        p = self.path(name)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, p)
+        return p

@@ -30,8 +30,6 @@ Files under results/ that git tracks are never overwritten without --overwrite.
 import argparse
 import csv
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -45,6 +43,7 @@ from dream_mpc.evaluation import records  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import exploitation  # noqa: E402  (scripts/exploitation.py: figure 15)
+from outputs import Writer  # noqa: E402  (nothing tracked in git is replaced without --overwrite)
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE_TITLES = {
@@ -180,38 +179,6 @@ def read_records(paths):
                 seen.add(key)
                 rows.append(row)
     return rows
-
-
-# --------------------------------------------------------------------------------------------- writing
-def _tracked(path):
-    try:
-        rel = Path(path).resolve().relative_to(ROOT)
-    except ValueError:
-        return False
-    r = subprocess.run(["git", "ls-files", "--error-unmatch", str(rel)], cwd=ROOT, capture_output=True)
-    return r.returncode == 0
-
-
-class Writer:
-    """Writes files into one folder; refuses to replace a file git tracks unless overwrite=True."""
-
-    def __init__(self, out, overwrite=False):
-        self.out, self.overwrite, self.written = Path(out), overwrite, []
-        self.out.mkdir(parents=True, exist_ok=True)
-
-    def path(self, name):
-        p = self.out / name
-        if p.exists() and not self.overwrite and _tracked(p):
-            raise UserError(f"{p} is tracked by git: pass --overwrite to replace it (or choose another --out)")
-        self.written.append(p)
-        return p
-
-    def text(self, name, text):
-        p = self.path(name)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, p)
-        return p
 
 
 # --------------------------------------------------------------------------------------------- figures

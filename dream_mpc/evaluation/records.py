@@ -59,7 +59,7 @@ ROW_FIELDS = (
     "ms_per_step",
     "nonfinite",
     "time",
-    "exploitation",  # predicted minus realised returns (dream_mpc/evaluation/exploitation.py); null where not recorded
+    "exploitation",  # actual minus predicted returns (dream_mpc/evaluation/exploitation.py); null where not recorded
     "penalty_active",  # false: the planner's uncertainty penalty did nothing (a single-member value ensemble)
 )
 JOB_FIELDS = (
