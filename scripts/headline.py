@@ -72,9 +72,23 @@ def _rows(baseline="policy"):
     return summary_of(COMPARE, baseline)
 
 
+DREAMER_BASELINE = "policy eval_action=mode"  # Dreamer's own action, as DreamerV1 evaluates it (the most likely of 100)
+
+
 def _dreamer_rows():
+    """compare_planners' summary of the Dreamer comparison against the policy with DreamerV1's evaluation rule (an
+    older comparison without the rule: its plain policy)."""
     path = Path(DREAMER) / "compare" / "episodes.csv"
-    return summary_of(path) if (ROOT / path).is_file() else []
+    if not (ROOT / path).is_file():
+        return []
+    cp = _compare_planners()
+    rows = cp.read_rows(ROOT / path)
+    base = DREAMER_BASELINE if any(r["planner"] == DREAMER_BASELINE for r in rows) else "policy"
+    return cp.summarise(rows, baseline=base)
+
+
+def _dreamer_baseline(rows):
+    return next((k[3:] for k in rows[0] if k.startswith("vs_") and not k.endswith(("_runs", "_episodes"))), "policy")
 
 
 def _label(r):
@@ -153,7 +167,11 @@ def bundled():
     """[(file, agent, task, steps, policy return)] of every agents/*.pt."""
     import torch
 
-    policy = {r["checkpoint"]: r["return_mean"] for r in _rows() + _dreamer_rows() if r["planner"] == "policy"}
+    policy = {
+        r["checkpoint"]: r["return_mean"]
+        for r in _rows() + _dreamer_rows()
+        if r["planner"] in ("policy", DREAMER_BASELINE)
+    }
     out = []
     for f in sorted((ROOT / "agents").glob("*.pt")):
         obj = torch.load(f, map_location="cpu", weights_only=True, mmap=True)
@@ -234,13 +252,14 @@ def dreamer_blocks():
     rows = _dreamer_rows()
     if rows:
         cp = _compare_planners()
+        base = _dreamer_baseline(rows)
         table = [
-            "| planner | return (mean ± std over seeds) | episodes | vs policy [95 % t-interval over seeds], n seeds "
+            f"| planner | return (mean ± std over seeds) | episodes | vs {base} [95 % t-interval over seeds], n seeds "
             "| ms / step |",
             "|---|---|---|---|---|",
         ]
         for r in rows:
-            vs = "–" if r["planner"] == "policy" else cp.interval_of(r, "policy").text(1)
+            vs = "–" if r["planner"] == base else cp.interval_of(r, base).text(1)
             spread = f"± {r['seed_std']:.1f}" if r["seed_std"] is not None else f"({r['seeds']} seed)"
             table.append(
                 f"| {r['planner']} | {r['return_mean']:.1f} {spread} | {r['episodes']} | {vs} | "
@@ -249,8 +268,8 @@ def dreamer_blocks():
         out["dreamer-planners"] = "\n".join(table)
         sides = {1: [], -1: [], 0: []}
         for r in rows:
-            if r["planner"] != "policy":
-                iv = cp.interval_of(r, "policy")
+            if r["planner"] != base:
+                iv = cp.interval_of(r, base)
                 sides[iv.verdict()].append(f"{r['planner']}" if iv.verdict() else f"{r['planner']} ({iv.text(1)})")
         out["dreamer-vs-policy"] = (
             f"better than the policy it starts from with confidence: {', '.join(sides[1]) or 'none'}; worse with "
