@@ -371,7 +371,7 @@ def blocks():
     steps = [a[3] for a in family]
     returns = [a[4] for a in family if a[4] is not None]
     table = [
-        "| file | agent | task | training steps | policy return (mean over 3 evaluation seeds) |",
+        "| file | agent | task | training steps | policy return (mean over its evaluation seeds, below) |",
         "|---|---|---|---|---|",
     ]
     table += [
