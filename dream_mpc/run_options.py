@@ -16,7 +16,8 @@ class RunOptions:
     obs: str = option("state", "observations: state, or rgb pixels (suites that render)", choices=("state", "rgb"))
     episodic: bool = option(False, "terminations end the TD target (HumanoidBench falls); false: official TD-MPC2")
     agent: str = option(
-        None, "agent family: any registered agent (the built-in ones and a plug-in's); default: TD-MPC2's",
+        None,
+        "agent family: any registered agent (the built-in ones and a plug-in's); default: TD-MPC2's",
         nullable=True,
     )
     planner: str = option("mppi", "planner that acts: any registered planner (mppi, dream, grad, hybrid, cem, ...)")
