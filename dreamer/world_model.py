@@ -48,8 +48,8 @@ class DreamerWorldModel(WorldModel):
 
     def policy(self, z, task=None, explore=False):
         mean, std = self.actor.distribution(z["h"], z["s"])
-        sample = torch.tanh(mean + std * torch.randn_like(mean))
-        return sample, self.actor.deterministic(mean, std, self.eval_action), std
+        action = self.actor.deterministic(mean, std, self.eval_action)  # first: its draws as Dreamer.act's
+        return torch.tanh(mean + std * torch.randn_like(mean)), action, std
 
     def sample_action(self, z, task=None, explore=False):
         return self.actor(z["h"], z["s"])[0]  # rollouts need no deterministic action

@@ -353,7 +353,21 @@ def main(argv=None):
     rows = {}  # one row per episode, the first one read
     for row in [*rows_from_records(records_dirs), *(r for path in args.from_csv for r in read_rows(path))]:
         rows.setdefault((row["checkpoint"], row["planner"], row["seed"], row["episode"]), row)
-    return report(write_rows(list(rows.values()), out / "episodes.csv"), out, args.baseline)
+    # the order asked for: checkpoints, then planners as listed (their settings after them), seeds, episodes
+    ckpts = {str(c): i for i, c in enumerate(args.checkpoints)}
+    planners = {p: i for i, p in enumerate(args.planners)}
+    rows = sorted(
+        rows.values(),
+        key=lambda r: (
+            ckpts.get(r["checkpoint"], len(ckpts)),
+            r["checkpoint"],
+            planners.get(r["planner"].split()[0], len(planners)),
+            r["planner"],
+            r["seed"],
+            r["episode"],
+        ),
+    )
+    return report(write_rows(rows, out / "episodes.csv"), out, args.baseline)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,13 @@ def test_dream_mpc_rolls_out_steps_and_scores_under_one_noise_and_the_value_is_r
     candidates with the plan's noise gives exactly the J the planner reported for its pick."""
     torch.manual_seed(0)
     model = IntegratorModel(sigma=0.2)
-    cfg = cfg_with("dream.num_candidates=3", "dream.horizon=2", "dream.iterations=1", "dream.uncertainty_coef=0")
+    cfg = cfg_with(
+        "dream.num_candidates=3",
+        "dream.horizon=2",
+        "dream.iterations=1",
+        "dream.uncertainty_coef=0",
+        "dream.imagination=sample",  # common random numbers (the default, eq. 16, draws per candidate)
+    )
     planner = DreamMPCPlanner(model, cfg, GAMMA)
     z = torch.randn(2, 2)
     model.record = []

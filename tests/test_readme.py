@@ -35,7 +35,7 @@ def test_train_and_evaluate_commands_build_a_valid_config(line):
     """Every value of every sweep list is validated (the config as each job would build it)."""
     from dream_mpc import config
 
-    args = [a for a in shlex.split(line)[2:] if a != "-m" and not a.startswith(("hydra/", "hydra."))]
+    args = [a for a in shlex.split(line)[2:] if "=" in a and not a.startswith(("-", "hydra/", "hydra."))]  # no flags
     variants = [[]]
     for arg in args:
         key, value = arg.split("=", 1)

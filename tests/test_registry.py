@@ -3,6 +3,9 @@ validated with its declared type and range, the docs show the declarations, and 
 Hydra apps (multirun, --cfg, --help)."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 from conftest import ROOT, run_script
@@ -90,7 +93,14 @@ def test_the_root_keeps_tdmpc2s_official_names_and_defaults():
 
 
 def test_config_yaml_help_and_cfg_job_come_from_the_declarations():
-    assert (ROOT / "config.yaml").read_text() == config.reference_yaml(), "run: python -m dream_mpc.config"
+    fresh = subprocess.run(  # a fresh interpreter: the built-in planners and agents alone, no test plug-in
+        [sys.executable, "-c", "from dream_mpc import config; print(config.reference_yaml(), end='')"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "DREAM_MPC_PLUGINS"},
+    )
+    assert (ROOT / "config.yaml").read_text() == fresh.stdout, "run: python -m dream_mpc.config"
     text = config.help_text()
     for _, options_cls in config.root_sections():
         for key, spec in options.specs(options_cls).items():
