@@ -223,3 +223,15 @@ def test_help_into_a_pipe_that_closes_early_prints_no_traceback(tmp_path):
     proc.stdout.close()  # before the interpreter has started: its first write meets a closed pipe
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) in (0, 141) and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_the_hint_for_pixels_on_a_state_file_works_when_followed(tmp_path):
+    """obs=rgb on a state checkpoint: one line saying what the file reads and what to do; done as it says, the
+    evaluation runs."""
+    args = [f"checkpoint={AGENT}", "device=cpu", "eval_episodes=1", "planner=policy", f"results_dir={tmp_path / 'r'}"]
+    bad = run_script("evaluate.py", [*args, "obs=rgb"], tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+    (line,) = [x for x in bad.stderr.splitlines() if x.startswith("error: ")]
+    assert "trained on obs=state" in line and "leave obs= out" in line
+    good = run_script("evaluate.py", args, tmp_path)  # the hint followed: obs= left out
+    assert good.returncode == 0, good.stderr[-2000:]

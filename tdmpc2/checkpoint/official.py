@@ -81,6 +81,12 @@ def load_official(obj, path, task=None, device="auto", overrides=(), prerelease_
     tasks.check_task_kind(task, spec, path)
     cfg = build_config(spec, task, device, overrides, saved)
     _check_agent(cfg, spec, path)
+    if cfg.obs != spec["obs"]:  # the encoder's input is in the weights: the file decides
+        reads = "64x64 frames" if spec["obs"] == "rgb" else "state vectors"
+        raise UserError(
+            f"{path} was trained on obs={spec['obs']} (its encoder reads {reads}); it cannot run with obs={cfg.obs}: "
+            "leave obs= out"
+        )
     if task is not None and not cfg.multitask:
         tasks.check_task_dims(path, spec, cfg.task, task_source, env_dims)
         own = (saved or {}).get("task") or tasks.task_from_filename(path)  # same dims, another task: say so
