@@ -225,6 +225,7 @@ def test_help_into_a_pipe_that_closes_early_prints_no_traceback(tmp_path):
     assert proc.wait(timeout=120) in (0, 141) and "Traceback" not in err and "BrokenPipe" not in err, err
 
 
+@pytest.mark.slow  # two real evaluations
 def test_the_hint_for_pixels_on_a_state_file_works_when_followed(tmp_path):
     """obs=rgb on a state checkpoint: one line saying what the file reads and what to do; done as it says, the
     evaluation runs."""

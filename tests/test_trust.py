@@ -266,6 +266,7 @@ def test_the_report_says_when_the_penalty_could_not_act():
     assert report.penalty_off(df) == ["dream (dreamer)"]
 
 
+@pytest.mark.slow  # two real evaluations
 def test_two_evaluations_of_one_job_into_one_folder_record_each_episode_once(tmp_path):
     """Started together, the second waits for the first (a lock per job) and finds its episodes recorded."""
     file = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"
