@@ -9,6 +9,7 @@ Writes episodes.csv, summary.json and a bar plot (returns.png) like compare_plan
 """
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,7 +21,6 @@ reproducible_products()  # the same bits at any CPU thread count (before MKL's f
 
 import compare_planners  # noqa: E402
 import outputs  # noqa: E402
-import torch  # noqa: E402
 
 from dream_mpc.errors import UserError, run_cli  # noqa: E402
 
@@ -57,18 +57,25 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not Path(args.checkpoint).is_file():
         raise UserError(f"checkpoint not found: {args.checkpoint}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     variants = [parse_variant(v) for v in args.variants]
     out = outputs.output_folder(args.out, compare_planners.OUTPUT_FILES, overwrite=args.overwrite, resumable=False)
-    new = (
-        dict(row, planner=label)
-        for label, overrides in variants
-        for row in compare_planners.evaluate_all(
-            [args.checkpoint], ["dream"], args.seeds, args.episodes, overrides, device=args.device
+    if (out / "records").is_dir():
+        shutil.rmtree(out / "records")  # --overwrite: every variant again
+    rows = []
+    for i, (label, overrides) in enumerate(variants):  # through evaluate.py's path, a records folder per variant
+        folder = out / "records" / f"variant-{i}"
+        compare_planners.evaluate_all(
+            [args.checkpoint],
+            ["dream"],
+            args.seeds,
+            args.episodes,
+            folder,
+            overrides,
+            device=args.device,
+            threads=args.threads,
         )
-    )
-    rows = compare_planners.record([], new, out / "episodes.csv")
+        rows += [dict(r, planner=label) for r in compare_planners.rows_from_records([folder])]
+    rows = compare_planners.write_rows(rows, out / "episodes.csv")
     compare_planners.report(rows, out, baseline=variants[0][0])  # paired against the first variant
 
 

@@ -9,11 +9,13 @@ MPPI plans ~10x slower than Dream-MPC on a CPU, so by default it runs 1 episode 
 evaluation seed is one run: the differences to the policy come without an interval ("n=1: no interval") and there is
 no spread over seeds; for intervals and a fair comparison use scripts/compare_planners.py with --seeds 2 or more
 (Student's t over seeds, dream_mpc/evaluation/intervals.py) and the same number of episodes for every planner.
-Writes episodes.csv, summary.json and returns.png to a new folder under results/tmp/ (ignored by git); an existing
+Episodes run through evaluate.py's evaluation path and are recorded in out/records; episodes.csv, summary.json and
+returns.png are written from them, to a new folder under results/tmp/ (ignored by git); an existing
 folder given with --out is kept as it is unless --resume or --overwrite says otherwise.
 """
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -37,12 +39,11 @@ DEFAULT = ROOT / "agents" / "cartpole-swingup-tdmpc2-1M.pt"
 EXPECTED_S = {"policy": 2, "mppi": 110, "dream": 7}
 
 
-def _announced(planner, episodes, rows):
+def _announce(planner, episodes):
     print(
         f"{planner}: {episodes} episode{'s' * (episodes != 1)} of 500 steps, ~{EXPECTED_S[planner]} s each on 2 cores",
         flush=True,
     )
-    yield from rows
 
 
 def main(argv=None):
@@ -62,10 +63,6 @@ def main(argv=None):
         raise UserError(f"checkpoint not found: {args.checkpoint}")
     out = args.out or outputs.TMP / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     out = outputs.output_folder(out, compare_planners.OUTPUT_FILES, resume=args.resume, overwrite=args.overwrite)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     runs = [("policy", args.episodes), ("mppi", args.mppi_episodes), ("dream", args.episodes)]
     runs = [(planner, n) for planner, n in runs if n > 0]
     print(
@@ -79,20 +76,16 @@ def main(argv=None):
         + f"\nresults -> {out}\n",
         flush=True,
     )
-    csv = out / "episodes.csv"
-    earlier = {}
-    if args.resume and csv.is_file():
-        for row in compare_planners.read_rows(csv):
-            earlier.setdefault((row["checkpoint"], row["planner"], row["seed"], row["episode"]), row)
-    done = set(earlier)
+    if args.overwrite and (out / "records").is_dir():
+        shutil.rmtree(out / "records")  # --overwrite: every episode again (--resume keeps the recorded ones)
     start = time.perf_counter()
-    new = (
-        row
-        for planner, n in runs
-        for row in _announced(planner, n, compare_planners.evaluate_all([args.checkpoint], [planner], 1, n, done=done))
-    )
-    rows = compare_planners.record(list(earlier.values()), new, csv)
-    summary = compare_planners.report(rows, out)
+    for planner, n in runs:  # through evaluate.py's path: recorded episodes in out/records are not run again
+        _announce(planner, n)
+        compare_planners.evaluate_all([args.checkpoint], [planner], 1, n, out / "records", threads=args.threads)
+    rows = compare_planners.rows_from_records([out / "records"])
+    order = {planner: i for i, (planner, _) in enumerate(runs)}
+    rows.sort(key=lambda r: (order.get(r["planner"], len(order)), r["seed"], r["episode"]))
+    summary = compare_planners.report(compare_planners.write_rows(rows, out / "episodes.csv"), out)
     print(
         "\nOne evaluation seed is one run: no interval and no spread over seeds. For 95 % intervals run "
         "scripts/compare_planners.py with --seeds 2 or more."
