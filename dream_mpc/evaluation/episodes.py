@@ -157,6 +157,7 @@ def evaluate_checkpoint(cfg):
 
 def job_of(cfg, agent):
     """An evaluation job's identity (dream_mpc/evaluation/records.py): everything that changes its numbers."""
+    from dream_mpc import runtime
     from dream_mpc.evaluation import records
 
     return {
@@ -168,7 +169,7 @@ def job_of(cfg, agent):
         "planner": agent.planner.name,  # the planner that acts (mpc=false: the policy)
         "options": records.options_json({**agent.planner.effective_config(), **agent.acting_options()}),
         "planning_dtype": str(agent.cfg.get("planning_dtype", "float32")),
-        "device": torch.device(agent.device).type,
+        "device": runtime.resolve_device(agent.device or cfg.device).type,  # a family that leaves it None: the run's
         "eval_noise": bool(cfg.eval_noise),
         "seed": int(cfg.seed),
     }

@@ -217,6 +217,7 @@ class RecurrentAgent(Agent):
 
     def __init__(self, cfg, model=None):
         self.cfg = cfg
+        self.device = torch.device("cpu")
         self.net = RecurrentNet(cfg.obs_shape[cfg.obs][0], cfg.action_dim)
         self.model = model or RecurrentModel(self.net, cfg.action_dim)  # a test may plan on ExactModel instead
         self.optim = torch.optim.Adam(self.net.parameters(), lr=1e-3)
