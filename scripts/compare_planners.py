@@ -332,7 +332,8 @@ def main(argv=None):
         missing = [c for c in paths if not ok(Path(c))]
         if missing:
             raise UserError(f"{kind} not found: {', '.join(missing)}")
-    out = outputs.output_folder(args.out, OUTPUT_FILES, resume=args.resume, overwrite=args.overwrite)
+    written = OUTPUT_FILES if args.checkpoints else tuple(f for f in OUTPUT_FILES if f != "records")  # else: input
+    out = outputs.output_folder(args.out, written, resume=args.resume, overwrite=args.overwrite)
     if args.overwrite and args.checkpoints and (out / "records").is_dir():
         shutil.rmtree(out / "records")  # --overwrite: run every episode again
     records_dirs = list(args.from_records)
