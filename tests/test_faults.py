@@ -261,8 +261,13 @@ def test_stopped_and_resumed_run_is_bitwise_the_uninterrupted_one(tmp_path):
     for key in ("step", "episode", "pretrained", "eval_next", "log_rows", "update_metrics", "nonfinite"):
         assert_same_state(a[key], b[key], key)
     assert_same_state(whole.agent.model.state_dict(), run.agent.model.state_dict(), "live model")
-    for name in ("train.csv", "eval.csv"):  # the same rows, but for the clocks
-        rows = [[line.split(",") for line in (tmp_path / d / WORK_DIR / name).read_text().splitlines()] for d in "ab"]
+    assert_same_logs(tmp_path / "a" / WORK_DIR, tmp_path / "b" / WORK_DIR)
+
+
+def assert_same_logs(a, b):
+    """train.csv and eval.csv of two run folders hold the same rows, but for the clocks."""
+    for name in ("train.csv", "eval.csv"):
+        rows = [[line.split(",") for line in (d / name).read_text().splitlines()] for d in (a, b)]
         header = rows[0][0]
         clock = {header.index(k) for k in ("elapsed_time", "steps_per_second") if k in header}
         strip = [[[v for i, v in enumerate(r) if i not in clock] for r in rs] for rs in rows]
@@ -320,12 +325,7 @@ def test_a_stop_during_an_evaluation_saves_at_once_and_the_resume_evaluates_agai
     assert a["step"] == 201
     for key in ("model", "agent", "buffer", "rng", "current_episode", "episode", "log_rows", "nonfinite"):
         assert_same_state(a[key], b[key], key)
-    for name in ("train.csv", "eval.csv"):  # the same rows, but for the clocks
-        rows = [[line.split(",") for line in (tmp_path / d / WORK_DIR / name).read_text().splitlines()] for d in "ab"]
-        header = rows[0][0]
-        clock = {header.index(k) for k in ("elapsed_time", "steps_per_second") if k in header}
-        strip = [[[v for i, v in enumerate(r) if i not in clock] for r in rs] for rs in rows]
-        assert strip[0] == strip[1], name
+    assert_same_logs(tmp_path / "a" / WORK_DIR, tmp_path / "b" / WORK_DIR)
     assert [r.split(",")[0] for r in (tmp_path / "b" / WORK_DIR / "eval.csv").read_text().splitlines()] == [
         "step",
         "0",
