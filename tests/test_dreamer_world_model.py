@@ -89,7 +89,7 @@ def test_reward_reads_the_state_reached_and_values_are_one_v_member(dreamer):
     stacked = torch.stack([z, z])  # planners stack latents over time: (H, B)
     assert model.reward(stacked).shape == (2, 4, 1) and model.values(stacked).shape == (1, 2, 4, 1)
     action, mean, std = model.policy(z)
-    assert action.shape == mean.shape == std.shape == (4, 2) and action.abs().max() < 1
+    assert action.shape == mean.shape == std.shape == (4, 2) and action.abs().max() <= 1  # float32 tanh reaches 1
 
 
 def test_gradients_reach_the_actions_through_sampled_imagination(dreamer):
