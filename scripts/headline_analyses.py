@@ -22,7 +22,11 @@ GRADIENTS = {
     "dreamer-mean": "results/gradients-dreamer-mean",
 }
 DREAMER_TRAINING = "results/gradients-dreamer/training"
-EXPLOITATION = {"bundled": "results/exploitation/records", "dreamer": "results/exploitation/dreamer-records"}
+EXPLOITATION = {
+    "bundled": "results/exploitation/records",
+    "dreamer": "results/exploitation/dreamer-records",
+    "acrobot": "results/exploitation/dreamer-acrobot-records",  # the paper's task
+}
 METHOD = {"grad": "Grad-MPC", "dream": "Dream-MPC"}
 MODEL = {"true": "ground truth", "learned": "learned"}
 
@@ -160,6 +164,34 @@ def _relative(s):
     return abs(s["reward_gap"]) / abs(s["realised_reward"]) if s["realised_reward"] else float("inf")
 
 
+def _dreamer_exploitation(folder, name):
+    """The table and facts blocks (`<name>-table`, `<name>-facts`) of a Dreamer agent's exploitation records."""
+    out = {}
+    found = _exploitation_rows(folder)
+    if found:
+        module, summary, rows = found
+        out[f"{name}-table"] = module.markdown(summary)
+        weights = ", ".join(sorted({str(r.get("weights")) for r in rows}))
+        parts = []
+        for s in summary:
+            mine = [r for r in rows if r["method"] == s["method"]]
+            seeds = sorted({r["seed"] for r in mine})
+            per_seed = ", ".join(str(sum(1 for r in mine if r["seed"] == x)) for x in seeds)
+            means = [r["exploitation"]["reward_gap"]["mean"] for r in mine]
+            gap = sum(means) / len(means)
+            spread = (sum((x - gap) ** 2 for x in means) / max(1, len(means) - 1)) ** 0.5
+            parts.append(
+                f"{s['method']}: {len(mine)} episodes ({len(seeds)} evaluation seeds x {per_seed}, "
+                f"{mine[0]['length']} agent steps each), return {sum(r['return'] for r in mine) / len(mine):.1f} on "
+                f"average; actual minus predicted {s['horizon']}-step reward {gap:+.3f} ± {spread:.3f} (mean ± std "
+                f"over episodes of each episode's mean), against a realised {s['realised_reward']:.3f} and a predicted "
+                f"{s['predicted_reward']:.3f} per window ({100 * _relative(s):.0f} % of the realised); with the value "
+                f"head to the episode's end (steps with an untruncated tail) {s['return_gap']:+.2f}"
+            )
+        out[f"{name}-facts"] = "; ".join(parts) + f" (weights {weights} in every row)"
+    return out
+
+
 def exploitation_blocks():
     out = {}
     found = _exploitation_rows(EXPLOITATION["bundled"])
@@ -182,28 +214,8 @@ def exploitation_blocks():
             f"{most['task']}: predicted {most['predicted_reward']:.3f}, realised {most['realised_reward']:.3f} per "
             f"{most['horizon']}-step window ({most['episodes']} episode(s))"
         )
-    found = _exploitation_rows(EXPLOITATION["dreamer"])
-    if found:
-        module, summary, rows = found
-        out["exploitation-dreamer-table"] = module.markdown(summary)
-        weights = ", ".join(sorted({str(r.get("weights")) for r in rows}))
-        parts = []
-        for s in summary:
-            mine = [r for r in rows if r["method"] == s["method"]]
-            seeds = sorted({r["seed"] for r in mine})
-            per_seed = ", ".join(str(sum(1 for r in mine if r["seed"] == x)) for x in seeds)
-            means = [r["exploitation"]["reward_gap"]["mean"] for r in mine]
-            gap = sum(means) / len(means)
-            spread = (sum((x - gap) ** 2 for x in means) / max(1, len(means) - 1)) ** 0.5
-            parts.append(
-                f"{s['method']}: {len(mine)} episodes ({len(seeds)} evaluation seeds x {per_seed}, "
-                f"{mine[0]['length']} agent steps each), return {sum(r['return'] for r in mine) / len(mine):.1f} on "
-                f"average; actual minus predicted {s['horizon']}-step reward {gap:+.3f} ± {spread:.3f} (mean ± std "
-                f"over episodes of each episode's mean), against a realised {s['realised_reward']:.3f} and a predicted "
-                f"{s['predicted_reward']:.3f} per window ({100 * _relative(s):.0f} % of the realised); with the value "
-                f"head to the episode's end (steps with an untruncated tail) {s['return_gap']:+.2f}"
-            )
-        out["exploitation-dreamer-facts"] = "; ".join(parts) + f" (weights {weights} in every row)"
+    for key, name in (("dreamer", "exploitation-dreamer"), ("acrobot", "exploitation-acrobot")):
+        out.update(_dreamer_exploitation(EXPLOITATION[key], name))
     return out
 
 
