@@ -295,6 +295,9 @@ def dreamer_blocks():
                 f"{r['model_evaluations']:,} | {r['median_ms'] / dream:.1f}x | "
                 f"{'–' if paper is None else f'{paper[0]:.2f} ± {paper[1]:.2f} ms'} |"
             )
+        params = meta.get("world_model_parameters")
+        if params:  # what was timed: table 16's sizes (random weights) or a file's
+            table += ["", f"({params:,} world-model parameters; {meta['threads']} threads, {meta['device']}.)"]
         out["table15"] = "\n".join(table)
         cem = planners.get("cem", {}).get("median_ms")
         out["table15-line"] = (
