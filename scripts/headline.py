@@ -32,13 +32,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import headline_analyses  # noqa: E402  (docs/analyses.md's gradient and exploitation blocks)
+import headline_performance  # noqa: E402  (docs/performance.md's speed tables)
 
 SUMMARY = "results/compare/summary.json"
 COMPARE = "results/compare/episodes.csv"  # the records SUMMARY was made from: the blocks are computed from these
 DREAMER = "results/dreamer"
 BUDGET = "results/budget/overrun.json"
 ADAPTIVE = "results/adaptive"
-DOCS = ("README.md", "docs/results.md", "docs/planners.md", "docs/analyses.md")
+DOCS = ("README.md", "docs/results.md", "docs/planners.md", "docs/analyses.md", "docs/dreamer.md", "docs/performance.md")
 # generated tables: block name -> (episodes.csv, the baseline of the paired differences)
 TABLES = {
     "compare-table": (COMPARE, "policy"),
@@ -158,13 +159,65 @@ def more_agents_line():
     return ", ".join(parts)
 
 
+def _row(rows, task, agent, planner):
+    return next(r for r in rows if (r["task"], r["agent"], r["planner"]) == (task, agent, planner))
+
+
+def shortfall_line():
+    """Where MPPI is ahead of Dream-MPC: with confidence, and by the largest point estimate, and what MPPI gains over
+    the policy there (results/compare/episodes.csv, paired against MPPI and against the policy)."""
+    cp, vs_mppi, vs_policy = _compare_planners(), _rows("mppi"), _rows()
+    dream = [(r, cp.interval_of(r, "mppi")) for r in vs_mppi if r["planner"] == "dream"]
+    ahead = [r for r, iv in dream if iv.verdict() == -1]
+    largest, iv = min(dream, key=lambda x: x[1].mean)
+    shown = list({_label(r): r for r in [*ahead, largest]}.values())
+    gains = [cp.interval_of(_row(vs_policy, r["task"], r["agent"], "mppi"), "policy") for r in shown]
+    return (
+        f"MPPI is ahead of Dream-MPC with confidence on {', '.join(map(_label, ahead)) or 'no agent'} and by the "
+        f"largest point estimate on {_label(largest)} ({iv.text(1)}); MPPI gains over the policy there: "
+        + "; ".join(f"{_label(r)} {g.text(1)}" for r, g in zip(shown, gains))
+    )
+
+
+ABLATION, SWEEP = TABLES["ablation-table"][0], TABLES["sweep-table"][0]
+RECOMMENDED = "step 0.5, 32 cand., 3 it."  # the sweep's variant that docs/results.md recommends for young agents
+
+
+def ablation_line():
+    """Each ablation variant against the paper's defaults, largest effect first, and MPPI's return on the agent."""
+    rows = summary_of(ABLATION, "paper defaults")
+    cp, r0 = _compare_planners(), rows[0]
+    ivs = sorted(((r["planner"], cp.interval_of(r, "paper defaults")) for r in rows[1:]), key=lambda x: -x[1].mean)
+    mppi = _row(_rows(), r0["task"], r0["agent"], "mppi")
+    return (
+        f"against the paper's defaults ({r0['return_mean']:.1f}): "
+        + "; ".join(f"{name} {iv.text(1)}" for name, iv in ivs)
+        + f". MPPI returns {mppi['return_mean']:.1f} on this agent ({mppi['episodes']} episodes, `{COMPARE}`)"
+    )
+
+
+def sweep_line():
+    """The recommended setting against the defaults, MPPI and 128 candidates alone, with the runs' planning times."""
+    rows = summary_of(SWEEP, "paper defaults")
+    cp, base = _compare_planners(), rows[0]
+    best, wide = (next(r for r in rows if r["planner"] == p) for p in (RECOMMENDED, "128 cand."))
+    mppi = _row(_rows(), base["task"], base["agent"], "mppi")
+    return (
+        f"{RECOMMENDED} returns {best['return_mean']:.1f} against the defaults' {base['return_mean']:.1f} "
+        f"({cp.interval_of(best, 'paper defaults').text(1)}) and MPPI's {mppi['return_mean']:.1f} "
+        f"({mppi['episodes']} episodes in the comparison), at {best['ms_per_step']:.0f} ms per step against MPPI's "
+        f"{mppi['ms_per_step']:.0f} ms in those runs (one thread each, the cores shared, so a rough ratio); "
+        f"128 candidates alone: {wide['return_mean']:.1f} ({cp.interval_of(wide, 'paper defaults').text(1)})"
+    )
+
+
 def table_block(path, baseline):
     """compare_planners' table of an episodes.csv, its intervals computed now."""
     return _compare_planners().table(summary_of(path, baseline), baseline=baseline)
 
 
 def bundled():
-    """[(file, agent, task, steps, policy return)] of every agents/*.pt."""
+    """[(file, agent, task, steps, policy return, bytes)] of every agents/*.pt."""
     import torch
 
     policy = {
@@ -177,7 +230,16 @@ def bundled():
         obj = torch.load(f, map_location="cpu", weights_only=True, mmap=True)
         cfg = obj.get("config", {})
         rel = f"agents/{f.name}"
-        out.append((rel, cfg.get("agent", "tdmpc2"), cfg.get("task", "?"), int(obj.get("step", 0)), policy.get(rel)))
+        out.append(
+            (
+                rel,
+                cfg.get("agent", "tdmpc2"),
+                cfg.get("task", "?"),
+                int(obj.get("step", 0)),
+                policy.get(rel),
+                f.stat().st_size,
+            )
+        )
     return out
 
 
@@ -225,9 +287,23 @@ def dreamer_training():
     return out
 
 
+def dreamer_agent_line(folder=f"{DREAMER}/bundled-agent"):
+    """How long the bundled Dreamer agent trained, from its train.csv."""
+    import pandas as pd
+
+    train = pd.read_csv(ROOT / folder / "train.csv")
+    minutes = _wall_seconds(train["elapsed_time"].tolist()) / 60
+    return (
+        f"{int(train['step'].iloc[-1]):,} steps ({len(train)} episodes, {minutes:.0f} min on one thread with other "
+        f"jobs running; `{folder}/train.csv`)"
+    )
+
+
 def dreamer_blocks():
     """The Dreamer blocks of docs/results.md (empty where their files are missing)."""
     out = {}
+    if (ROOT / DREAMER / "bundled-agent" / "train.csv").is_file():
+        out["dreamer-agent"] = dreamer_agent_line()
     runs = dreamer_training()
     if runs:
         table = [
@@ -309,6 +385,24 @@ def dreamer_blocks():
     return out
 
 
+BUFFER_MEMORY = f"{DREAMER}/buffer_memory.json"
+
+
+def buffer_memory_block():
+    """docs/dreamer.md's pixel-buffer memory, measured by scripts/buffer_memory.py (BUFFER_MEMORY)."""
+    path = ROOT / BUFFER_MEMORY
+    if not path.is_file():
+        return {}
+    r = json.loads(path.read_text())
+    parts = [
+        f"{x['agent']} ({x['frame_stack']} frame{'s' if x['frame_stack'] > 1 else ''} a step): "
+        f"{x['bytes_per_step']:,.0f} bytes a step, a {x['steps']:,}-step buffer {x['buffer_bytes'] / 1e9:.1f} GB, the "
+        f"process at most {x['peak_rss_bytes'] / 1e9:.1f} GB while it filled"
+        for x in r["runs"]
+    ]
+    return {"buffer-memory": "; ".join(parts) + f" (`{r['command']}`, {r['date'][:10]}, `{BUFFER_MEMORY}`)"}
+
+
 def budget_block():
     """docs/planners.md's table of the anytime mode's overrun, from results/budget/overrun.json."""
     path = ROOT / BUDGET
@@ -338,7 +432,7 @@ def adaptive_blocks():
     cp = _compare_planners()
     import compare_adaptive
 
-    lines, by_variant = [], {}
+    lines, by_variant, fixed_ms = [], {}, []
     for folder in folders:
         rows = [
             dict(r, iterations=float(r["iterations"]), evaluations=float(r["evaluations"]))
@@ -347,6 +441,7 @@ def adaptive_blocks():
         summary = cp.summarise(rows, baseline="fixed")
         table = compare_adaptive.table(summary, rows, "fixed").splitlines()
         lines += table if not lines else table[2:]
+        fixed_ms += [r["ms_per_step"] for r in summary if r["planner"] == "fixed"]
         for r in summary:
             if r["planner"] != "fixed":
                 by_variant.setdefault(r["planner"], []).append((_label(r), cp.interval_of(r, "fixed")))
@@ -359,7 +454,11 @@ def adaptive_blocks():
             f"- `{variant}`: better with confidence: {', '.join(sides[1]) or 'none'}. Worse with confidence: "
             f"{', '.join(sides[-1]) or 'none'}. Level (the interval holds 0): {', '.join(sides[0]) or 'none'}."
         )
-    return {"adaptive-table": "\n".join(lines), "adaptive-verdicts": "\n".join(verdicts)}
+    return {
+        "adaptive-table": "\n".join(lines),
+        "adaptive-verdicts": "\n".join(verdicts),
+        "adaptive-ms": f"the fixed step took {min(fixed_ms):.0f} to {max(fixed_ms):.0f} ms per step in these runs",
+    }
 
 
 def _n(x):
@@ -374,17 +473,21 @@ def blocks():
     steps = [a[3] for a in family]
     returns = [a[4] for a in family if a[4] is not None]
     table = [
-        "| file | agent | task | training steps | policy return (mean over its evaluation seeds, below) |",
-        "|---|---|---|---|---|",
+        "| file | agent | task | training steps | policy return (mean over its evaluation seeds, below) | MB |",
+        "|---|---|---|---|---|---|",
     ]
     table += [
-        f"| `{f}` | {agent} | {task} | {s:,} | {'–' if r is None else f'{r:.0f}'} |" for f, agent, task, s, r in agents
+        f"| `{f}` | {agent} | {task} | {s:,} | {'–' if r is None else f'{r:.0f}'} | {size / 1e6:.1f} |"
+        for f, agent, task, s, r, size in agents
     ]
     rows, vs_mppi = _rows(), _rows("mppi")
     return {
         **{name: table_block(path, baseline) for name, (path, baseline) in TABLES.items() if (ROOT / path).is_file()},
         "compare-vs-policy": "Dream-MPC is " + verdict_sentence(rows, "dream", "policy"),
         "sweep-more-agents": more_agents_line(),
+        "compare-shortfall": shortfall_line(),
+        "ablation-reading": ablation_line(),
+        "sweep-reading": sweep_line(),
         "compare-vs-mppi": "Dream-MPC is " + verdict_sentence(vs_mppi, "dream", "mppi"),
         "comparison": (
             f"Dream-MPC beats its policy prior with confidence on {c['better']} of {c['agents']} agents and is worse "
@@ -400,8 +503,10 @@ def blocks():
         "bundled-table": "\n".join(table),
         **dreamer_blocks(),
         **budget_block(),
+        **buffer_memory_block(),
         **adaptive_blocks(),
         **headline_analyses.blocks(),  # docs/analyses.md's D.2 and D.3
+        **headline_performance.blocks(),
     }
 
 
@@ -429,6 +534,39 @@ def stale(generated=None):
             if found and render(found.group(0), {name: generated[name]}) != found.group(0):
                 out.append((doc, name))
     return out
+
+
+# ------------------------------------------------------------------------------------ numbers typed by hand
+# Measured numbers live in generated blocks. Outside them a doc may name settings (in `code`, or plain counts such as
+# "3 seeds"), the paper's section numbers and formulas, but no number that looks measured: one with a unit of time,
+# memory, a percentage or a speed-up, a sign (+16, -13), a "±" or an interval. tests/test_docs.py checks MEASURED_DOCS.
+MEASURED_DOCS = ("README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")))
+_NUM = r"\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?"
+_MEASURED = re.compile(
+    rf"(?<![\w.])(?:{_NUM})\s*(?:ms|µs|s|sec|seconds?|min|minutes?|h|hours?|%|GB|GiB|MB|MiB|kB|KB|bytes?)(?![\w])"
+    rf"|(?<![\w.])(?:{_NUM})(?:[x×](?![\w(])|\s[x×]\s+(?:faster|slower|as|more|less|that|longer|shorter)\b)"  # a
+    # speed-up (27x, 1.5 x as long), not a shape or a product (64x64, 3 x 10, 32 x cnn_depth)
+    rf"|(?<![\w)\]])[+−](?:{_NUM})|(?<![\w)\]\s(^*/])-(?:{_NUM})"  # a signed difference, not a formula's minus
+    rf"|±|\[[-+−]?{_NUM},\s*[-+−]?{_NUM}\]",
+    re.I,
+)
+_NOT_TEXT = (
+    r"<!-- headline:([\w-]+) -->.*?<!-- /headline:\1 -->",  # generated
+    r"<!-- planners -->.*?<!-- /planners -->",  # docs/planners.md's reference, generated by scripts/planner_docs.py
+    r"```.*?```",  # commands
+    r"`[^`\n]*`",  # settings and code
+    r"\]\([^)]*\)",  # link targets
+    r"<!--.*?-->",
+    r"\[[-−]1, 1\]|\[-pi, pi\]|\b95 % |\b95 %$",  # the action range, the start-state range, the interval's level
+    r"mean ± std|± (?:1|one) std",  # a format, not a number
+)
+
+
+def hand_typed(text):
+    """The lines of a doc's prose that hold a number that looks measured (see MEASURED_DOCS)."""
+    for pattern in _NOT_TEXT:
+        text = re.sub(pattern, "", text, flags=re.S | re.M)
+    return [line.strip() for line in text.splitlines() if _MEASURED.search(line)]
 
 
 def main(argv=None):

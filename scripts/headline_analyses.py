@@ -164,6 +164,34 @@ def _relative(s):
     return abs(s["reward_gap"]) / abs(s["realised_reward"]) if s["realised_reward"] else float("inf")
 
 
+def _runs_text(mine):
+    """'30 episodes (3 training seeds x 10, 10, 10 with evaluation seed 1, 500 agent steps each)' or, for one
+    training seed, its evaluation seeds."""
+    train = sorted({r.get("train_seed") for r in mine}, key=str)
+    unit, key = ("training seeds", "train_seed") if len(train) > 1 else ("evaluation seeds", "seed")
+    values = sorted({r[key] for r in mine}, key=str)
+    counts = ", ".join(str(sum(1 for r in mine if r[key] == v)) for v in values)
+    also = ""
+    if len(train) > 1:
+        evals = sorted({r["seed"] for r in mine})
+        also = f" with evaluation seed{'s' if len(evals) > 1 else ''} {', '.join(map(str, evals))}"
+    return f"{len(mine)} episodes ({len(values)} {unit} x {counts}{also}, {mine[0]['length']} agent steps each)"
+
+
+def _over_training_seeds(mine):
+    """The mean reward gap per training seed and Student's t interval over them (None for one training seed)."""
+    from dream_mpc.evaluation.intervals import t_interval
+
+    by = {}
+    for r in mine:
+        by.setdefault(r.get("train_seed"), []).append(r["exploitation"]["reward_gap"]["mean"])
+    if len(by) < 2:
+        return None
+    means = [sum(v) / len(v) for _, v in sorted(by.items(), key=lambda kv: str(kv[0]))]
+    iv = t_interval(means)
+    return f"per training seed {', '.join(f'{m:+.3f}' for m in means)}, over training seeds {iv.text(3)}"
+
+
 def _dreamer_exploitation(folder, name):
     """The table and facts blocks (`<name>-table`, `<name>-facts`) of a Dreamer agent's exploitation records."""
     out = {}
@@ -171,29 +199,50 @@ def _dreamer_exploitation(folder, name):
     if found:
         module, summary, rows = found
         out[f"{name}-table"] = module.markdown(summary)
-        weights = ", ".join(sorted({str(r.get("weights")) for r in rows}))
+        weights = sorted({str(r.get("weights")) for r in rows})
         parts = []
         for s in summary:
             mine = [r for r in rows if r["method"] == s["method"]]
-            seeds = sorted({r["seed"] for r in mine})
-            per_seed = ", ".join(str(sum(1 for r in mine if r["seed"] == x)) for x in seeds)
             means = [r["exploitation"]["reward_gap"]["mean"] for r in mine]
             gap = sum(means) / len(means)
             spread = (sum((x - gap) ** 2 for x in means) / max(1, len(means) - 1)) ** 0.5
+            seeds = _over_training_seeds(mine)
             parts.append(
-                f"{s['method']}: {len(mine)} episodes ({len(seeds)} evaluation seeds x {per_seed}, "
-                f"{mine[0]['length']} agent steps each), return {sum(r['return'] for r in mine) / len(mine):.1f} on "
+                f"{s['method']}: {_runs_text(mine)}, return {sum(r['return'] for r in mine) / len(mine):.1f} on "
                 f"average; actual minus predicted {s['horizon']}-step reward {gap:+.3f} ± {spread:.3f} (mean ± std "
-                f"over episodes of each episode's mean), against a realised {s['realised_reward']:.3f} and a predicted "
-                f"{s['predicted_reward']:.3f} per window ({100 * _relative(s):.0f} % of the realised); with the value "
-                f"head to the episode's end (steps with an untruncated tail) {s['return_gap']:+.2f}"
+                f"over episodes of each episode's mean{'; ' + seeds if seeds else ''}), against a realised "
+                f"{s['realised_reward']:.3f} and a predicted {s['predicted_reward']:.3f} per window "
+                f"({100 * _relative(s):.0f} % of the realised); with the value head to the episode's end (steps with "
+                f"an untruncated tail) {s['return_gap']:+.2f}"
             )
-        out[f"{name}-facts"] = "; ".join(parts) + f" (weights {weights} in every row)"
+        which = f"weights {weights[0]} in every row" if len(weights) == 1 else f"weights {', '.join(weights)}"
+        out[f"{name}-facts"] = "; ".join(parts) + f" ({which})"
     return out
+
+
+ACROBOT_TRAINING = "results/exploitation/dreamer-acrobot-training"
+
+
+def acrobot_training_line():
+    """Steps and minutes of each figure-15 training run (train.csv of each seed's folder)."""
+    import pandas as pd
+
+    runs = sorted((ROOT / ACROBOT_TRAINING).glob("seed*/train.csv"))
+    if not runs:
+        return None
+    parts = []
+    for run in runs:
+        train = pd.read_csv(run)
+        minutes = train["elapsed_time"].iloc[-1] / 60
+        parts.append(f"{run.parent.name} {int(train['step'].iloc[-1]):,} steps in {minutes:.0f} min")
+    return f"{'; '.join(parts)} (2 threads each, the machine not always quiet; `{ACROBOT_TRAINING}/`)"
 
 
 def exploitation_blocks():
     out = {}
+    line = acrobot_training_line()
+    if line:
+        out["exploitation-acrobot-training"] = line
     found = _exploitation_rows(EXPLOITATION["bundled"])
     if found:
         module, summary, _ = found

@@ -113,7 +113,7 @@ def results(tmp_path_factory):
             shown = " ".join(a.replace(str(ROOT) + "/", "") for a in args if a not in EVAL[1:])
             message = " / ".join(line for line in result.stderr.splitlines() if line.startswith("error: "))
             lines.append(
-                f"| `{case}` | `python {script} {shown}` | {result.returncode} | {message.replace('|', '&#124;')} |"
+                f"| `{case}` | `python {script} {shown}` | {result.returncode} | `{message.replace('|', '&#124;')}` |"
             )
         Path(os.environ["BAD_INPUT_TABLE"]).write_text("\n".join(lines) + "\n")
     return results

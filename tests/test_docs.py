@@ -78,3 +78,31 @@ def test_the_planner_reference_is_generated_from_the_declarations():
     text = (ROOT / "docs" / "planners.md").read_text()
     assert planner_docs.BLOCK.search(text).group(2) == planner_docs.generated()
     assert "### `planner=policy`" in text and "No options." in text
+
+
+def test_no_measured_number_is_typed_by_hand():
+    """Outside the generated blocks the result docs hold settings and counts, never a number that looks measured."""
+    typed = {doc: headline.hand_typed((ROOT / doc).read_text()) for doc in headline.MEASURED_DOCS}
+    assert {doc: lines for doc, lines in typed.items() if lines} == {}
+
+
+def test_the_hand_typed_check_catches_measured_numbers():
+    """What the check flags and what it lets through (settings, shapes, the paper's sections)."""
+    flagged = [
+        "the fixed step took 19-25 ms per step",
+        "a gain of +16 over the defaults",
+        "it lost 136 on average (an interval from −318 to +47)",
+        "an interval [-3.3, +4.3]",
+        "12.3 GB of pixels",
+        "27x faster than CEM",
+        "82 % of the actions",
+        "return 18.8 ± 2.1",
+    ]
+    allowed = [
+        "3 seeds × 10 episodes from 64 x 64 frames, table 16 and eq. 15",
+        "`dream.lr=0.5` with 32 candidates; a 95 % interval",
+        "actions in [-1, 1]; h_t = GRUCell(h_{t-1}, a_{t-1}); floor(x / 8) / 32 - 0.5",
+        "<!-- headline:x -->took 34 min<!-- /headline:x -->",
+    ]
+    assert [t for t in flagged if not headline.hand_typed(t)] == []
+    assert [t for t in allowed if headline.hand_typed(t)] == []
