@@ -44,6 +44,19 @@ def parse_variant(text):
     return label, [o for o in overrides.split(",") if o]
 
 
+def evaluate_variants(checkpoints, variants, seeds, episodes, out, device="auto", threads=0):
+    """Every (label, overrides) variant of Dream-MPC on the checkpoints through evaluate.py's path, a records folder
+    per variant in out/records (recorded episodes are skipped); episodes.csv rows with the label as `planner`."""
+    rows = []
+    for i, (label, overrides) in enumerate(variants):
+        folder = out / "records" / f"variant-{i}"
+        compare_planners.evaluate_all(
+            checkpoints, ["dream"], seeds, episodes, folder, overrides, device=device, threads=threads
+        )
+        rows += [dict(r, planner=label) for r in compare_planners.rows_from_records([folder])]
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True)
@@ -61,20 +74,7 @@ def main(argv=None):
     out = outputs.output_folder(args.out, compare_planners.OUTPUT_FILES, overwrite=args.overwrite, resumable=False)
     if (out / "records").is_dir():
         shutil.rmtree(out / "records")  # --overwrite: every variant again
-    rows = []
-    for i, (label, overrides) in enumerate(variants):  # through evaluate.py's path, a records folder per variant
-        folder = out / "records" / f"variant-{i}"
-        compare_planners.evaluate_all(
-            [args.checkpoint],
-            ["dream"],
-            args.seeds,
-            args.episodes,
-            folder,
-            overrides,
-            device=args.device,
-            threads=args.threads,
-        )
-        rows += [dict(r, planner=label) for r in compare_planners.rows_from_records([folder])]
+    rows = evaluate_variants([args.checkpoint], variants, args.seeds, args.episodes, out, args.device, args.threads)
     rows = compare_planners.write_rows(rows, out / "episodes.csv")
     compare_planners.report(rows, out, baseline=variants[0][0])  # paired against the first variant
 

@@ -115,19 +115,22 @@ def rows_from_records(paths):
             "return": r["return"],
             "success": r["success"],
             "ms_per_step": r["ms_per_step"],
+            **{k: r[k] for k in ("iterations", "evaluations") if r.get(k) is not None},  # the search, where reported
         }
         for r in found
     ]
+
+
+FLOATS = ("return", "success", "ms_per_step", "iterations", "evaluations")
 
 
 def read_rows(path):
     with open(path, newline="") as f:
         return [
             {
-                k: (
-                    float(v) if k in ("return", "success", "ms_per_step") else int(v) if k in ("seed", "episode") else v
-                )
+                k: (float(v) if k in FLOATS else int(v) if k in ("seed", "episode") else v)
                 for k, v in r.items()
+                if v != "" or k not in FLOATS  # a search count the planner did not report
             }
             for r in csv.DictReader(f)
         ]
@@ -281,8 +284,10 @@ def plot(summary, path):
 
 
 def write_rows(rows, path):
+    """episodes.csv: FIELDS, then the search counts where some row has them."""
+    fields = FIELDS + [k for k in ("iterations", "evaluations") if any(k in r for r in rows)]
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS)
+        writer = csv.DictWriter(f, fields)
         writer.writeheader()
         writer.writerows(rows)
     return rows

@@ -5,12 +5,17 @@ import time
 import numpy as np
 import torch
 
+SEARCH_EFFORT = ("iterations", "evaluations")  # a plan's gradient steps and objective evaluations, where reported
+
 
 def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=None, recorder=None):
     """One episode; returns its return, success, length, mean planning ms per step and (optionally) frames.
     `on_step()` is called after every env step (a progress bar). `recorder` (exploitation.py) adds the
-    episode's predicted-minus-realised returns as `exploitation` (its time is not counted in ms_per_step)."""
+    episode's predicted-minus-realised returns as `exploitation` (its time is not counted in ms_per_step). A planner
+    whose plan info reports its search effort (`iterations`, `evaluations`: Dream-MPC and the gradient baselines)
+    gets their means per plan in the result; others None."""
     obs, done, ep_return, t, plan_seconds = env.reset(), False, 0.0, 0, 0.0
+    effort = {key: [] for key in SEARCH_EFFORT}
     if recorder is not None:
         recorder.start()
     frames = [env.render()] if render else None
@@ -19,6 +24,10 @@ def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=Non
         tic = time.perf_counter()
         action = agent.act(obs, t0=t == 0, eval_mode=eval_mode, task=task)  # a CPU tensor: synchronised
         plan_seconds += time.perf_counter() - tic
+        info = agent.last_plan_info or {}
+        for key, values in effort.items():
+            if key in info:
+                values.append(float(info[key]))
         if recorder is not None:
             recorder.planned(obs)
         obs, reward, done, info = env.step(action)
@@ -37,6 +46,7 @@ def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=Non
         "ms_per_step": 1000 * plan_seconds / max(t, 1),
         "frames": frames,
         "exploitation": recorder.summary() if recorder is not None else None,
+        **{key: float(np.mean(v)) if v else None for key, v in effort.items()},
     }
 
 

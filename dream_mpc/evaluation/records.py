@@ -18,7 +18,9 @@ options, the root keys it reads and its discount), planning_dtype, device (cpu o
 (evaluation seed), episode, return, success, success_any (Meta-World: success at any step; null where the suite has
 none), score (the suite's normalized score), length, ms_per_step (planning), nonfinite (plans replaced by the policy
 mean in that episode), time, exploitation (the episode's predicted-minus-realised returns, exploitation.py;
-null in rows written before it or by a runner without a recorder).
+null in rows written before it or by a runner without a recorder), penalty_active, iterations and evaluations (the
+mean gradient steps and objective evaluations per plan, where the planner reports them: Dream-MPC and the gradient
+baselines; null otherwise).
 
 A job's identity (`job_key`) is everything that changes its numbers: (task, checkpoint, weights, agent, planner,
 options, planning_dtype, device, eval_noise, seed); an episode's adds its index. Rows are merged by it: a collector
@@ -61,6 +63,8 @@ ROW_FIELDS = (
     "time",
     "exploitation",  # actual minus predicted returns (dream_mpc/evaluation/exploitation.py); null where not recorded
     "penalty_active",  # false: the planner's uncertainty penalty did nothing (a single-member value ensemble)
+    "iterations",  # gradient steps per plan (mean over the episode); null for a planner that does not report it
+    "evaluations",  # objective evaluations (forward passes) per plan, the same way
 )
 JOB_FIELDS = (
     "task",
@@ -242,6 +246,8 @@ def make_row(job, episode, result, suite, task, nonfinite):
             "nonfinite": int(nonfinite),
             "time": time.time(),
             "exploitation": result.get("exploitation"),
+            "iterations": result.get("iterations"),
+            "evaluations": result.get("evaluations"),
             "suite": suite.name,
             "score": float(suite.normalized_score(task, result["return"], result["success"])),
         }
