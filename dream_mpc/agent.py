@@ -90,7 +90,9 @@ class Agent(ABC):
     @classmethod
     @abstractmethod
     def sequence_length(cls, cfg):
-        """Rows per sampled training sequence."""
+        """Rows per sampled training sequence: T + 1 observations for T transitions (at least 2). `buffer.sample()`
+        gives a dict of time-major tensors: obs (T + 1, B, ...), action (T, B, A) (action t was taken at obs t),
+        reward and terminated (T, B, 1), plus the fields of `buffer_extras`."""
 
     @classmethod
     def batch_size(cls, cfg):

@@ -316,8 +316,9 @@ def job_config_asked(argv):
 
 
 def job_config_yaml(argv):
-    """`--cfg job`: the composed config with the chosen agent family's planner defaults applied (Hydra alone would
-    print the planners' own defaults), as YAML."""
+    """`--cfg job`: the config the job will run with, validated as a run validates it (a bad value is the same
+    one-line error), with the chosen agent family's planner defaults applied (Hydra alone would print the planners'
+    own defaults); with `checkpoint=`, the file's own config and the overrides, as evaluate.py loads it. YAML."""
     from omegaconf import OmegaConf
 
     overrides, skip = [], False
@@ -327,7 +328,17 @@ def job_config_yaml(argv):
             continue
         overrides.append(a)
     raw = compose(overrides)
-    raw = apply_planner_defaults(raw, set(raw.pop("_overridden")))
+    if raw.get("checkpoint"):  # evaluate.py: what the file's agent runs with
+        from dream_mpc.checkpoint import load_agent
+
+        check_checkpoint_file(raw["checkpoint"])
+        task = raw["task"] if "task" in raw["_overridden"] else None
+        agent = load_agent(raw["checkpoint"], task=task, device="cpu", overrides=overrides)
+        keys = set(root_node().keys())  # root keys and option blocks, not the env dims the loader added
+        raw = {k: v for k, v in agent.cfg.to_dict().items() if k in keys}
+        raw["planner"] = agent.planner.name
+    else:
+        raw = effective(raw, set(raw.pop("_overridden")))
     if raw["agent"] in agents and raw["planner"] in planners:  # what this run reads, nothing of other families
         blocks = {cls.option_block for _, cls in planners.items()}  # kept: one planner= switch away, as they'd run
         unused = unused_keys(raw["agent"], raw["planner"]) - blocks
@@ -489,13 +500,22 @@ def apply_planner_defaults(raw, overridden=()):
     return raw
 
 
+def effective(raw, overridden):
+    """A composed config dict as the run reads it: the family's planner defaults applied, every value checked, and
+    TD-MPC2's `mpc=false` made `planner=policy` (the policy acts, in every family)."""
+    raw = validate(apply_planner_defaults(raw, overridden))
+    if not raw["mpc"]:
+        raw["planner"] = "policy"
+    return raw
+
+
 def parse_cfg(raw):
     """Validate and apply presets: a dict from `compose` -> Config (env-dependent keys come later)."""
     from dream_mpc import envs
 
     raw = dict(raw)
     overridden = set(raw.pop("_overridden", ()))
-    raw = validate(apply_planner_defaults(raw, overridden))
+    raw = effective(raw, overridden)
     agent = agents.get(raw["agent"])
     raw["frame_stack"] = agent.pixel_frames if raw["obs"] == "rgb" else 1
     raw["action_repeat"] = agent.action_repeat

@@ -40,6 +40,9 @@ class Planner:
     #: what the planner needs of a world model: "policy" (a prior), "value" (the horizon's value)
     needs = frozenset({"policy", "value"})
 
+    #: {need: "option=value"}: an option setting that removes a need (CEM's terminal value: "terminal_value=false")
+    relief = {}
+
     @classmethod
     def requirements(cls, opt):
         """What the planner needs with these options (default: `needs`)."""
@@ -131,10 +134,17 @@ def capabilities(model):
 def make_planner(name, model, cfg, discount):
     """The planner registered as `name` (an unknown name lists the valid ones; one that needs what the model lacks,
     a policy prior or a value, is refused with the planners that fit)."""
-    cls = planners.get(name)
-    missing = cls.requirements(cls.read_options(cfg)) - capabilities(model)
+    cls, offers = planners.get(name), capabilities(model)
+    missing = cls.requirements(cls.read_options(cfg)) - offers
     if missing:
-        fits = [n for n, c in planners.items() if c.requirements(c.read_options(cfg)) <= capabilities(model)]
+        fits = []
+        for other, c in planners.items():
+            lacking = c.requirements(c.read_options(cfg)) - offers
+            if not lacking:
+                fits.append(other)
+            elif lacking <= set(c.relief):  # fits once an option is set
+                prefix = f"{c.option_block}." if c.option_block else ""
+                fits.append(f"{other} with {' '.join(prefix + c.relief[need] for need in sorted(lacking))}")
         raise UserError(
             f"planner={name} needs a {' and a '.join(sorted(missing))} this agent's world model does not have; "
             f"planners that fit it: {', '.join(fits) or 'none'}"

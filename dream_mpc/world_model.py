@@ -4,8 +4,9 @@ A latent state is a tensor (B, L) or a `tensordict.TensorDict` with batch size (
 state); planners only index, stack, and `repeat_interleave` latents along their first dimension (see `repeat`).
 Values and rewards are decoded scalars (..., 1). `task` is None (single-task) or a LongTensor of task ids per row.
 
-Implement the abstract methods; the others have defaults that are correct for any model and may be overridden
-for speed (as TD-MPC2's adapter does for `step_and_reward_shared`).
+Implement the abstract methods (`step`, `reward`) and, unless the model declares it has none, `values` and `policy`;
+the others have defaults that are correct for any model and may be overridden for speed (as TD-MPC2's adapter
+does for `step_and_reward_shared`).
 
 The class attributes declare how planners read the model:
 - `stochastic`: a stochastic model's `step(z, a, task, noise=...)` samples its next latent with the plan's noise
@@ -63,14 +64,15 @@ class WorldModel(ABC):
     def reward(self, z, a, task=None):
         """The decoded predicted reward r(z, a), (..., 1); z is z_{t+1} for `reward_timing = "next_state"`."""
 
-    @abstractmethod
     def values(self, z, a=None, task=None):
-        """Decoded values of every ensemble member, (M, ..., 1): Q_m(z, a), or V_m(z) (a is ignored)."""
+        """Decoded values of every ensemble member, (M, ..., 1): Q_m(z, a), or V_m(z) (a is ignored). Required
+        unless `has_value = False`."""
+        raise NotImplementedError(f"{type(self).__name__} has no value (has_value = False): no planner calls values")
 
-    @abstractmethod
     def policy(self, z, task=None, explore=False):
         """The policy prior: (sampled action, mean, std), each (..., A). `explore`: the wider exploration
-        bounds of models that have them (BMPC's reanalysis); others ignore it."""
+        bounds of models that have them (BMPC's reanalysis); others ignore it. Required unless `has_policy = False`."""
+        raise NotImplementedError(f"{type(self).__name__} has no policy (has_policy = False): no planner calls policy")
 
     # ------------------------------------------------------------------ optional, with general defaults
     def sample_action(self, z, task=None, explore=False):

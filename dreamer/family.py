@@ -97,7 +97,7 @@ class DreamerAgent(Agent):
         self.model = torch.nn.ModuleDict(self.dreamer.modules())  # every network, under its checkpoint name
         self.world_model = self.dreamer.world_model
         self.discount = self.opt.discount
-        self.planner = self._make_planner(cfg.planner)
+        self.planner = make_planner(cfg.planner, self.world_model, cfg, self.discount)
         self.nonfinite_actions = 0
         self.last_plan_info = None
         self._filter = None  # (h, s, previous action) of the episode in progress; None: its start
@@ -105,13 +105,10 @@ class DreamerAgent(Agent):
     def acting_options(self):
         return {"dreamer.eval_action": self.opt.eval_action}
 
-    def _make_planner(self, name):
-        return make_planner(name if self.cfg.mpc else "policy", self.world_model, self.cfg, self.discount)
-
     # ------------------------------------------------------------------ acting
     def set_planner(self, name):
         self.cfg.planner = name
-        self.planner = self._make_planner(name)
+        self.planner = make_planner(name, self.world_model, self.cfg, self.discount)
 
     def _agent_noise(self):
         """The agent's exploration noise: none when the planner adds its own."""

@@ -3,9 +3,10 @@
     python scripts/planner_docs.py           # rewrite the block between <!-- planners --> and <!-- /planners -->
     python scripts/planner_docs.py --check   # exit 1 when the docs differ from the declarations
 
-For every built-in planner (a module of dream_mpc/planners/): what it is (its class docstring), the root keys it
-reads besides its options, and its options table (dream_mpc/options.py's `table`), or "No options". A planner
-without options is listed like the others. tests/test_registry.py fails when the block is out of date.
+For every built-in planner (a module of dream_mpc/planners/): what it is (its class docstring), what it needs of
+a world model (a policy prior, a value), the root keys it reads besides its options, and its options table
+(dream_mpc/options.py's `table`), or "No options". A planner without options is listed like the others.
+tests/test_registry.py fails when the block is out of date.
 """
 
 import argparse
@@ -24,6 +25,18 @@ DOC = ROOT / "docs" / "planners.md"
 BLOCK = re.compile(r"(<!-- planners -->\n)(.*?)(<!-- /planners -->)", re.S)
 
 
+def needs_line(cls):
+    """What the planner needs of a world model with its default options, and the option that removes a need."""
+    from dream_mpc.config import Config
+
+    opt = cls.Options()
+    needed = sorted(cls.requirements(Config(**vars(opt))))
+    text = "Needs of the world model: " + (" and ".join(f"a {n}" for n in needed) if needed else "nothing more")
+    prefix = "" if cls.option_block is None else cls.option_block + "."
+    reliefs = [f"`{prefix}{cls.relief[n]}` removes the {n}" for n in needed if n in cls.relief]
+    return text + (f" ({'; '.join(reliefs)})" if reliefs else "") + "."
+
+
 def section(name, cls):
     doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "").split("\n\n")[0].replace("\n", " ")
     where = "root keys" if cls.option_block is None else f"block `{cls.option_block}`"
@@ -31,6 +44,7 @@ def section(name, cls):
     lines = [f"### `planner={name}`" + (f" ({where})" if fields else ""), ""]
     if doc:
         lines += [doc, ""]
+    lines += [needs_line(cls), ""]
     if cls.root_keys:
         lines += ["Root keys it reads besides its options: " + ", ".join(f"`{k}`" for k in cls.root_keys) + ".", ""]
     prefix = "" if cls.option_block is None else cls.option_block + "."

@@ -64,7 +64,7 @@ class TDMPC2(Agent):
             self.discount = discount(cfg.episode_length, cfg)
         self.rho_weights = cfg.rho ** torch.arange(cfg.horizon + 1, device=self.device, dtype=torch.float32)
         self.planning = TDMPC2Planning(self.model, cfg.get("planning_dtype", "float32"))
-        self.planner = make_planner(cfg.planner if cfg.mpc else "policy", self.planning, cfg, self.discount)
+        self.planner = make_planner(cfg.planner, self.planning, cfg, self.discount)
         self.act_threads = AdaptiveThreads()  # plan_threads=0: each acting step at the fastest thread count
         self.nonfinite_actions = 0  # actions that came out non-finite and were replaced before reaching the env
         self.last_plan_info = None

@@ -210,6 +210,24 @@ def test_what_a_run_does_not_read_is_hidden_and_warned_about(capsys):
     assert "\nlatent_dim:" not in shown and "\nbatch_size:" not in shown and "\ndreamer:" in shown
 
 
+def test_cfg_job_validates_and_shows_what_a_file_runs_with():
+    """`--cfg job` checks values as a run does, and with checkpoint= prints the file's config with the overrides."""
+    from dream_mpc.errors import UserError
+
+    with pytest.raises(UserError, match="dream.lr must be a number > 0"):
+        config.job_config_yaml(["dream.lr=-1", "--cfg", "job"])
+    with pytest.raises(UserError, match="dreamer.kl_scale"):
+        config.job_config_yaml([*DREAMER, "dreamer.kl_scale=-1", "--cfg", "job"])
+    file = ROOT / "agents" / "cheetah-run-dreamer.pt"
+    shown = config.job_config_yaml([f"checkpoint={file}", "planner=dream", "dream.horizon=7", "--cfg", "job"])
+    assert "agent: dreamer" in shown and "task: cheetah-run" in shown and "planner: dream" in shown
+    dream = shown[shown.index("\ndream:") :]
+    assert "horizon: 7" in dream.split("\n\n")[0] and "action_noise: 0.2" in dream  # the override, appendix D's rest
+    assert "obs: rgb" in shown and "\nlatent_dim:" not in shown  # the file's observations, no TD-MPC2 key
+    policy = config.job_config_yaml(["task=cartpole-swingup", "planner=dream", "mpc=false", "--cfg", "job"])
+    assert "planner: policy" in policy  # mpc=false: the policy acts, in every family
+
+
 def test_a_dreamer_file_on_another_task_with_the_same_shapes_warns(capsys):
     from dream_mpc.checkpoint import load_agent
 

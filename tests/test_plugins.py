@@ -230,3 +230,58 @@ def test_a_broken_entry_point_is_skipped_and_named_by_a_lookup(monkeypatch, caps
         "warning: plug-in bad = no_such_module_anywhere:Thing (entry point of test.group) failed to load and is "
         "skipped (ModuleNotFoundError: No module named 'no_such_module_anywhere')"
     ]
+
+
+EXAMPLE = ROOT / "examples" / "pets_family"  # an agent family written from docs/extending.md alone
+
+
+def pets(script, *args, cwd):
+    env = {
+        **CHILD_ENV,
+        "DREAM_MPC_PLUGINS": "pets_family.family",
+        "PYTHONPATH": os.pathsep.join([str(EXAMPLE), str(ROOT)]),
+    }
+    return run_script(script, args, cwd, env=env)
+
+
+@pytest.mark.slow  # three short trainings of a small ensemble, an evaluation and six refusals (~1.5 min)
+def test_the_example_family_trains_resumes_and_is_evaluated_by_the_planners_that_fit(tmp_path):
+    """examples/pets_family (no policy, no value): trains, resumes a stopped run, is evaluated with CEM at its
+    family's defaults, and every planner that needs a policy or a value is refused with a line naming CEM."""
+    run = [
+        "agent=pets",
+        "task=gym-pendulum",
+        "seed_steps=100",
+        "eval_freq=0",
+        "save_freq=100",
+        "threads=1",
+        "pets.hidden_size=32",
+        "pets.num_layers=2",
+        "cem.num_candidates=50",
+        "cem.top_k=5",
+        "cem.iterations=2",
+    ]
+    shown = pets("train.py", *run, "--cfg", "job", cwd=tmp_path)
+    assert shown.returncode == 0 and "pets:" in shown.stdout and "dreamer" not in shown.stdout, shown.stderr[-2000:]
+    assert "terminal_value: false" in shown.stdout  # the family's planner defaults applied
+    first = pets("train.py", *run, "steps=200", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    resumed = pets("train.py", *run, "steps=300", cwd=tmp_path)  # the same run, longer: goes on from its last.pt
+    assert resumed.returncode == 0 and "resumed from" in resumed.stdout + resumed.stderr, resumed.stderr[-2000:]
+    final = tmp_path / "logs" / "gym-pendulum" / "1" / "default" / "models" / "final.pt"
+    assert torch.load(final, map_location="cpu", weights_only=True)["step"] > 300
+    evaluated = pets(
+        "evaluate.py",
+        f"checkpoint={final}",
+        "eval_episodes=1",
+        f"results_dir={tmp_path / 'r'}",
+        "cem.num_candidates=50",
+        "cem.top_k=5",
+        "cem.iterations=2",
+        cwd=tmp_path,
+    )
+    assert evaluated.returncode == 0 and "planner=cem: return" in evaluated.stdout, evaluated.stderr[-2000:]
+    for planner in ("policy", "dream", "mppi", "grad", "hybrid", "cem_policy"):
+        refused = pets("evaluate.py", f"checkpoint={final}", f"planner={planner}", cwd=tmp_path)
+        assert refused.returncode == 2 and "planners that fit it: cem" in refused.stderr, (planner, refused.stderr)
+        assert "Traceback" not in refused.stderr

@@ -62,6 +62,7 @@ class CEMPlanner(Planner):
     option_block = "cem"
     root_keys = ("min_std", "max_std")
     seed_with_policy = False
+    relief = {"value": "terminal_value=false"}  # PlaNet's plain reward sum needs no value
 
     @classmethod
     def requirements(cls, opt):

@@ -35,7 +35,10 @@ class Buffer:
                 "reset row)"
             )
         self.capacity = max(min(int(cfg.buffer_size), int(cfg.steps)), cfg.episode_length + 1)
-        self.horizon = (sequence_length or cfg.horizon + 1) - 1  # a sample is this many steps after its start row
+        rows = sequence_length or cfg.horizon + 1
+        if rows < 2:  # a family's sequence_length counts observation rows (T + 1), not transitions (T)
+            raise ValueError(f"sequence_length={rows}: a sampled sequence needs at least 2 rows (T + 1 observations)")
+        self.horizon = rows - 1  # a sample is this many steps after its start row
         self.batch_size = batch_size or cfg.batch_size
         self.frame_stack = int(frame_stack)
         self.device = resolve_device(cfg.device)

@@ -1,0 +1,1 @@
+"""A PETS-like agent family for Dream-MPC (agent=pets)."""
