@@ -5,8 +5,10 @@ writes them with its own blocks (and `--check`s them; tests/test_docs.py too). S
   action repeat 2) and results/gradients-dreamer-mean/ (the same without the RSSM's sampling noise), each a
   `summary.json` of scripts/analyze_gradients.py; results/gradients-dreamer/training/ (train.csv, eval.csv of the
   Dreamer agent's run);
-- results/exploitation/records/ (TD-MPC2 and BMPC agents) and results/exploitation/dreamer-records/ (the Dreamer
-  agent), evaluation records read through scripts/exploitation.py (the paper's sign: actual minus predicted).
+- results/exploitation/records/ (TD-MPC2 and BMPC agents), results/exploitation/dreamer-records/ (the bundled
+  Dreamer agent) and results/exploitation/dreamer-acrobot-records/ (figure 15's setup: three Dreamer agents trained
+  on acrobot-swingup, their train.csv in results/exploitation/dreamer-acrobot-training/seed<N>/), evaluation records
+  read through scripts/exploitation.py (the paper's sign: actual minus predicted).
 """
 
 import csv
@@ -234,7 +236,8 @@ def acrobot_training_line():
     for run in runs:
         train = pd.read_csv(run)
         minutes = train["elapsed_time"].iloc[-1] / 60
-        parts.append(f"{run.parent.name} {int(train['step'].iloc[-1]):,} steps in {minutes:.0f} min")
+        steps = int(train["step"].iloc[-1])
+        parts.append(f"training seed {run.parent.name[4:]}: {steps:,} steps in {minutes:.0f} min")
     return f"{'; '.join(parts)} (2 threads each, the machine not always quiet; `{ACROBOT_TRAINING}/`)"
 
 
