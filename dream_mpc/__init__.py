@@ -20,7 +20,7 @@ __all__ = ["bundled_agent", "load_agent", "reproducible_products"]
 def reproducible_products():
     """Put MKL in its strict reproducibility mode (`MKL_CBWR=AUTO,STRICT`, unless already set): a matrix product then
     gives the same bits at any thread count (without it, products of 5-11 rows do not), so the acting step's adaptive
-    thread count (dream_mpc/threads.py) never changes an action; measured at no cost (docs/performance.md).
+    thread count (dream_mpc/threads.py) never changes an action.
 
     A process-wide setting, so importing dream_mpc never makes it: train.py, evaluate.py and the scripts call this
     first; a library user who wants the guarantee calls it before the process's first matrix product."""

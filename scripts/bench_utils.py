@@ -1,6 +1,10 @@
 """Shared pieces of the benchmark scripts: building an agent on synthetic dims and timing calls."""
 
+import os
+import platform
+import shlex
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -111,6 +115,60 @@ def synthetic_batch(agent, batch_size=256, seed=0):
     action = (torch.rand(H, batch_size, A, generator=g) * 2 - 1).to(dev)
     reward = torch.rand(H, batch_size, 1, generator=g).to(dev)
     return obs, action, reward, torch.zeros(H, batch_size, 1, device=dev)
+
+
+def provenance(threads, device="cpu", argv=None):
+    """What a result file records about its run, so that each number traces back to it: the command, the UTC date,
+    the commit (and whether tracked files differed from it), torch's version, the CPU, the torch threads and the
+    load average (1, 5, 15 min) before measuring: a load above the CPU count means other jobs shared the machine."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    argv = sys.argv if argv is None else argv
+    script = Path(argv[0]).resolve()
+    name = script.relative_to(root) if script.is_relative_to(root) else Path(argv[0])
+    return {
+        "command": shlex.join(["python", str(name), *argv[1:]]),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": git("rev-parse", "--short", "HEAD").strip() or None,
+        "uncommitted_changes": [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()],
+        "torch": torch.__version__,
+        "device": str(device),
+        **_cpu(),
+        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "threads": threads,
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def finished(meta, start):
+    """`meta` (from provenance) with the run's wall time since `start` (time.perf_counter()) and the load average
+    after it."""
+    return {
+        **meta,
+        "wall_s": round(time.perf_counter() - start, 1),
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the vector units the products and kernels use
+
+
+def _cpu():
+    """{cpu: model name, cpu_flags: those of CPU_FLAGS it has} (Linux's /proc/cpuinfo; elsewhere platform's name)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+    except OSError:
+        return {"cpu": platform.processor() or platform.machine(), "cpu_flags": None}
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    flags = set(info.get("flags", "").split())
+    return {"cpu": info.get("model name", platform.machine()), "cpu_flags": [f for f in CPU_FLAGS if f in flags]}
 
 
 def markdown_table(header, rows):

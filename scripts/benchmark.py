@@ -4,7 +4,8 @@
 
 update: batch 256, horizon 3 (synthetic data, the official defaults); mppi: act in eval mode at batch 1;
 policy: policy-only act; train loop: env steps/s of the online trainer (act + env step + one update) on
-cartpole-swingup with planner=dream after seeding, measured over --train-steps steps.
+cartpole-swingup with planner=dream after seeding, measured over --train-steps steps. --json writes the numbers
+with the run's record under "meta" (bench_utils.provenance: command, date, commit, torch, CPU, threads, load average).
 """
 
 import argparse
@@ -16,10 +17,12 @@ import torch
 from bench_utils import (
     build_agent,
     count_gflop,
+    finished,
     floor_ms,
     markdown_table,
     matmul_peak_gflops,
     median_ms,
+    provenance,
     synthetic_batch,
 )
 from outputs import output_file
@@ -90,6 +93,7 @@ def main():
     except UserError as err:
         p.exit(2, f"error: {err}\n")
     torch.set_num_threads(args.threads)
+    start, meta = time.perf_counter(), provenance(args.threads, args.device)
     results = {}
     peak = matmul_peak_gflops(args.device)  # float32: the update's products
     for size in args.sizes:
@@ -153,9 +157,9 @@ def main():
         )
     )
     results["matmul_peak_gflops"] = peak
-    if args.json:
+    if args.json:  # {"meta": provenance, "<model size>": {...}, "matmul_peak_gflops": ...}
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+            json.dump({"meta": finished(meta, start), **results}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@
 
 GFLOP are the step's matrix products (PyTorch's FLOP counter); the floor is their time at the dense product rate
 measured in the same run (in the planning dtype). "MB read by products" sums the larger operand of each product:
-for few-row planners (dream, hybrid, policy) the weights, whose traffic bounds those products.
+for few-row planners (dream, hybrid, policy) the weights, whose traffic bounds those products. --json writes
+{"meta": the run's record (bench_utils.provenance: command, date, commit, torch, CPU, threads, load average; the
+model, planning dtype and product rate), "planners": {planner: {ms_per_step, ...}}} ("samples" instead of "planners"
+with --busy: every timed step's ms, keyed "wait policy|threads|quiet or busy|planner").
 """
 
 import argparse
@@ -33,10 +36,12 @@ import torch  # noqa: E402
 from bench_utils import (  # noqa: E402
     build_agent,
     count_gflop,
+    finished,
     floor_ms,
     markdown_table,
     matmul_peak_gflops,
     median_ms,
+    provenance,
     weight_megabytes,
 )
 from outputs import output_file  # noqa: E402
@@ -45,6 +50,7 @@ from dream_mpc.errors import UserError  # noqa: E402
 from dream_mpc.registry import planners  # noqa: E402
 
 PLANNERS = tuple(planners.names())  # every registered planner (plug-ins included)
+SLOW = 1000  # model evaluations per step from which a planner is timed on a fifth of --repeats (MPPI, Grad-MPC, CEM)
 
 
 def model_evaluations(cfg, name):
@@ -60,7 +66,12 @@ def main():
     p.add_argument("--model-size", type=int, default=5, choices=(1, 5, 19, 48, 317))
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=30,
+        help=f"timed steps per planner (a fifth, at least 5, for planners of >= {SLOW:,} model evaluations a step)",
+    )
     p.add_argument("--planners", nargs="+", default=list(PLANNERS), choices=PLANNERS)
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. fused=false")
     p.add_argument("--json", help="write {planner: {ms_per_step, ...}} here")
@@ -98,7 +109,8 @@ def main():
         return busy_benchmark(args)
     if args.from_json:
         with open(args.from_json) as f:
-            results = json.load(f)
+            data = json.load(f)
+        results = data.get("planners", data)  # files written before the "meta" record hold the planners alone
         plot(
             results,
             args.plot or args.from_json.replace(".json", ".png"),
@@ -106,6 +118,7 @@ def main():
         )
         return
     torch.set_num_threads(args.threads)
+    start, meta = time.perf_counter(), provenance(args.threads, args.device)
     agent = build_agent(args.model_size, args.device, overrides=args.set)
     obs = torch.randn(agent.cfg.obs_shape["state"][0])
     results = {}
@@ -114,12 +127,14 @@ def main():
     for name in args.planners:
         agent.set_planner(name)
         agent.act(obs, t0=True, eval_mode=True)
-        repeats = max(5, args.repeats // 5) if name in ("mppi", "grad") else args.repeats
+        evaluations = model_evaluations(agent.cfg, name)
+        repeats = max(5, args.repeats // 5) if evaluations >= SLOW else args.repeats
         ms = median_ms(lambda: agent.act(obs, t0=False, eval_mode=True), args.device, warmup=3, repeats=repeats)
         gflop = count_gflop(lambda: agent.act(obs, t0=False, eval_mode=True))
         results[name] = {
             "ms_per_step": ms,
-            "model_evaluations": model_evaluations(agent.cfg, name),
+            "model_evaluations": evaluations,
+            "repeats": repeats,
             "gflop_per_step": gflop,
             "floor_ms": floor_ms(gflop, peak),
             "product_mb_per_step": weight_megabytes(lambda: agent.act(obs, t0=False, eval_mode=True)),
@@ -139,8 +154,9 @@ def main():
     ]
     print(
         f"model size {args.model_size}, {agent.model.total_params:,} parameters, device {args.device}, "
-        f"{args.threads} threads, batch 1, median of {args.repeats} steps; products at up to {peak:.0f} GFLOP/s "
-        f"({dtype} 1024x1024) now: 'floor' is the time of a step's products at that rate"
+        f"{args.threads} threads, batch 1, median of {args.repeats} steps (of {max(5, args.repeats // 5)} for slow "
+        f"planners); products at up to {peak:.0f} GFLOP/s ({dtype} 1024x1024) now: 'floor' is the time of a step's "
+        "products at that rate"
     )
     print(
         markdown_table(
@@ -157,8 +173,15 @@ def main():
         )
     )
     if args.json:
+        meta.update(
+            model_size=args.model_size,
+            parameters=agent.model.total_params,
+            planning_dtype=dtype,
+            matmul_peak_gflops=peak,
+            repeats=args.repeats,
+        )
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+            json.dump({"meta": finished(meta, start), "planners": results}, f, indent=2)
     if args.plot:
         plot(
             results,
@@ -218,6 +241,7 @@ def busy_benchmark(args):
     if bad:
         raise SystemExit(f"error: --busy-threads takes positive integers or auto, not {', '.join(bad)}")
     script = str(Path(__file__).resolve())
+    start, meta = time.perf_counter(), provenance(args.busy_threads, "cpu")
     workers = {}
     for policy, threads in configs:
         cmd = [
@@ -293,8 +317,10 @@ def busy_benchmark(args):
         )
     )
     if args.json:
+        meta.update(model_size=args.model_size, hog_core=cores[-1], rounds=args.rounds, repeats=args.repeats)
         with open(args.json, "w") as f:
-            json.dump({"|".join(map(str, k)): v for k, v in samples.items()}, f, indent=2)
+            keyed = {"|".join(map(str, k)): v for k, v in samples.items()}
+            json.dump({"meta": finished(meta, start), "samples": keyed}, f, indent=2)
     return med
 
 

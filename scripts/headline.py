@@ -39,7 +39,14 @@ COMPARE = "results/compare/episodes.csv"  # the records SUMMARY was made from: t
 DREAMER = "results/dreamer"
 BUDGET = "results/budget/overrun.json"
 ADAPTIVE = "results/adaptive"
-DOCS = ("README.md", "docs/results.md", "docs/planners.md", "docs/analyses.md", "docs/dreamer.md", "docs/performance.md")
+DOCS = (
+    "README.md",
+    "docs/results.md",
+    "docs/planners.md",
+    "docs/analyses.md",
+    "docs/dreamer.md",
+    "docs/performance.md",
+)
 # generated tables: block name -> (episodes.csv, the baseline of the paired differences)
 TABLES = {
     "compare-table": (COMPARE, "policy"),

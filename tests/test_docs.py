@@ -50,6 +50,44 @@ def test_headline_counts_follow_the_episodes(tmp_path, monkeypatch):
     assert "reacher-easy BMPC (-340.4 [" in headline.verdict_sentence(headline._rows(), "dream", "policy")
 
 
+def test_performance_numbers_are_those_of_the_result_files():
+    """docs/performance.md's blocks are what scripts/headline_performance.py computes from results/performance/, the
+    doc holds every one of them (and no block left over from a missing file), and no measured number outside them."""
+    import headline_performance
+
+    generated = headline_performance.blocks()
+    text = (ROOT / headline_performance.DOC).read_text()
+    assert {"perf-runs", "perf-benchmark", "perf-planners", "perf-dream", "perf-floor"} <= set(generated)
+    assert set(re.findall(r"<!-- headline:([\w-]+) -->", text)) == set(generated)
+    assert headline.render(text, generated) == text
+    assert headline.hand_typed(text) == []
+
+
+def test_performance_blocks_follow_the_result_files(tmp_path, monkeypatch):
+    """A number changed in a copy of a result file changes the generated block: Dream-MPC at half its measured time
+    at model size 5 halves the time the sentence and the table give, and doubles MPPI's ratio."""
+    import json
+    import shutil
+
+    import headline_performance as hp
+
+    folder = tmp_path / hp.FOLDER
+    shutil.copytree(ROOT / hp.FOLDER, folder)
+    path = folder / hp.PLANNERS[5, "float32"]
+    data = json.loads(path.read_text())
+    dream = data["planners"]["dream"]
+    before = hp.blocks()
+    dream["ms_per_step"] /= 2
+    path.write_text(json.dumps(data))
+    monkeypatch.setattr(hp, "ROOT", tmp_path)
+    after = hp.blocks()
+    assert after["perf-dream"] != before["perf-dream"] and after["perf-planners"] != before["perf-planners"]
+    assert f"{hp._ms(dream['ms_per_step'])} ms, " in after["perf-dream"]
+    row = next(line for line in after["perf-planners"].splitlines() if line.startswith("| `dream` |"))
+    assert row.endswith(f" {data['planners']['mppi']['ms_per_step'] / dream['ms_per_step']:.3g}x |")
+    assert after["perf-runs"] == before["perf-runs"] and after["perf-benchmark"] == before["perf-benchmark"]
+
+
 # files named bare that belong to other projects (HumanoidBench's setup.py)
 EXTERNAL = {"setup.py"}
 

@@ -273,11 +273,12 @@ def test_tracked_results_are_not_overwritten_without_the_flag(tmp_path):
 
     from dream_mpc.errors import UserError
 
-    tracked = "benchmark_cpu.json"
-    assert (ROOT / "results" / tracked).exists()
+    tracked = "benchmark.json"
+    folder = ROOT / "results" / "performance"
+    assert (folder / tracked).exists()
     with pytest.raises(UserError, match="--overwrite"):
-        report.Writer(ROOT / "results").path(tracked)
-    assert report.Writer(ROOT / "results", overwrite=True).path(tracked) == ROOT / "results" / tracked
+        report.Writer(folder).path(tracked)
+    assert report.Writer(folder, overwrite=True).path(tracked) == folder / tracked
 
 
 def test_compare_planners_paired_difference_uses_the_new_statistics():

@@ -317,8 +317,12 @@ def test_benchmark_planners_cli_prints_a_table_and_writes_json(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| dream |" in result.stdout
-    data = json.loads(out.read_text())
+    record = json.loads(out.read_text())
+    data, meta = record["planners"], record["meta"]
     assert set(data) == {"policy", "dream", "hybrid"} and all(v["ms_per_step"] > 0 for v in data.values())
+    # the run's record: enough to trace each number to its command, code, machine and load
+    assert meta["command"].startswith("python scripts/benchmark_planners.py --model-size 1") and meta["threads"] == 1
+    assert {"date", "commit", "torch", "cpu", "cpus", "load_average_before", "matmul_peak_gflops"} <= set(meta)
     # products counted by torch's FLOP counter: Dream-MPC's 5 candidates x (rollout, forward, backward, scoring)
     # outweigh hybrid's single candidate at horizon 1
     assert data["dream"]["gflop_per_step"] > data["hybrid"]["gflop_per_step"] > 0
