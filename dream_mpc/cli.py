@@ -82,7 +82,7 @@ def hydra_app(job):
     try:
         if config.job_config_asked(sys.argv[1:]):  # what the job runs with: the family's planner defaults applied
             try:
-                yaml = config.job_config_yaml(sys.argv[1:])
+                yaml = job_config_yaml(sys.argv[1:])
             except UserError as err:
                 _fail(err)
             print(yaml)
@@ -98,6 +98,25 @@ def hydra_app(job):
     except BrokenPipeError:  # the output went into a pipe that closed early (`--help | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)  # 128 + SIGPIPE, as a shell tool killed by the closed pipe exits
+
+
+def job_config_yaml(argv):
+    """`--cfg job`: what the job runs with (dream_mpc/config.py's `job_config_yaml`); with `checkpoint=`
+    (evaluate.py), the file's own config with the command line's overrides, as the loader builds it."""
+    from dream_mpc import config
+
+    overrides = config.job_overrides(argv)
+    raw = config.compose(overrides)
+    if not raw.get("checkpoint"):
+        return config.job_config_yaml(argv)
+    from dream_mpc.checkpoint import load_agent
+
+    config.check_checkpoint_file(raw["checkpoint"])
+    task = raw["task"] if "task" in raw["_overridden"] else None
+    agent = load_agent(raw["checkpoint"], task=task, device="cpu", overrides=overrides)
+    keys = set(config.root_node().keys())  # root keys and option blocks, not the env dims the loader added
+    shown = {k: v for k, v in agent.cfg.to_dict().items() if k in keys}
+    return config.job_yaml({**shown, "planner": agent.planner.name})
 
 
 def _is_multirun(argv):

@@ -315,35 +315,35 @@ def job_config_asked(argv):
     return not multirun and any(a in ("--cfg", "-c") and args[i + 1 : i + 2] == ["job"] for i, a in enumerate(args))
 
 
-def job_config_yaml(argv):
-    """`--cfg job`: the config the job will run with, validated as a run validates it (a bad value is the same
-    one-line error), with the chosen agent family's planner defaults applied (Hydra alone would print the planners'
-    own defaults); with `checkpoint=`, the file's own config and the overrides, as evaluate.py loads it. YAML."""
-    from omegaconf import OmegaConf
-
+def job_overrides(argv):
+    """The config overrides of a command line, Hydra's flags and their values left out."""
     overrides, skip = [], False
-    for a in argv:  # Hydra's flags and their values out, the overrides kept
+    for a in argv:
         if skip or a.startswith("-"):
             skip = a in _FLAGS_WITH_VALUE
             continue
         overrides.append(a)
-    raw = compose(overrides)
-    if raw.get("checkpoint"):  # evaluate.py: what the file's agent runs with
-        from dream_mpc.checkpoint import load_agent
+    return overrides
 
-        check_checkpoint_file(raw["checkpoint"])
-        task = raw["task"] if "task" in raw["_overridden"] else None
-        agent = load_agent(raw["checkpoint"], task=task, device="cpu", overrides=overrides)
-        keys = set(root_node().keys())  # root keys and option blocks, not the env dims the loader added
-        raw = {k: v for k, v in agent.cfg.to_dict().items() if k in keys}
-        raw["planner"] = agent.planner.name
-    else:
-        raw = effective(raw, set(raw.pop("_overridden")))
-    if raw["agent"] in agents and raw["planner"] in planners:  # what this run reads, nothing of other families
-        blocks = {cls.option_block for _, cls in planners.items()}  # kept: one planner= switch away, as they'd run
+
+def job_yaml(raw):
+    """A config dict as `--cfg job` prints it: what the run reads, nothing of other families (every planner's block
+    kept: one planner= switch away, as they would run), as YAML."""
+    from omegaconf import OmegaConf
+
+    if raw["agent"] in agents and raw["planner"] in planners:
+        blocks = {cls.option_block for _, cls in planners.items()}
         unused = unused_keys(raw["agent"], raw["planner"]) - blocks
         raw = {k: v for k, v in raw.items() if k not in unused}
     return OmegaConf.to_yaml(OmegaConf.create(raw)).rstrip("\n")
+
+
+def job_config_yaml(argv):
+    """`--cfg job` without a checkpoint: the config the job will run with, validated as a run validates it (a bad
+    value is the same one-line error), with the agent family's planner defaults applied (Hydra alone would print
+    the planners' own defaults). With `checkpoint=`, cli.job_config_yaml prints the file's config instead."""
+    raw = compose(job_overrides(argv))
+    return job_yaml(effective(raw, set(raw.pop("_overridden"))))
 
 
 def compose(overrides=()):

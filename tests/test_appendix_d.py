@@ -212,6 +212,7 @@ def test_what_a_run_does_not_read_is_hidden_and_warned_about(capsys):
 
 def test_cfg_job_validates_and_shows_what_a_file_runs_with():
     """`--cfg job` checks values as a run does, and with checkpoint= prints the file's config with the overrides."""
+    from dream_mpc import cli
     from dream_mpc.errors import UserError
 
     with pytest.raises(UserError, match="dream.lr must be a number > 0"):
@@ -219,7 +220,7 @@ def test_cfg_job_validates_and_shows_what_a_file_runs_with():
     with pytest.raises(UserError, match="dreamer.kl_scale"):
         config.job_config_yaml([*DREAMER, "dreamer.kl_scale=-1", "--cfg", "job"])
     file = ROOT / "agents" / "cheetah-run-dreamer.pt"
-    shown = config.job_config_yaml([f"checkpoint={file}", "planner=dream", "dream.horizon=7", "--cfg", "job"])
+    shown = cli.job_config_yaml([f"checkpoint={file}", "planner=dream", "dream.horizon=7", "--cfg", "job"])
     assert "agent: dreamer" in shown and "task: cheetah-run" in shown and "planner: dream" in shown
     dream = shown[shown.index("\ndream:") :]
     assert "horizon: 7" in dream.split("\n\n")[0] and "action_noise: 0.2" in dream  # the override, appendix D's rest
