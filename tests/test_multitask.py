@@ -74,7 +74,9 @@ def test_wrapper_pads_observations_and_masks_actions():
 
 
 class _ZeroAgent:
-    """Acts with zeros and records the task index it was given."""
+    """Acts with zeros and records the task index it was given (no planner: no plan info)."""
+
+    last_plan_info = None
 
     def __init__(self, action_dim):
         self.action_dim, self.tasks = action_dim, []
