@@ -22,7 +22,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -192,15 +191,10 @@ def main(argv=None):
     writer.path(out.name)  # fails now, before the measurement, when the file is tracked
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = {
-        "checkpoint": args.checkpoint,
-        "threads": torch.get_num_threads(),
-        "cpus": os.cpu_count(),
-        "machine": platform.processor() or platform.machine(),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "command": "python scripts/budget_overrun.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "runs": [],
-    }
+    from bench_utils import provenance  # the command, date, commit, machine and load of the run
+
+    run_argv = None if argv is None else [__file__, *argv]
+    result = {"checkpoint": args.checkpoint, **provenance(torch.get_num_threads(), args.device, run_argv), "runs": []}
     for name in args.conditions:
         for budget in args.budget_ms:
             load = os.getloadavg()[0]

@@ -13,10 +13,8 @@ free memory.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+from bench_utils import provenance  # noqa: E402
 from outputs import output_file  # noqa: E402
 
 from dream_mpc import config  # noqa: E402
@@ -110,11 +109,8 @@ def main(argv=None):
             flush=True,
         )
     result = {
-        "command": "python scripts/buffer_memory.py " + " ".join(argv or []),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": platform.machine(),
+        **provenance(torch.get_num_threads(), "cpu", argv=None if argv is None else [__file__, *argv]),
         "memory_total_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
-        "torch": torch.__version__,
         "runs": runs,
     }
     if args.json:
