@@ -92,6 +92,7 @@ def rows_from_records(paths):
     """episodes.csv rows from evaluation records. A planner recorded with several settings (its options, or an
     agent's acting options such as dreamer.eval_action) is one method per setting, named by what differs."""
     from dream_mpc.evaluation import records
+    from dream_mpc.evaluation.aggregates import varying_keys
 
     found = records.collect(paths)
     settings = {}
@@ -99,9 +100,7 @@ def rows_from_records(paths):
         settings.setdefault(r["planner"], {}).setdefault(r["options"], json.loads(r["options"]))
     labels = {}
     for planner, by_json in settings.items():
-        keys = sorted(
-            {k for o in by_json.values() for k in o if len({json.dumps(x.get(k)) for x in by_json.values()}) > 1}
-        )
+        keys = sorted(varying_keys(list(by_json.values())))
         for text, o in by_json.items():
             labels[planner, text] = " ".join([planner, *(f"{k.split('.')[-1]}={o.get(k)}" for k in keys)])
     return [

@@ -29,6 +29,12 @@ SWEEP_KEYS = ("num_candidates", "iterations", "horizon")
 LABEL_FIELDS = ("planning_dtype", "device", "eval_noise")  # job fields besides the options that name a method
 
 
+def varying_keys(settings):
+    """The keys whose values differ between the settings (dicts; a key one of them lacks counts as None there)."""
+    names = set().union(*map(set, settings))
+    return {k for k in names if len({json.dumps(s.get(k), default=str) for s in settings}) > 1}
+
+
 def method_labels(df):
     """A method name per row: `<planner> (<agent>)`, plus whatever else of the job differs between rows of the same
     planner and agent on the same task (an option, `planning_dtype`, `device`, `eval_noise`), e.g.
@@ -49,11 +55,7 @@ def method_labels(df):
     for (agent, planner, task), key in zip(zip(df["agent"], df["planner"], df["task"]), keys):
         seen.setdefault((agent, planner, task), {})[key] = json.loads(key)
     for (agent, planner, _), group in seen.items():
-        vals = list(group.values())
-        names = set().union(*map(set, vals))
-        varying.setdefault((agent, planner), set()).update(
-            k for k in names if len({json.dumps(v.get(k), default=str) for v in vals}) > 1
-        )
+        varying.setdefault((agent, planner), set()).update(varying_keys(list(group.values())))
     labels = []
     for agent, planner, s in zip(df["agent"], df["planner"], sets):
         extra = " ".join(f"{k}={s.get(k)}" for k in sorted(varying[(agent, planner)]))
