@@ -101,18 +101,21 @@ def hydra_app(job):
 
 
 def job_config_yaml(argv):
-    """`--cfg job`: what the job runs with (dream_mpc/config.py's `job_config_yaml`); with `checkpoint=`
-    (evaluate.py), the file's own config with the command line's overrides, as the loader builds it."""
+    """`--cfg job`: the config the job will run with, validated as a run validates it (a bad value is the same
+    one-line error), with the agent family's planner defaults applied (Hydra alone would print the planners' own
+    defaults); with `checkpoint=` (evaluate.py), the file's own config with the command line's overrides, as the
+    loader builds it."""
     from dream_mpc import config
 
     overrides = config.job_overrides(argv)
     raw = config.compose(overrides)
+    overridden = set(raw.pop("_overridden"))
     if not raw.get("checkpoint"):
-        return config.job_config_yaml(argv)
+        return config.job_yaml(config.effective(raw, overridden))
     from dream_mpc.checkpoint import load_agent
 
     config.check_checkpoint_file(raw["checkpoint"])
-    task = raw["task"] if "task" in raw["_overridden"] else None
+    task = raw["task"] if "task" in overridden else None
     agent = load_agent(raw["checkpoint"], task=task, device="cpu", overrides=overrides)
     keys = set(config.root_node().keys())  # root keys and option blocks, not the env dims the loader added
     shown = {k: v for k, v in agent.cfg.to_dict().items() if k in keys}

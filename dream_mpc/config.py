@@ -338,14 +338,6 @@ def job_yaml(raw):
     return OmegaConf.to_yaml(OmegaConf.create(raw)).rstrip("\n")
 
 
-def job_config_yaml(argv):
-    """`--cfg job` without a checkpoint: the config the job will run with, validated as a run validates it (a bad
-    value is the same one-line error), with the agent family's planner defaults applied (Hydra alone would print
-    the planners' own defaults). With `checkpoint=`, cli.job_config_yaml prints the file's config instead."""
-    raw = compose(job_overrides(argv))
-    return job_yaml(effective(raw, set(raw.pop("_overridden"))))
-
-
 def compose(overrides=()):
     """The root config with Hydra-syntax overrides applied, as a plain dict (in-process, without @hydra.main)."""
     from hydra import compose as hydra_compose

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dream_mpc import config
+from dream_mpc import cli, config
 from dream_mpc.checkpoint.configs import saved_overrides
 from dream_mpc.noise import ImaginationNoise
 from dream_mpc.planners.cem import CEMPlanner
@@ -206,26 +206,25 @@ def test_what_a_run_does_not_read_is_hidden_and_warned_about(capsys):
     config.warn_unused("dreamer", "dream", ["latent_dim=64", "dream.lr=0.2", "cem.top_k=5"])
     err = capsys.readouterr().err
     assert "latent_dim has no effect with agent=dreamer" in err and "cem.top_k" in err and "dream.lr" not in err
-    shown = config.job_config_yaml([*DREAMER, "--cfg", "job"])
+    shown = cli.job_config_yaml([*DREAMER, "--cfg", "job"])
     assert "\nlatent_dim:" not in shown and "\nbatch_size:" not in shown and "\ndreamer:" in shown
 
 
 def test_cfg_job_validates_and_shows_what_a_file_runs_with():
     """`--cfg job` checks values as a run does, and with checkpoint= prints the file's config with the overrides."""
-    from dream_mpc import cli
     from dream_mpc.errors import UserError
 
     with pytest.raises(UserError, match="dream.lr must be a number > 0"):
-        config.job_config_yaml(["dream.lr=-1", "--cfg", "job"])
+        cli.job_config_yaml(["dream.lr=-1", "--cfg", "job"])
     with pytest.raises(UserError, match="dreamer.kl_scale"):
-        config.job_config_yaml([*DREAMER, "dreamer.kl_scale=-1", "--cfg", "job"])
+        cli.job_config_yaml([*DREAMER, "dreamer.kl_scale=-1", "--cfg", "job"])
     file = ROOT / "agents" / "cheetah-run-dreamer.pt"
     shown = cli.job_config_yaml([f"checkpoint={file}", "planner=dream", "dream.horizon=7", "--cfg", "job"])
     assert "agent: dreamer" in shown and "task: cheetah-run" in shown and "planner: dream" in shown
     dream = shown[shown.index("\ndream:") :]
     assert "horizon: 7" in dream.split("\n\n")[0] and "action_noise: 0.2" in dream  # the override, appendix D's rest
     assert "obs: rgb" in shown and "\nlatent_dim:" not in shown  # the file's observations, no TD-MPC2 key
-    policy = config.job_config_yaml(["task=cartpole-swingup", "planner=dream", "mpc=false", "--cfg", "job"])
+    policy = cli.job_config_yaml(["task=cartpole-swingup", "planner=dream", "mpc=false", "--cfg", "job"])
     assert "planner: policy" in policy  # mpc=false: the policy acts, in every family
 
 

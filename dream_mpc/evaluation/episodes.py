@@ -24,10 +24,10 @@ def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=Non
         tic = time.perf_counter()
         action = agent.act(obs, t0=t == 0, eval_mode=eval_mode, task=task)  # a CPU tensor: synchronised
         plan_seconds += time.perf_counter() - tic
-        info = agent.last_plan_info or {}
+        plan_info = agent.last_plan_info or {}
         for key, values in effort.items():
-            if key in info:
-                values.append(float(info[key]))
+            if key in plan_info:
+                values.append(float(plan_info[key]))
         if recorder is not None:
             recorder.planned(obs)
         obs, reward, done, info = env.step(action)

@@ -82,7 +82,6 @@ class DreamMPCPlanner(Planner):
     root_keys = ("min_std", "max_std")
     clock = staticmethod(adaptive.now)  # the anytime mode's clock (tests inject one)
     last_search = None  # the last adaptive optimisation (its iterations, evaluations, slowest iteration)
-    search_effort = (0, 0)  # the last plan's (gradient steps, objective evaluations)
 
     def __init__(self, model, cfg, discount):
         super().__init__(model, cfg, discount)
@@ -144,14 +143,9 @@ class DreamMPCPlanner(Planner):
         return (flat * scale).view_as(g)
 
     def optimise(self, z_rows, actions, task_rows, discount, B):
-        """I gradient-ascent steps on J for all candidates at once; returns (actions, J of the returned actions).
-        Sets `search_effort`: the (gradient steps, objective evaluations) this plan took."""
+        """I gradient-ascent steps on J for all candidates at once; returns (actions, J of the returned actions)."""
         if adaptive.is_adaptive(self.opt):  # a step rule, early stopping or a time budget
-            actions, J = self.optimise_adaptive(z_rows, actions, task_rows, discount, B)
-            self.search_effort = (self.last_search.iterations, self.last_search.evaluations)
-            return actions, J
-        final_score = self.iterations == 0 or self.opt.score_after_step
-        self.search_effort = (self.iterations, self.iterations + int(final_score))
+            return self.optimise_adaptive(z_rows, actions, task_rows, discount, B)
         J = None
         for _ in range(self.iterations):
             actions = actions.detach().requires_grad_(True)
@@ -167,6 +161,13 @@ class DreamMPCPlanner(Planner):
             with torch.no_grad():
                 J = self.objective(self.model, z_rows, actions, task_rows, discount)
         return actions, J.detach()
+
+    def search_effort(self):
+        """The last plan's (gradient steps, objective evaluations): the adaptive search's count, or the fixed
+        step's I iterations and, after them, the scoring pass (always when I = 0)."""
+        if adaptive.is_adaptive(self.opt):
+            return self.last_search.iterations, self.last_search.evaluations
+        return self.iterations, self.iterations + int(self.iterations == 0 or self.opt.score_after_step)
 
     def optimise_adaptive(self, z_rows, actions, task_rows, discount, B):
         """dream_mpc/adaptive.py: each candidate's best actions and J over the points visited."""
@@ -210,7 +211,7 @@ class DreamMPCPlanner(Planner):
         std = first.std(1, correction=1 if N > 1 else 0).clamp(self.cfg.min_std, self.cfg.max_std)
         info = {"value": J[rows, best].unsqueeze(-1), "mean": first.mean(1), "std": std, "action": action}
         info["plan"] = actions[rows, best, : self.horizon]  # the executed sequence (model exploitation records)
-        info["iterations"], info["evaluations"] = self.search_effort  # recorded per episode (records.py)
+        info["iterations"], info["evaluations"] = self.search_effort()  # recorded per episode (records.py)
         if not eval_mode and self.opt.expl_noise:
             action = (action + self.opt.expl_noise * torch.randn_like(action)).clamp(-1, 1)
         bad = ~(torch.isfinite(J).all(1) & torch.isfinite(actions).flatten(1).all(1))
