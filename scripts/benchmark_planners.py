@@ -111,11 +111,12 @@ def main():
         with open(args.from_json) as f:
             data = json.load(f)
         results = data.get("planners", data)  # files written before the "meta" record hold the planners alone
-        plot(
-            results,
-            args.plot or args.from_json.replace(".json", ".png"),
-            f"model size {args.model_size}, {args.device}, {args.threads} threads ({args.from_json})",
-        )
+        meta = data.get("meta", {})
+        title = f"model size {meta.get('model_size', args.model_size)}, {meta.get('device', args.device)}, "
+        title += f"{meta.get('threads', args.threads)} threads"
+        if "planning_dtype" in meta:  # the run's own record
+            title += f", {meta['planning_dtype']}; products at {meta['matmul_peak_gflops']:.0f} GFLOP/s"
+        plot(results, args.plot or args.from_json.replace(".json", ".png"), f"{title} ({args.from_json})")
         return
     torch.set_num_threads(args.threads)
     start, meta = time.perf_counter(), provenance(args.threads, args.device)
@@ -334,9 +335,10 @@ def plot(results, path, title):
     names = list(results)
     fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 3.6))
     ax.bar(names, [results[n]["ms_per_step"] for n in names], color="tab:blue", label="measured")
+    positive = [n for n in names if results[n]["floor_ms"] > 0]  # a planner without products has no floor to draw
     ax.scatter(
-        names,
-        [max(results[n]["floor_ms"], 1e-3) for n in names],
+        positive,
+        [results[n]["floor_ms"] for n in positive],
         marker="_",
         s=900,
         color="black",
@@ -344,12 +346,17 @@ def plot(results, path, title):
         label="floor (products at peak rate)",
     )
     for i, n in enumerate(names):
+        count = f" (n={results[n]['repeats']})" if "repeats" in results[n] else ""  # timed steps behind the median
         ax.annotate(
-            f"{results[n]['ms_per_step']:.3g}", (i, results[n]["ms_per_step"]), ha="center", va="bottom", fontsize=8
+            f"{results[n]['ms_per_step']:.3g}{count}",
+            (i, results[n]["ms_per_step"]),
+            ha="center",
+            va="bottom",
+            fontsize=8,
         )
     ax.set_yscale("log")
     ax.set_ylim(top=30 * max(r["ms_per_step"] for r in results.values()))  # room for the legend
-    ax.set_ylabel("ms per planning step (batch 1)")
+    ax.set_ylabel("median ms per planning step\n(batch 1; n timed steps)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="upper left", markerscale=0.3, ncol=2)
     fig.tight_layout()
