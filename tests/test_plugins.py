@@ -11,8 +11,9 @@ from conftest import CHILD_ENV, PLUGINS, ROOT, run_script
 START = -0.5  # the point mass's start position (at rest) when a test sets it; TARGET is 0.5
 
 
-def cli(script, *args, cwd):
-    env = {**CHILD_ENV, "DREAM_MPC_PLUGINS": "toy_plugin", "PYTHONPATH": os.pathsep.join([str(PLUGINS), str(ROOT)])}
+def cli(script, *args, cwd, plugin="toy_plugin", folder=PLUGINS):
+    """A program of the checkout run with a plug-in module (`plugin`, found in `folder`) loaded."""
+    env = {**CHILD_ENV, "DREAM_MPC_PLUGINS": plugin, "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT)])}
     return run_script(script, args, cwd, env=env)
 
 
@@ -236,15 +237,10 @@ EXAMPLE = ROOT / "examples" / "pets_family"  # an agent family written from docs
 
 
 def pets(script, *args, cwd):
-    env = {
-        **CHILD_ENV,
-        "DREAM_MPC_PLUGINS": "pets_family.family",
-        "PYTHONPATH": os.pathsep.join([str(EXAMPLE), str(ROOT)]),
-    }
-    return run_script(script, args, cwd, env=env)
+    return cli(script, *args, cwd=cwd, plugin="pets_family.family", folder=EXAMPLE)
 
 
-@pytest.mark.slow  # three short trainings of a small ensemble, an evaluation and six refusals (~1.5 min)
+@pytest.mark.slow  # `--cfg job`, a training and its resume, an evaluation and six refusals (~1 min)
 def test_the_example_family_trains_resumes_and_is_evaluated_by_the_planners_that_fit(tmp_path):
     """examples/pets_family (no policy, no value): trains, resumes a stopped run, is evaluated with CEM at its
     family's defaults, and every planner that needs a policy or a value is refused with a line naming CEM."""
