@@ -76,6 +76,7 @@ def hydra_app(job):
 
         load_plugins()
         sys.argv[1:] = config.check_overrides(sys.argv[1:])
+        sweeps.check_launcher(sys.argv[1:])
         config.register()
     except UserError as err:
         _fail(err)

@@ -1,5 +1,6 @@
 """What a job of a Hydra multirun needs to know about its sweep: its share of the cores, and the sweep's progress;
-and what the multirun's own process needs at its end: which jobs failed (`SweepStatus`, `failed_jobs`)."""
+and what the multirun's own process needs: a launcher this machine can run (`check_launcher`, at its start) and
+which jobs failed (`SweepStatus`, `failed_jobs`, at its end)."""
 
 import os
 import sys
@@ -34,6 +35,29 @@ def job_threads(threads, launcher, cores=None, env=os.environ):
         cpus = launcher.get("cpus_per_task") or env.get("SLURM_CPUS_PER_TASK")
         return max(1, int(cpus or 1))
     return 0
+
+
+# launchers that submit to a scheduler: the command the scheduler must have on this machine, and its name
+SCHEDULER_COMMANDS = {"submitit_slurm": ("srun", "SLURM")}
+
+
+def check_launcher(argv):
+    """A UserError, before Hydra starts, when `hydra/launcher=` names a scheduler this machine does not have (Hydra
+    would print the launcher's traceback instead)."""
+    import shutil
+
+    from dream_mpc.errors import UserError
+
+    for arg in argv:
+        key, _, name = arg.partition("=")
+        if key.lstrip("+") == "hydra/launcher" and name in SCHEDULER_COMMANDS:
+            command, scheduler = SCHEDULER_COMMANDS[name]
+            if shutil.which(command) is None:
+                raise UserError(
+                    f"hydra/launcher={name} submits the jobs to {scheduler}, but this machine has no `{command}`: "
+                    "run the command where the cluster's scheduler is, or run the sweep here with "
+                    "hydra/launcher=submitit_local or hydra/launcher=joblib"
+                )
 
 
 def job_status(sweep_dir, num, state, overrides):

@@ -190,3 +190,16 @@ def test_a_multirun_with_a_failed_job_exits_1_and_names_it(tmp_path):
     again = multirun("1")
     assert again.returncode == 0, again.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "sweep" / ".jobs").iterdir()) == ["0.done"]
+
+
+def test_a_scheduler_launcher_without_its_scheduler_is_one_line_naming_the_local_ones(monkeypatch):
+    """hydra/launcher=submitit_slurm where no SLURM is (no `srun` on the PATH): a UserError before Hydra starts, whose
+    suggestions exist; launchers that run here pass."""
+    from dream_mpc import sweeps
+    from dream_mpc.errors import UserError
+
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(UserError, match="no `srun`.*hydra/launcher=submitit_local or hydra/launcher=joblib"):
+        sweeps.check_launcher(["task=dog-run", "hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu"])
+    for launcher in ("joblib", "submitit_local", "ray"):
+        sweeps.check_launcher([f"hydra/launcher={launcher}"])
