@@ -24,6 +24,9 @@ collected episode).
 Planner defaults: `planner_defaults` ({planner name: {option: value}}) are the settings this family's paper runs
 its planners with (Dreamer: the Dream-MPC paper's table 16); they replace the planners' own defaults when this
 agent is chosen, the user's command line wins, and `--cfg job` and the records show the effective values.
+Multi-task sets (task=mt30|mt80): a family with `multitask = True` learns one model of a set's tasks, acts with the
+task's index (`act(..., task=i)`) and trains on a set its own way (`train_task_set(cfg)`: TD-MPC2 offline from the
+dataset chunks in data_dir); the config refuses a set for the others.
 Pixels: `pixel_frames` is how many 64x64 frames one rgb observation stacks (TD-MPC2: 3; Dreamer: 1).
 
 Checkpoints: `weights_state()` / `load_weights_state()` are the weights as files hold them (an agent keeps its
@@ -72,6 +75,8 @@ class Agent(ABC):
     default_planner = None
     #: True for the family of a run that names none (TD-MPC2's, as the official config)
     default_family = False
+    #: whether the family learns and acts on a multi-task set (then `train_task_set` trains on one)
+    multitask = False
     #: frames stacked in one rgb observation
     pixel_frames = 3
     #: env steps per agent step where a suite leaves it to the agent (Pendulum-v1); None: the suite's own
@@ -103,6 +108,11 @@ class Agent(ABC):
     def schedule(cls, cfg):
         """When the trainer acts randomly and updates: None (TD-MPC2's, per step) or an `EpisodeSchedule`."""
         return None
+
+    @classmethod
+    def train_task_set(cls, cfg):
+        """Train on the multi-task set cfg.task (its tasks: cfg.tasks); only where `multitask` is True."""
+        raise NotImplementedError(f"{cls.__name__} is single-task")
 
     @classmethod
     def complete_config(cls, raw, overridden):

@@ -150,18 +150,16 @@ def train_job(cfg):
     from dream_mpc.training.logger import Logger
     from dream_mpc.training.trainer import OnlineTrainer
 
-    if cfg.multitask:  # task=mt30|mt80: offline from the dataset chunks in data_dir
-        from dream_mpc.training.offline import train as train_offline
-
-        return train_offline(cfg)
+    family = agents.get(cfg.agent)
+    if cfg.multitask:  # task=mt30|mt80: the family's own way (TD-MPC2: offline from the dataset chunks in data_dir)
+        return family.train_task_set(cfg)
     from dream_mpc.config import warn_unused
 
     warn_unused(cfg.agent, cfg.planner, cfg.get("_overrides", ()))
     runtime.ensure_writable(cfg.work_dir, "the run (checkpoints, logs)")  # before the env, agent and training
     runtime.setup(cfg)
     env = make_env(cfg)
-    agent = agents.get(cfg.agent)(cfg)
-    family = agents.get(cfg.agent)
+    agent = family(cfg)
     # the agent's own sequences; stacked pixel frames are stored once each (1M 64x64 RGB steps: 12.3 GB)
     buffer = Buffer(cfg, family.sequence_length(cfg), family.batch_size(cfg), getattr(env, "frame_stack", 1))
     return OnlineTrainer(cfg, env, agent, buffer, Logger(cfg)).train()
@@ -172,10 +170,6 @@ def evaluate_job(cfg):
     from dream_mpc.evaluation.episodes import evaluate_checkpoint
 
     check_checkpoint_file(cfg.checkpoint)  # a missing or non-torch file: one line, before anything is loaded
-    if cfg.multitask:  # task=mt30|mt80: every task of the set, the official normalized score
-        from dream_mpc.evaluation.multitask import evaluate_checkpoint_set
-
-        return evaluate_checkpoint_set(cfg)
     return evaluate_checkpoint(cfg)
 
 

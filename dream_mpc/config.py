@@ -411,6 +411,11 @@ def validate(raw):
         )
     if envs.task_set(raw["task"]) is None:
         envs.suite_of(raw["task"])  # an unknown task: the closest names of every suite
+    elif not agents.get(raw["agent"]).multitask:
+        raise UserError(
+            f"agent={raw['agent']} is single-task; task={raw['task']} is a multi-task set: pick one of its tasks, or "
+            f"an agent that learns task sets: {', '.join(n for n, cls in agents.items() if cls.multitask)}"
+        )
     if raw.get("eval_tasks"):
         members = envs.task_set(raw["task"])
         if members is None:

@@ -80,8 +80,6 @@ class DreamerAgent(Agent):
         return EpisodeSchedule(cfg.dreamer.seed_episodes, cfg.dreamer.collect_interval)
 
     def __init__(self, cfg):
-        if cfg.multitask:
-            raise UserError(f"agent=dreamer is single-task only; task={cfg.task} is a task set: pick one of its tasks")
         if cfg.episodic:
             raise UserError("agent=dreamer does not support episodic=true (it has no termination model)")
         rows = cfg.episode_length + 1

@@ -21,6 +21,7 @@ from tdmpc2.world_model import WorldModel
 class TDMPC2(Agent):
     value_heads = "Q"  # the world model's value heads: Q(z, a); BMPC's are V(z)
     default_family = True  # agent= left out: TD-MPC2, as the official config
+    multitask = True  # mt30 / mt80: task embeddings, trained offline from the official dataset (tdmpc2/offline.py)
     # Dream-MPC on TD-MPC2 and BMPC as the paper runs it (section 5; MPPI's are TD-MPC2's own keys, table 5)
     RootOptions = TDMPC2RootOptions  # the official config's keys, read at the root (tdmpc2/options.py)
     root_keys = ("horizon", "min_std", "max_std")  # MPPI's, which its training reads too
@@ -31,6 +32,12 @@ class TDMPC2(Agent):
     @classmethod
     def complete_config(cls, raw, overridden):
         complete(raw, overridden)
+
+    @classmethod
+    def train_task_set(cls, cfg):
+        from tdmpc2 import offline
+
+        return offline.train(cfg)
 
     @classmethod
     def sequence_length(cls, cfg):

@@ -92,8 +92,8 @@ def test_the_config_block_is_the_agents_and_bad_values_are_one_line_errors():
         with pytest.raises(UserError, match=match) as err:
             load_cfg([bad])
         assert "\n" not in str(err.value)
-    with pytest.raises(UserError, match="single-task only; task=mt30 is a task set"):
-        DreamerAgent(config.load(["agent=dreamer", "task=mt30"]))
+    with pytest.raises(UserError, match="agent=dreamer is single-task; task=mt30 is a multi-task set"):
+        config.load(["agent=dreamer", "task=mt30"])
     cfg = load_cfg(["dreamer.chunk_length=50"])
     short_env(cfg)
     with pytest.raises(UserError, match="dreamer.chunk_length=50 is longer than an episode of cartpole-swingup"):

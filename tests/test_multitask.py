@@ -1,5 +1,5 @@
 """Multi-task: the mt30/mt80 tables against the built envs, the multi-task wrapper (padding, masking, per-task episode
-lengths), evaluate_task_set's official score, offline training from chunks written from real episodes, and every
+lengths), the offline trainer's evaluation and its official score, offline training from chunks written from real episodes, and every
 registered task of every suite building and stepping."""
 
 import os
@@ -14,10 +14,11 @@ import torch
 from tensordict import TensorDict
 
 from dream_mpc import config
-from dream_mpc.envs import all_tasks, suite_of, task_sets
-from dream_mpc.envs.multitask import MultitaskEnv, official_score
+from dream_mpc.envs import all_tasks, make_env, suite_of, task_sets
+from dream_mpc.envs.multitask import MultitaskEnv
 from dream_mpc.errors import UserError
-from dream_mpc.evaluation.multitask import evaluate_task_set
+from dream_mpc.training.logger import Logger
+from tdmpc2 import offline
 
 HAVE_MW = importlib.util.find_spec("metaworld") is not None
 
@@ -87,23 +88,19 @@ class _ZeroAgent:
 
 
 @pytest.mark.skipif(not HAVE_MW, reason="metaworld is not installed")
-def test_evaluate_task_set_scores_as_tdmpc2():
-    cfg = config.load(["task=mt80"])
-    from dream_mpc.training import offline
-
-    offline.setup(cfg)
+def test_offline_evaluation_scores_every_task_as_tdmpc2(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the logger's run folder
+    tasks = "eval_tasks=[pendulum-swingup,mw-reach]"
+    cfg = config.load(["task=mt80", tasks, "eval_episodes=2", "save_csv=false", "enable_wandb=false"])
+    env = make_env(cfg)
     agent = _ZeroAgent(cfg.action_dim)
-    result = evaluate_task_set(agent, cfg, ["pendulum-swingup", "mw-reach"], episodes=2, log=None)
-    pend, reach = result["tasks"]["pendulum-swingup"], result["tasks"]["mw-reach"]
-    assert len(pend["returns"]) == 2 and pend["score"] == pytest.approx(pend["return"] / 10)
-    assert reach["score"] == pytest.approx(100 * reach["success"])
-    assert result["score"] == pytest.approx((pend["score"] + reach["score"]) / 2)
+    metrics = offline.OfflineTrainer(cfg, env, agent, None, Logger(cfg)).eval(step=0)
+    pend, reach = metrics["pendulum-swingup/episode_reward"], metrics["mw-reach/episode_success"]
+    assert metrics["score"] == pytest.approx((pend / 10 + 100 * reach) / 2)  # DMC return / 10, MW success x 100
     assert set(agent.tasks) == {7, task_sets.TASK_SETS["mt80"].index("mw-reach")}
     assert len(agent.tasks) == 2 * 500 + 2 * 100  # each task's own episode length
-    assert official_score("walker-walk", 950.0, 0.0) == pytest.approx(95.0)
-    assert official_score("mw-reach", 3000.0, 1.0) == 100.0
-    with pytest.raises(UserError, match="not in mt80"):
-        evaluate_task_set(agent, cfg, ["dog-run"], episodes=1)
+    with pytest.raises(UserError, match="agent=dreamer is single-task; task=mt80 is a multi-task set.*: bmpc, tdmpc2"):
+        config.load(["task=mt80", "agent=dreamer"])
 
 
 def _write_chunks(path, tasks, episodes_per_task=2):
@@ -143,8 +140,6 @@ def _write_chunks(path, tasks, episodes_per_task=2):
 
 
 def test_offline_training_from_chunks(tmp_path, monkeypatch):
-    from dream_mpc.training import offline
-
     monkeypatch.chdir(tmp_path)  # the run's folder (logs/mt30/...) goes under the test's own directory
     data = tmp_path / "data"
     data.mkdir()
@@ -162,7 +157,7 @@ def test_offline_training_from_chunks(tmp_path, monkeypatch):
             "save_agent=false",
         ]
     )
-    offline.setup(cfg)
+    make_env(cfg)
     assert cfg.obs_shape == {"state": (24,)} and cfg.action_dim == 6 and len(cfg.action_dims) == 30
     buffer = offline.load_dataset(cfg, log=lambda *_: None)
     assert buffer.num_episodes == 4 and len(buffer) == 4 * 501
@@ -178,7 +173,7 @@ def test_offline_training_from_chunks(tmp_path, monkeypatch):
     offline.train(cfg)  # agent, 4 updates, no evaluation
     with pytest.raises(UserError, match="no dataset chunks"):
         cfg2 = config.load(["task=mt30", f"data_dir={tmp_path / 'empty'}"])
-        offline.setup(cfg2)
+        make_env(cfg2)
         offline.load_dataset(cfg2)
 
 
@@ -224,10 +219,9 @@ def test_evaluate_py_on_a_task_set_writes_the_records_of_every_evaluation(tmp_pa
     from dream_mpc import checkpoint, cli
     from dream_mpc.evaluation import records
     from dream_mpc.registry import agents
-    from dream_mpc.training import offline
 
     cfg = config.load(["task=mt80", "model_size=1", "device=cpu"])
-    offline.setup(cfg)
+    make_env(cfg)
     torch.manual_seed(0)
     checkpoint.save(tmp_path / "mt80.pt", agents.get("tdmpc2")(cfg))
     cli.run(

@@ -86,15 +86,19 @@ def task_dims(task):
 
 
 def make_env(cfg):
-    """The env for cfg.task; fills in cfg's env-dependent keys (obs_shape, action_dim, episode_length ...)."""
+    """The env for cfg.task (a multi-task set: one env over its tasks, dims from the tables, envs built on first use:
+    envs/multitask.py); fills in cfg's env-dependent keys (obs_shape, action_dim, episode_length ...)."""
+    from dream_mpc.envs import task_sets
+    from dream_mpc.envs.multitask import MultitaskEnv
+
     names = task_set(cfg.task)
-    if names is not None:
-        raise UserError(
-            f"task={cfg.task} is a multi-task set: it trains offline from data_dir and has no single "
-            f"online environment; pick one of its tasks, e.g. task={names[0]}"
-        )
-    env = suite_of(cfg.task).make(cfg.task, cfg)
-    set_env_dims(cfg, env.observation_space.shape, env.action_space.shape[0], env.max_episode_steps)
+    if names is None:
+        env = suite_of(cfg.task).make(cfg.task, cfg)
+        set_env_dims(cfg, env.observation_space.shape, env.action_space.shape[0], env.max_episode_steps)
+    else:
+        actions, lengths = task_sets.action_dims(cfg.task), task_sets.episode_lengths(cfg.task)
+        env = MultitaskEnv(names, cfg, task_sets.obs_dims(cfg.task), actions, lengths)
+        set_env_dims(cfg, env.observation_space.shape, max(actions), max(lengths), actions, lengths)
     return env
 
 

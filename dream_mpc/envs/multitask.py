@@ -4,8 +4,6 @@
 observations zero-padded to the largest observation dim, actions of the largest action dim of which each task
 takes its first `action_dims[i]` (the model masks the rest), and the active task's episode length. Pick the task
 with `set_task(i)` (or `reset(task=i)`); the index is the task id of the official models and datasets.
-
-`official_score` is TD-MPC2's multi-task score of one task (dream_mpc.evaluation.multitask.py evaluates a set).
 """
 
 import types
@@ -105,8 +103,3 @@ class MultitaskEnv:
             if s is not None:
                 self._env(i).set_rng_state(s)
 
-
-def official_score(task, episode_return, success):
-    """TD-MPC2's multi-task score of one task: 100 x the suite's normalized score (DMC return / 10, MW success
-    x 100)."""
-    return 100.0 * suite_of(task).normalized_score(task, episode_return, success)

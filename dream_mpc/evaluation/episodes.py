@@ -42,6 +42,7 @@ def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=Non
     return {
         "return": ep_return,
         "success": float(info["success"]),
+        "success_any": float(info["success_any"]) if "success_any" in info else None,  # Meta-World: at any step
         "length": t,
         "ms_per_step": 1000 * plan_seconds / max(t, 1),
         "frames": frames,
@@ -58,24 +59,18 @@ def seed_everything(seed, env=None):
 
 
 def evaluate_checkpoint(cfg):
-    """evaluate.py: cfg.checkpoint on cfg.task (the file's own task unless task= was given) with cfg.planner;
-    prints one line per episode and a summary; returns the episodes run.
+    """evaluate.py: cfg.checkpoint on cfg.task (the file's own task unless task= was given; a multi-task set: each of
+    its tasks, or those of `eval_tasks`) with cfg.planner; prints one line per episode and a summary per task (a
+    set: and its score); returns the episodes run.
 
     Every episode is appended as a row to `cfg.results_dir` (records.py). Episodes already recorded there
     for the same (task, checkpoint, planner + options, eval noise, seed) are skipped: the environment is still reset
     for them, so later episodes start from the same initial states as in a full run, and the planner's noise is
     seeded per episode from (seed, episode), so a rerun gives the same rows as an uninterrupted run."""
-    from pathlib import Path
-
-    from tqdm import tqdm
-
     from dream_mpc import config, runtime
     from dream_mpc.checkpoint import load_agent
-    from dream_mpc.envs import make_env, suite_of
+    from dream_mpc.envs import make_env
     from dream_mpc.errors import UserError
-    from dream_mpc.evaluation import records
-    from dream_mpc.evaluation.exploitation import ExploitationRecorder
-    from dream_mpc.evaluation.video import save_video
 
     if cfg.checkpoint is None:
         raise UserError("no checkpoint given: python evaluate.py task=<task> checkpoint=<path.pt> planner=mppi")
@@ -94,22 +89,50 @@ def evaluate_checkpoint(cfg):
     cfg.task = agent.cfg.task  # the file's own task unless task= was given
     cfg.obs = agent.cfg.obs  # the observations the agent was built for (a pixel file: obs=rgb without saying it)
     cfg.frame_stack = agent.cfg.frame_stack  # and the frames its pixel observations stack
-    video_dir = Path(cfg.work_dir).parents[2] / cfg.task / str(cfg.seed) / cfg.exp_name / "videos"
-    env = _SuccessAny(make_env(cfg))
+    env = make_env(cfg)
     runtime.set_seed(cfg.seed)
-    job = job_of(cfg, agent)
+    episodes = []
+    for task in cfg.get("eval_tasks") or agent.cfg.tasks:
+        index = agent.cfg.tasks.index(task) if agent.cfg.multitask else None  # the task id the agent acts for
+        if index is not None:
+            env.set_task(index)
+        episodes += _evaluate_task(cfg, agent, env, task, index, results_dir)
+    if agent.cfg.multitask and episodes:
+        per_task = {}
+        for ep in episodes:
+            per_task.setdefault(ep["task"], []).append(ep["score"])
+        print(
+            f"{cfg.task} planner={agent.planner.name}: normalized score "
+            f"{100 * np.mean([np.mean(v) for v in per_task.values()]):.1f} over {len(per_task)} tasks (100 x each "
+            f"suite's: DMControl return / 10, Meta-World success x 100); rows -> {results_dir}"
+        )
+    return episodes
+
+
+def _evaluate_task(cfg, agent, env, task, index, results_dir):
+    """The episodes of one job (evaluate_checkpoint): those not recorded yet, each appended as a row."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from dream_mpc.envs import suite_of
+    from dream_mpc.evaluation import records
+    from dream_mpc.evaluation.exploitation import ExploitationRecorder
+    from dream_mpc.evaluation.video import save_video
+
+    job = {**job_of(cfg, agent), "task": task}
     planner = job["planner"]
     out_file = records.job_file(results_dir, job)
     held = records.lock_job(out_file)  # one writer a job: what another wrote meanwhile is read below, not redone
     done = records.done_episodes(results_dir, job)
-    suite = suite_of(cfg.task)
     todo = [i for i in range(cfg.eval_episodes) if i not in done]
     tqdm.write(
-        f"evaluating {cfg.checkpoint} on {cfg.task} with planner={planner} "
+        f"evaluating {cfg.checkpoint} on {task} with planner={planner} "
         f"({'with' if cfg.eval_noise else 'no'} exploration noise): {len(todo)} episodes to run"
         + (f", {cfg.eval_episodes - len(todo)} already in {results_dir}" if len(todo) < cfg.eval_episodes else "")
         + f"; rows -> {out_file}"
     )
+    video_dir = Path(cfg.work_dir).parents[2] / task / str(cfg.seed) / cfg.exp_name / "videos"
     episodes = []
     for i in range(cfg.eval_episodes):
         if i in done:
@@ -129,28 +152,28 @@ def evaluate_checkpoint(cfg):
                 env,
                 eval_mode=not cfg.eval_noise,
                 render=cfg.save_video,
+                task=index,
                 on_step=bar.update,
-                recorder=ExploitationRecorder(agent),  # predicted vs realised returns (appendix D.3)
+                recorder=ExploitationRecorder(agent, task=index),  # predicted vs realised returns (appendix D.3)
             )
-        ep["success_any"] = env.success_any
         nonfinite = agent.nonfinite_actions + agent.planner.nonfinite_count - before
-        row = records.make_row(job, i, ep, suite, cfg.task, nonfinite)
+        row = records.make_row(job, i, ep, suite_of(task), task, nonfinite)
         row["penalty_active"] = agent.planner.penalty_active  # None until the first plan tells
         records.append_row(out_file, row)
-        episodes.append(ep)
+        episodes.append({**ep, "task": task, "score": row["score"]})
         line = f"episode {i + 1}/{cfg.eval_episodes}: return {ep['return']:.1f}"
         tqdm.write(
             line + (f", success {ep['success']:.0f}" if env.has_success else "") + f" ({ep['ms_per_step']:.1f} ms/step)"
         )
         if ep["frames"] is not None:
-            tqdm.write(f"  video: {save_video(ep['frames'], video_dir / f'{cfg.task}-{i}.mp4')}")
+            tqdm.write(f"  video: {save_video(ep['frames'], video_dir / f'{task}-{i}.mp4')}")
     held.close()
     if not episodes:
-        print(f"{cfg.task} planner={planner}: all {cfg.eval_episodes} episodes already recorded in {results_dir}")
+        print(f"{task} planner={planner}: all {cfg.eval_episodes} episodes already recorded in {results_dir}")
         return episodes
     returns = [ep["return"] for ep in episodes]
     spread = f" ± {np.std(returns):.1f}" if len(returns) > 1 else ""  # one episode: no spread to show, not ± 0
-    summary = f"{cfg.task} planner={planner}: return {np.mean(returns):.1f}{spread}"
+    summary = f"{task} planner={planner}: return {np.mean(returns):.1f}{spread}"
     if env.has_success:
         summary += f", success {np.mean([ep['success'] for ep in episodes]):.2f}"
     ms = sum(ep["ms_per_step"] * ep["length"] for ep in episodes) / sum(ep["length"] for ep in episodes)
@@ -184,22 +207,3 @@ def job_of(cfg, agent):
         "seed": int(cfg.seed),
     }
 
-
-class _SuccessAny:
-    """An env as it is, remembering the last step's `success_any` (Meta-World's success at any step; else None)."""
-
-    def __init__(self, env):
-        self._env, self.success_any = env, None
-
-    def __getattr__(self, name):
-        return getattr(self._env, name)
-
-    def reset(self, *args, **kwargs):
-        self.success_any = None
-        return self._env.reset(*args, **kwargs)
-
-    def step(self, action):
-        obs, reward, done, info = self._env.step(action)
-        if "success_any" in info:
-            self.success_any = float(info["success_any"])
-        return obs, reward, done, info

@@ -33,8 +33,6 @@ class PETSAgent(Agent):
         super().__init__()
         if cfg.obs != "state":
             raise UserError(f"agent=pets reads state observations only, got obs={cfg.obs}: use obs=state")
-        if cfg.multitask:
-            raise UserError("agent=pets is single-task: choose one task, not a multi-task set")
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         opt = cfg.pets

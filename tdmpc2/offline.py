@@ -4,9 +4,9 @@ A chunk is a torch-saved TensorDict of whole episodes with batch [episodes, step
 (N, 501) episodes with `obs` (N, 501, 24), `action` (N, 501, 6), `reward` (N, 501), `task` (N, 501) int32; row 0 is
 the reset observation, its action and reward NaN). The chunks are read with weights_only=True (no code runs from
 them), the episodes of the set's tasks (task id < len(cfg.tasks)) go into the replay buffer, and the agent takes
-cfg.steps gradient steps; every eval_freq steps and at the end (eval_freq > 0) every task is evaluated with
-`dream_mpc.evaluation.multitask.evaluate_task_set`; the agent is saved to models/<step>.pt then and at the end
-(save_agent).
+cfg.steps gradient steps; every eval_freq steps and at the end (eval_freq > 0) every task is evaluated (eval_episodes
+episodes each, the official score: 100 x each suite's normalized score, averaged over the tasks); the agent is saved
+to models/<step>.pt then and at the end (save_agent). `TDMPC2.train_task_set` is this module's `train`.
 """
 
 import time
@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from dream_mpc.envs import make_env, suite_of
 from dream_mpc.errors import UserError
+from dream_mpc.evaluation.episodes import run_episode
 
 REQUIRED_KEYS = ("obs", "action", "reward", "task")
 OFFICIAL_CHUNKS = {"mt30": 4, "mt80": 20}
@@ -104,31 +106,16 @@ def load_dataset(cfg, log=tqdm.write):
     return buffer
 
 
-def setup(cfg):
-    """Fill cfg's env-dependent keys of a multi-task set from the task tables (no env is built)."""
-    from dream_mpc import config
-    from dream_mpc.envs import task_sets
-
-    obs, actions, lengths = (
-        task_sets.obs_dims(cfg.task),
-        task_sets.action_dims(cfg.task),
-        task_sets.episode_lengths(cfg.task),
-    )
-    return config.set_env_dims(cfg, (max(obs),), max(actions), max(lengths), actions, lengths)
-
-
 def train(cfg):
     """train.py's branch for task=mt30|mt80: dims from the tables, the agent, the dataset, the updates."""
     from dream_mpc import runtime
     from dream_mpc.registry import agents
     from dream_mpc.training.logger import Logger
 
-    if cfg.obs != "state":
-        raise UserError("offline multi-task training is state-based (as TD-MPC2's); use obs=state")
     runtime.setup(cfg)
-    setup(cfg)
+    env = make_env(cfg)  # one env over the set's tasks, its dims from the tables (no simulator is built yet)
     agent = agents.get(cfg.agent)(cfg)
-    OfflineTrainer(cfg, agent, load_dataset(cfg), Logger(cfg)).train()
+    OfflineTrainer(cfg, env, agent, load_dataset(cfg), Logger(cfg)).train()
 
 
 def _pad(x, dim):
@@ -141,20 +128,25 @@ def _pad(x, dim):
 
 
 class OfflineTrainer:
-    def __init__(self, cfg, agent, buffer, logger):
-        self.cfg, self.agent, self.buffer, self.logger = cfg, agent, buffer, logger
+    def __init__(self, cfg, env, agent, buffer, logger):
+        self.cfg, self.env, self.agent, self.buffer, self.logger = cfg, env, agent, buffer, logger
         self.models_dir = Path(cfg.work_dir) / "models"
 
     def eval(self, step):
-        from dream_mpc.evaluation.multitask import evaluate_task_set
-
-        result = evaluate_task_set(self.agent, self.cfg, episodes=self.cfg.eval_episodes, log=None)
-        metrics = {"step": step, "score": result["score"]}
-        for task, r in result["tasks"].items():
-            metrics[f"{task}/episode_reward"] = r["return"]
-            metrics[f"{task}/episode_success"] = r["success"]
+        """eval_episodes episodes of every task (or of eval_tasks); logs each task's mean return and success, and
+        the official score."""
+        metrics, scores = {"step": step}, []
+        for task in self.cfg.get("eval_tasks") or self.cfg.tasks:
+            index = self.cfg.tasks.index(task)
+            self.env.set_task(index)
+            episodes = [run_episode(self.agent, self.env, task=index) for _ in range(self.cfg.eval_episodes)]
+            metrics[f"{task}/episode_reward"] = float(np.mean([ep["return"] for ep in episodes]))
+            metrics[f"{task}/episode_success"] = float(np.mean([ep["success"] for ep in episodes]))
+            normalized = [suite_of(task).normalized_score(task, ep["return"], ep["success"]) for ep in episodes]
+            scores.append(100 * float(np.mean(normalized)))
+        metrics["score"] = float(np.mean(scores))
         self.logger.log(metrics, "eval")
-        return result
+        return metrics
 
     def save(self, step):
         from dream_mpc import checkpoint
