@@ -1,6 +1,6 @@
 """Multi-task: the mt30/mt80 tables against the built envs, the multi-task wrapper (padding, masking, per-task episode
-lengths), the offline trainer's evaluation and its official score, offline training from chunks written from real episodes, and every
-registered task of every suite building and stepping."""
+lengths), the offline trainer's evaluation and its official score, offline training from chunks written from real
+episodes, and every registered task of every suite building and stepping."""
 
 import os
 

@@ -102,4 +102,3 @@ class MultitaskEnv:
         for i, s in enumerate(state):
             if s is not None:
                 self._env(i).set_rng_state(s)
-

@@ -206,4 +206,3 @@ def job_of(cfg, agent):
         "eval_noise": bool(cfg.eval_noise),
         "seed": int(cfg.seed),
     }
-
