@@ -43,6 +43,7 @@ from dream_mpc.evaluation import records  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import exploitation  # noqa: E402  (scripts/exploitation.py: figure 15)
+import paper_tables  # noqa: E402  (scripts/paper_tables.py: tables 8-13)
 from outputs import Writer  # noqa: E402  (nothing tracked in git is replaced without --overwrite)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -524,23 +525,23 @@ def build(
     result["published"] = published
     md.append("## Per-task results (tables 8-13)\n")
     for suite in list(dict.fromkeys(df["suite"])) + [s for s in by_suite if s not in set(df["suite"])]:
-        cells, cols, missing = agg.task_table(df, suite, runs, by_suite.get(suite))
+        cells, cols, missing = paper_tables.task_table(df, suite, runs, by_suite.get(suite))
         if not cells:
             continue
-        rows_ = agg.table_rows(cells, cols, suite)
+        rows_ = paper_tables.table_rows(cells, cols, suite)
         title = SUITE_TITLES.get(suite, suite)
         what = "success" if suite == "metaworld" else "episode return"
-        writer.text(f"table-{suite}.md", agg.to_markdown(rows_, cols, "Task") + "\n")
-        writer.text(f"table-{suite}.tex", agg.to_latex(rows_, cols, "Task") + "\n")
+        writer.text(f"table-{suite}.md", paper_tables.to_markdown(rows_, cols, "Task") + "\n")
+        writer.text(f"table-{suite}.tex", paper_tables.to_latex(rows_, cols, "Task") + "\n")
         with open(writer.path(f"table-{suite}.csv"), "w", newline="") as f:
-            csv.writer(f).writerows(agg.to_csv_rows(cells, cols))
+            csv.writer(f).writerows(paper_tables.to_csv_rows(cells, cols))
         result.setdefault("tables", {})[suite] = (cells, cols, missing)
         md += [
             f"### {title}\n",
             f"Mean {what} ± std over runs (each run: the mean over its episodes); Mean row: "
             f"mean ± std over the task means (only for methods with every task). Best **bold**, second best "
             f"<u>underlined</u>. Published baselines: their own seeds (BMPC's files give means only).\n",
-            agg.to_markdown(rows_, cols, "Task") + "\n",
+            paper_tables.to_markdown(rows_, cols, "Task") + "\n",
             f"Files: table-{suite}.md, table-{suite}.csv, table-{suite}.tex\n",
         ]
         if missing:

@@ -222,10 +222,11 @@ def test_every_plotted_line_and_band_is_labelled_with_the_data_that_drew_it():
 
 
 def test_single_run_cells_say_so_instead_of_a_zero_spread():
-    from dream_mpc.evaluation import aggregates
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import paper_tables
 
     cells = {"cartpole-swingup": {"dream (tdmpc2)": {"mean": 746.0, "std": 0.0, "n": 1}}}
-    rows = aggregates.table_rows(cells, ["dream (tdmpc2)"], "dmcontrol")
+    rows = paper_tables.table_rows(cells, ["dream (tdmpc2)"], "dmcontrol")
     texts = [row[0][0] for _, row in rows]
     assert texts == ["746 (1 run)", "746 (1 task)"] and not any("± 0" in t for t in texts)
 
