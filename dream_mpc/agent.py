@@ -172,6 +172,12 @@ class Agent(ABC):
         """Whether a read file without this project's config (another code base's checkpoint) is this agent's."""
         return False
 
+    @classmethod
+    def file_globals(cls):
+        """Classes beyond tensors and plain data that files of this family may name (another code base's layout:
+        TD-MPC2's multi-task files hold OmegaConf containers), allowlisted for safe (weights_only) reads."""
+        return []
+
     def acting_options(self):
         """The agent's own options that change its evaluation actions ({"block.key": value}): an evaluation record
         identifies its job by them with the planner's (Dreamer: its deterministic action's rule)."""

@@ -250,6 +250,12 @@ class TDMPC2(Agent):
         return load_official(obj, path, **kwargs)
 
     @classmethod
+    def file_globals(cls):
+        from tdmpc2.checkpoint.metadata import omegaconf_globals
+
+        return omegaconf_globals()
+
+    @classmethod
     def recognizes(cls, obj):
         """Official files carry no config of ours: the TD-MPC2 class reads every official TD-MPC2 and BMPC layout
         (the value heads then decide which of the two agents is built), so BMPC leaves them to it."""

@@ -6,10 +6,9 @@ old file (a rename within one file system is atomic). A write error becomes a on
 file and the OS's reason; the temporary file is removed and the old checkpoint stays as it was.
 
 Safe, because checkpoints come from the internet and unpickling can run code: files are read with
-`torch.load(weights_only=True)`, which rebuilds tensors and plain containers only. The OmegaConf containers that
-official multi-task files carry under "metadata" are allowlisted class by class (their `__setstate__` only
-assigns attributes, it calls nothing named in the file), then turned into plain dicts and lists. A file that
-needs anything else is refused, unless the caller says it is trusted (`trust_checkpoint=true`).
+`torch.load(weights_only=True)`, which rebuilds tensors and plain containers only, and the classes a registered
+family allowlists for its files (`Agent.file_globals`: TD-MPC2's OmegaConf metadata). A file that needs anything
+else is refused, unless the caller says it is trusted (`trust_checkpoint=true`).
 """
 
 import errno
@@ -108,52 +107,11 @@ def _fsync_dir(folder):
 
 
 # ---------------------------------------------------------------------------------------------------- reading
-def _omegaconf_globals():
-    """What a pickled OmegaConf DictConfig/ListConfig names (omegaconf 2.x): the containers, their metadata
-    dataclasses, the value nodes of plain values, and the builtins and typing.Any its metadata refers to. Each only
-    gets attributes assigned when rebuilt; anything else a file names (os.system, a user class) is still refused."""
-    try:
-        import collections
-        import typing
+def _allowed_globals():
+    """What the registered families' files may name beyond tensors and plain data (`Agent.file_globals`)."""
+    from dream_mpc.registry import agents
 
-        from omegaconf import DictConfig, ListConfig, base, nodes
-    except ImportError:
-        return []
-    value_nodes = [
-        getattr(nodes, name)
-        for name in ("AnyNode", "StringNode", "IntegerNode", "FloatNode", "BooleanNode", "BytesNode")
-        if hasattr(nodes, name)
-    ]
-    return [
-        DictConfig,
-        ListConfig,
-        base.Metadata,
-        base.ContainerMetadata,
-        *value_nodes,
-        collections.defaultdict,
-        typing.Any,
-        dict,
-        list,
-        int,
-        float,
-        str,
-        bool,
-    ]
-
-
-def _plain(value):
-    """OmegaConf containers -> plain dicts and lists (unresolved: interpolations stay strings)."""
-    try:
-        from omegaconf import Container, OmegaConf
-    except ImportError:
-        return value
-    if isinstance(value, Container):
-        return OmegaConf.to_container(value, resolve=False)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and any(isinstance(v, Container) for v in value):
-        return type(value)(_plain(v) for v in value)
-    return value
+    return [g for _, cls in agents.items() for g in cls.file_globals()]
 
 
 def _refused(path, err):
@@ -185,7 +143,7 @@ def read(path, device="cpu", trusted=False):
         if trusted:
             obj = torch.load(path, map_location=device, weights_only=False)
         else:
-            with torch.serialization.safe_globals(_omegaconf_globals()):
+            with torch.serialization.safe_globals(_allowed_globals()):
                 obj = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
         if "Weights only load failed" in str(err):
@@ -196,8 +154,6 @@ def read(path, device="cpu", trusted=False):
         if damage:
             raise UserError(f"cannot read checkpoint {path}: {damage}") from None
         raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {_first_line(err)}") from None
-    if isinstance(obj, dict) and "metadata" in obj:
-        obj["metadata"] = _plain(obj["metadata"])
     return obj
 
 

@@ -8,6 +8,7 @@ One concern a module:
   tasks     what loading needs to know about tasks (names, dims, episode lengths), from `dream_mpc.envs`
   configs   the config of a loaded file: its own config, its tensors, then the caller's overrides
   official  the family's `from_checkpoint`: a ready agent from a file of any layout
+  metadata  the OmegaConf containers of official multi-task files: allowlisted for safe reads, read as plain data
 """
 
 from tdmpc2.checkpoint.layouts import (

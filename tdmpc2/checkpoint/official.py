@@ -11,6 +11,7 @@ from dream_mpc.errors import UserError, unknown
 from tdmpc2.checkpoint import tasks
 from tdmpc2.checkpoint.configs import build_config
 from tdmpc2.checkpoint.layouts import convert, detect_layout, unwrap
+from tdmpc2.checkpoint.metadata import plain
 from tdmpc2.checkpoint.spec import infer_spec, match_model_size
 from tdmpc2.checkpoint.weights import INPUT_TRANSFORMS, input_transform_of, load_converted, set_input_transform
 
@@ -114,6 +115,6 @@ def load_official(obj, path, task=None, device="auto", overrides=(), prerelease_
         "input_transform": agent.model.input_transform,
         "target_from_online": not any(k.startswith(("_target_Qs_params.", "_target_Qs.params.")) for k in raw),
         "spec": spec,
-        "metadata": obj.get("metadata"),
+        "metadata": plain(obj.get("metadata")) if isinstance(obj, dict) else None,  # OmegaConf -> dicts
     }
     return agent
