@@ -115,7 +115,6 @@ def job_config_yaml(argv):
         return config.job_yaml(config.effective(raw, overridden))
     from dream_mpc.checkpoint import load_agent
 
-    config.check_checkpoint_file(raw["checkpoint"])
     task = raw["task"] if "task" in overridden else None
     agent = load_agent(raw["checkpoint"], task=task, device="cpu", overrides=overrides)
     keys = set(config.root_node().keys())  # root keys and option blocks, not the env dims the loader added
@@ -166,10 +165,8 @@ def train_job(cfg):
 
 
 def evaluate_job(cfg):
-    from dream_mpc.config import check_checkpoint_file
     from dream_mpc.evaluation.episodes import evaluate_checkpoint
 
-    check_checkpoint_file(cfg.checkpoint)  # a missing or non-torch file: one line, before anything is loaded
     return evaluate_checkpoint(cfg)
 
 

@@ -448,39 +448,6 @@ def _warn_cost(raw):
         print(f"warning: {warning}", file=sys.stderr)
 
 
-_EXAMPLE_CHECKPOINT = "checkpoint=agents/cartpole-swingup-tdmpc2-1M.pt"
-
-
-def check_checkpoint_file(path):
-    """evaluate.py's checkpoint= before anything is loaded: an existing file that torch.save could have written (a
-    zip archive, or a pickle for files from before PyTorch 1.6); else a one-line UserError naming what is allowed."""
-    if path is None:
-        raise UserError(
-            f"no checkpoint given: checkpoint= must name a .pt file written by torch.save, e.g. {_EXAMPLE_CHECKPOINT}"
-        )
-    file = Path(path)
-    if not file.is_file():
-        what = "is a directory" if file.is_dir() else "no such file"
-        raise UserError(
-            f"checkpoint not found: {path} ({what}); checkpoint= must name a .pt file written by "
-            f"torch.save, e.g. {_EXAMPLE_CHECKPOINT}"
-        )
-    try:
-        with open(file, "rb") as f:
-            head = f.read(4)
-    except OSError as err:
-        raise UserError(
-            f"cannot read checkpoint {path}: {err.strerror}; checkpoint= must name a readable .pt file"
-        ) from None
-    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip archive; legacy pickle (protocol 2+)
-        raise UserError(
-            f"cannot read checkpoint {path}: not a torch file (neither the zip archive nor the pickle "
-            f"that torch.save writes); checkpoint= must name a .pt file written by torch.save, e.g. "
-            f"{_EXAMPLE_CHECKPOINT}"
-        )
-    return path
-
-
 def apply_planner_defaults(raw, overridden=()):
     """The chosen agent family's planner defaults (`Agent.planner_defaults`) in a config dict, in place, for every
     option the user did not set (`overridden`: the keys given on the command line or saved in a file)."""

@@ -7,6 +7,6 @@ The official TD-MPC2 and BMPC layouts are the TD-MPC2 family's (tdmpc2/checkpoin
 """
 
 from dream_mpc.checkpoint.agents import config_of_own_file, load_agent, save
-from dream_mpc.checkpoint.files import TRUST_OPTION, atomic_save, read
+from dream_mpc.checkpoint.files import EXAMPLE, TRUST_OPTION, atomic_save, read
 
-__all__ = ["TRUST_OPTION", "atomic_save", "config_of_own_file", "load_agent", "read", "save"]
+__all__ = ["EXAMPLE", "TRUST_OPTION", "atomic_save", "config_of_own_file", "load_agent", "read", "save"]

@@ -24,6 +24,7 @@ import torch
 from dream_mpc.errors import UserError
 
 TRUST_OPTION = "trust_checkpoint=true"
+EXAMPLE = "checkpoint=agents/cartpole-swingup-tdmpc2-1M.pt"
 
 
 # ---------------------------------------------------------------------------------------------------- writing
@@ -134,9 +135,7 @@ def _refused(path, err):
 def read(path, device="cpu", trusted=False):
     """torch.load with tensors landing on `device` (files written on a GPU open on a CPU-only machine), a plain
     error for a missing or unreadable file, and weights_only=True unless `trusted` (then with a warning)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
+    path = _readable(Path(path))
     if trusted:
         warnings.warn(f"loading {path} with weights_only=False ({TRUST_OPTION}): the file can run code", stacklevel=2)
     try:
@@ -155,6 +154,27 @@ def read(path, device="cpu", trusted=False):
             raise UserError(f"cannot read checkpoint {path}: {damage}") from None
         raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {_first_line(err)}") from None
     return obj
+
+
+def _readable(path):
+    """`path` if it is a file that torch.save could have written (a zip archive, or a pickle for files from before
+    PyTorch 1.6); else a one-line UserError naming what is allowed, before anything is loaded."""
+    must = f"checkpoint= must name a .pt file written by torch.save, e.g. {EXAMPLE}"
+    if not path.is_file():
+        raise UserError(
+            f"checkpoint not found: {path} ({'is a directory' if path.is_dir() else 'no such file'}); {must}"
+        )
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        raise UserError(f"cannot read checkpoint {path}: {err.strerror}; {must}") from None
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # zip archive; legacy pickle (protocol 2+)
+        raise UserError(
+            f"cannot read checkpoint {path}: not a torch file (neither the zip archive nor the pickle that "
+            f"torch.save writes); {must}"
+        )
+    return path
 
 
 def _damage(path):

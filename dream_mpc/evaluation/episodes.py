@@ -67,14 +67,13 @@ def evaluate_checkpoint(cfg):
     for the same (task, checkpoint, planner + options, eval noise, seed) are skipped: the environment is still reset
     for them, so later episodes start from the same initial states as in a full run, and the planner's noise is
     seeded per episode from (seed, episode), so a rerun gives the same rows as an uninterrupted run."""
-    from dream_mpc import config, runtime
+    from dream_mpc import checkpoint, config, runtime
     from dream_mpc.checkpoint import load_agent
     from dream_mpc.envs import make_env
     from dream_mpc.errors import UserError
 
     if cfg.checkpoint is None:
-        raise UserError("no checkpoint given: python evaluate.py task=<task> checkpoint=<path.pt> planner=mppi")
-    results_dir = runtime.ensure_writable(cfg.get("results_dir") or "logs/results", "evaluation records (results_dir)")
+        raise UserError(f"no checkpoint given: {checkpoint.EXAMPLE} (a .pt file written by torch.save)")
     runtime.setup(cfg)
     overrides = cfg._overrides
     task_given = any(o.split("=", 1)[0].lstrip("+") == "task" for o in overrides)
@@ -86,6 +85,7 @@ def evaluate_checkpoint(cfg):
         trusted=cfg.trust_checkpoint,
     )
     config.warn_unused(agent.cfg.agent, agent.planner.name, overrides)  # e.g. latent_dim=64 on a Dreamer file
+    results_dir = runtime.ensure_writable(cfg.get("results_dir") or "logs/results", "evaluation records (results_dir)")
     cfg.task = agent.cfg.task  # the file's own task unless task= was given
     cfg.obs = agent.cfg.obs  # the observations the agent was built for (a pixel file: obs=rgb without saying it)
     cfg.frame_stack = agent.cfg.frame_stack  # and the frames its pixel observations stack
