@@ -29,7 +29,7 @@ def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=Non
             if key in plan_info:
                 values.append(float(plan_info[key]))
         if recorder is not None:
-            recorder.planned(obs)
+            recorder.planned()
         obs, reward, done, info = env.step(action)
         if recorder is not None:
             recorder.realised(reward)
