@@ -89,7 +89,7 @@ def hydra_app(job):
             print(yaml)
             sys.stdout.flush()
             return
-        if _is_multirun(sys.argv[1:]):
+        if config.is_multirun(sys.argv[1:]):
             sys.argv.append(sweeps.CALLBACK)  # tells this process at the end which jobs failed, whatever the launcher
         app = hydra.main(config_path=str(config.CONFIG_DIR), config_name=config.CONFIG_NAME, version_base=None)
         app(task_function)()
@@ -120,10 +120,6 @@ def job_config_yaml(argv):
     keys = set(config.root_node().keys())  # root keys and option blocks, not the env dims the loader added
     shown = {k: v for k, v in agent.cfg.to_dict().items() if k in keys}
     return config.job_yaml({**shown, "planner": agent.planner.name})
-
-
-def _is_multirun(argv):
-    return any(a in ("-m", "--multirun") or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in argv)
 
 
 def _report_failed_jobs(failed, shown=10):

@@ -191,27 +191,20 @@ def register():
     ConfigStore.instance().store(name=CONFIG_NAME, node=node)
 
 
-def _key(override):
+def override_key(override):
+    """The key of a command-line override (`+a.b=1`, `~a.b` -> `a.b`)."""
     return re.split(r"[=~]", override.lstrip("+~"), maxsplit=1)[0].strip()
 
 
-_FLAGS_WITH_VALUE = {
-    "--cfg",
-    "-c",
-    "--package",
-    "-p",
-    "--info",
-    "-i",
-    "--config-path",
-    "-cp",
-    "--config-name",
-    "-cn",
-    "--config-dir",
-    "-cd",
-    "--shell-completion",
-    "-sc",
-    "--experimental-rerun",
-}
+def is_multirun(argv):
+    return any(a in ("-m", "--multirun") or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in argv)
+
+
+# Hydra's flags that take a value (the value is not an override)
+_FLAGS_WITH_VALUE = set(
+    "--cfg -c --package -p --info -i --config-path -cp --config-name -cn --config-dir -cd --shell-completion -sc "
+    "--experimental-rerun".split()
+)
 
 
 def check_overrides(overrides):
@@ -223,7 +216,7 @@ def check_overrides(overrides):
 
     base = defaults()
     agent_only = agent_only_keys()
-    multirun = any(ov in ("-m", "--multirun") or ov.replace(" ", "") == "hydra.mode=MULTIRUN" for ov in overrides)
+    multirun = is_multirun(overrides)
     parser = OverridesParser.create()
     out, flag_value = [], False
     for ov in overrides:
@@ -248,7 +241,7 @@ def check_overrides(overrides):
                 f"(python train.py -m {ov}), or quote the value to mean one string "
                 f"({parsed.key_or_group}=\"'...'\")"
             )
-        key = _key(ov)
+        key = override_key(ov)
         if key.startswith("hydra"):
             out.append(ov)
             continue
@@ -299,7 +292,7 @@ def warn_unused(agent, planner, overrides):
 
     unused = unused_keys(agent, planner)
     for ov in overrides:
-        key = _key(ov)
+        key = override_key(ov)
         if not ov.startswith("-") and key.split(".")[0] in unused and key not in _warned_unused:
             _warned_unused.add(key)
             print(
@@ -311,8 +304,9 @@ def warn_unused(agent, planner, overrides):
 def job_config_asked(argv):
     """True for `--cfg job` (or `-c job`) without -m: the config as the job will run it is printed instead."""
     args = list(argv)
-    multirun = "-m" in args or "--multirun" in args
-    return not multirun and any(a in ("--cfg", "-c") and args[i + 1 : i + 2] == ["job"] for i, a in enumerate(args))
+    return not is_multirun(args) and any(
+        a in ("--cfg", "-c") and args[i + 1 : i + 2] == ["job"] for i, a in enumerate(args)
+    )
 
 
 def job_overrides(argv):
@@ -364,7 +358,7 @@ def from_hydra(cfg, overrides):
 
     raw = OmegaConf.to_container(cfg, resolve=True)
     raw.pop("hydra", None)
-    raw["_overridden"] = sorted({_key(o) for o in overrides if not o.startswith("-")})
+    raw["_overridden"] = sorted({override_key(o) for o in overrides if not o.startswith("-")})
     return raw
 
 

@@ -1,10 +1,9 @@
 """A saved run config as Hydra overrides: how a checkpoint's own config is turned back into a config (the file's
 values that differ from the defaults, then what the loading call asks for, strongest last)."""
 
-import re
-
 from dream_mpc import config
 from dream_mpc.agent import option_blocks as agent_option_blocks
+from dream_mpc.config import override_key  # noqa: F401 (checkpoint.configs.override_key: where loaders look)
 
 # keys of a saved config that the loading call decides, never the file
 SAVED_CONFIG_SKIP = ("task", "device", "task_dim", "checkpoint", "trust_checkpoint")
@@ -21,10 +20,6 @@ def hydra_value(value):
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(hydra_value(v) for v in value) + "]"
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def override_key(override):
-    return re.split(r"[=~]", override.lstrip("+~"), maxsplit=1)[0].strip()
 
 
 def saved_overrides(saved):

@@ -8,11 +8,8 @@ the mean normalized score (the suite's `normalized_score`: DMControl return/1000
 of a method is (runs x tasks) and rliable's stratified bootstrap resamples runs within each task; episodes are
 never resampled. With one training seed per checkpoint (the bundled agents) `runs=("train_seed", "seed")` treats
 (training seed, evaluation seed) pairs as runs, and the report says so.
-
-Intervals (dream_mpc/evaluation/intervals.py): paired differences use Student's t interval over the per-run mean
-differences (none with fewer than 2 runs); rliable's aggregate intervals are a stratified percentile bootstrap, which
-`aggregate_intervals` and friends compute only for methods with at least 2 runs per task, and whose shortfall below
-`intervals.MIN_BOOTSTRAP_RUNS` runs per task `bootstrap_note` states.
+Intervals are intervals.py's: rliable's bootstrap only for methods with at least 2 runs per task, with a note below
+`intervals.MIN_BOOTSTRAP_RUNS` (`bootstrap_note`).
 """
 
 import json

@@ -1,33 +1,14 @@
-"""Confidence intervals: the one place where the project's tables, reports, figures and docs get them.
+"""Confidence intervals: the one place where the project's tables, reports, figures and docs get them (the methods
+and why: docs/evaluation.md, "Intervals").
 
-**Paired differences over runs** (`paired`, `t_interval`): a planner against a baseline on the same episodes (same
-initial states). The per-episode differences are averaged within each run (a seed: the unit that is independent;
-episodes of one seed are not), and the interval is Student's t interval of the mean of those per-run means,
-
-    mean ± t_{0.975, n-1} · s / √n        (s: the standard deviation of the n per-run means, ddof = 1),
-
-which is exact when the per-run means are independent and normally distributed, and approximately right when they
-are roughly normal (a mean over an episode's hundreds of steps and over several episodes usually is; a bimodal task
-with one episode per run is not, and then the interval is an approximation). It is valid for any n >= 2: its width
-grows with t_{n-1} as n shrinks, where a bootstrap of n runs cannot. With n < 2 there is nothing to estimate a spread
-from: no interval, and the text says so ("n=1: no interval"). The number of runs is written beside every interval.
-
-**Why not the percentile bootstrap** (what this project used before): resampling n runs with replacement gives at
-most C(2n-1, n) distinct resampled means; at n = 3 its 2.5 % and 97.5 % percentiles are the smallest and largest of
-the three numbers, an interval that holds the true mean with probability 1 - 2 (1/2)^3 = 75 %, not 95 %. More
-generally its spread is that of the plug-in variance (too small by √((n-1)/n)) with normal rather than t quantiles,
-so its coverage of one mean is about P(|t_{n-1}| <= 1.96 √((n-1)/n)): 75 % at 3 runs, 85 % at 5, 90 % at 10 and 93 %
-only from about 20 runs (`percentile_bootstrap_coverage`; tests/test_intervals.py checks both methods by simulation).
-
-**Aggregate intervals over tasks** (rliable's IQM, mean, median, optimality gap, performance profiles, probability
-of improvement: scripts/report.py) stay rliable's stratified percentile bootstrap over runs within each task: those
-statistics have no closed-form interval. They are shown with the number of runs per task, refused with fewer than 2
-runs per task, and marked (`bootstrap_caveat`) below `MIN_BOOTSTRAP_RUNS` runs per task, where the bootstrap's coverage
-falls below the 93 % that the t interval is held to (stratifying over several tasks helps only partly: the √((n-1)/n)
-shrinkage is per task).
-
-**Claims.** "Better (worse) with confidence" means the interval lies entirely above (below) zero (`Interval.verdict`);
-no interval, no claim.
+**Paired differences over runs** (`paired`, `t_interval`): the per-episode differences are averaged within each run
+(a seed: the independent unit), then Student's t interval of the mean of the n per-run means,
+mean ± t_{0.975, n-1} · s / √n (s with ddof = 1): exact for normal per-run means, valid at any n >= 2; none with
+n < 2 ("n=1: no interval"). **Aggregates over tasks** (rliable's IQM, mean, median, optimality gap, profiles,
+probability of improvement) have no closed form and stay rliable's stratified percentile bootstrap over runs, whose
+coverage of one mean at n runs is about P(|t_{n-1}| <= z √((n-1)/n)) (`percentile_bootstrap_coverage`: 75 % at 3
+runs, [min, max]); `bootstrap_caveat` marks them below `MIN_BOOTSTRAP_RUNS` runs per task.
+**Claims**: "better (worse) with confidence" means the interval lies entirely above (below) zero (`Interval.verdict`).
 """
 
 import math

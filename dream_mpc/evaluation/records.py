@@ -1,32 +1,12 @@
-"""The evaluation record format: one row per episode, in JSON Lines files, and the collector that merges them.
+"""The evaluation record format: one row per episode (`ROW_FIELDS`, described in docs/evaluation.md), in JSON Lines
+files, and the collector that merges them.
 
-Every evaluation job (`evaluate.py`, alone or in a Hydra multirun on any launcher) appends its episodes to
-`<results_dir>/episodes-<job key>.jsonl`, one file per (task, checkpoint, planner + options, seed, eval noise):
-jobs running at the same time never write to the same file, and a rerun of the same job appends to its own file.
-
-Why append + fsync rather than write-temp-and-rename: a row is written (one `write` of one line) and fsynced as
-soon as its episode ends, so a killed job loses at most the episode it was running, and the cost per episode is one
-short append whatever the file's size (rewriting the whole file per episode would grow quadratically in a long
-job). The only damage a crash can do is a torn last line; `read_rows` skips a line that does not end with a newline
-or does not parse, and the next append starts on a fresh line (`append_row` repairs a torn tail first).
-
-Row fields (ROW_FIELDS): suite, task, agent, checkpoint, weights (a digest of the checkpoint's weights as loaded:
-another file at the same path is another job), train_seed (the seed in the checkpoint's saved config, else a
-trailing `-<seed>` in the official file names `<task>-<seed>.pt`, else null), planner (the planner that acted:
-`mpc=false` is `policy`), options (the planner's effective configuration as compact, key-sorted JSON: its declared
-options, the root keys it reads and its discount), planning_dtype, device (cpu or cuda), eval_noise, seed
-(evaluation seed), episode, return, success, success_any (Meta-World: success at any step; null where the suite has
-none), score (the suite's normalized score), length, ms_per_step (planning), nonfinite (plans replaced by the policy
-mean in that episode), time, exploitation (the episode's predicted-minus-realised returns, exploitation.py;
-null in rows written before it or by a runner without a recorder), penalty_active, iterations and evaluations (the
-mean gradient steps and objective evaluations per plan, where the planner reports them: Dream-MPC and the gradient
-baselines; null otherwise).
-
-A job's identity (`job_key`) is everything that changes its numbers: (task, checkpoint, weights, agent, planner,
-options, planning_dtype, device, eval_noise, seed); an episode's adds its index. Rows are merged by it: a collector
-over any set of folders keeps the first row of each identity. Rows written before the weights, agent, dtype and
-device were part of the identity read with those fields null: they never match a new job, so nothing is reused
-from them, and reports still read them.
+Every evaluation job appends its episodes to `<results_dir>/episodes-<job key>.jsonl`, one file per job (`job_key`:
+everything that changes its numbers), so jobs running at the same time never write to the same file. A row is one
+`write` of one line, fsynced as its episode ends: a killed job loses at most the episode it was running, and the cost
+per episode does not grow with the file (rewriting it would). The only damage a crash can do is a torn last line,
+which `read_rows` skips and `append_row` cuts off before the next row. A collector over any set of folders keeps the
+first row of each episode identity (the job's and the episode's index).
 """
 
 import glob
@@ -39,48 +19,16 @@ from pathlib import Path
 
 import torch
 
-ROW_FIELDS = (
-    "suite",
-    "task",
-    "agent",
-    "checkpoint",
-    "weights",
-    "train_seed",
-    "planner",
-    "options",
-    "planning_dtype",
-    "device",
-    "eval_noise",
-    "seed",
-    "episode",
-    "return",
-    "success",
-    "success_any",
-    "score",
-    "length",
-    "ms_per_step",
-    "nonfinite",
-    "time",
-    "exploitation",  # actual minus predicted returns (dream_mpc/evaluation/exploitation.py); null where not recorded
-    "penalty_active",  # false: the planner's uncertainty penalty did nothing (a single-member value ensemble)
-    "iterations",  # gradient steps per plan (mean over the episode); null for a planner that does not report it
-    "evaluations",  # objective evaluations (forward passes) per plan, the same way
+# a row's fields; exploitation: actual minus predicted returns (exploitation.py), penalty_active: false when the
+# planner's uncertainty penalty did nothing (one value head), iterations and evaluations: gradient steps and
+# objective evaluations per plan (mean over the episode; null for a planner that does not report them)
+ROW_FIELDS = tuple(
+    "suite task agent checkpoint weights train_seed planner options planning_dtype device eval_noise seed episode "
+    "return success success_any score length ms_per_step nonfinite time exploitation penalty_active iterations "
+    "evaluations".split()
 )
-JOB_FIELDS = (
-    "task",
-    "checkpoint",
-    "weights",
-    "agent",
-    "planner",
-    "options",
-    "planning_dtype",
-    "device",
-    "eval_noise",
-    "seed",
-)
+JOB_FIELDS = tuple("task checkpoint weights agent planner options planning_dtype device eval_noise seed".split())
 KEY_FIELDS = JOB_FIELDS + ("episode",)
-# the identity of rows written before weights, agent, planning_dtype and device were recorded (still readable)
-REQUIRED_FIELDS = ("task", "checkpoint", "planner", "options", "eval_noise", "seed", "episode")
 PATTERN = "episodes-*.jsonl"
 
 
@@ -179,7 +127,7 @@ def read_rows(path):
                 row = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(row, dict) and all(k in row for k in REQUIRED_FIELDS):
+            if isinstance(row, dict) and all(k in row for k in KEY_FIELDS):
                 rows.append({k: row.get(k) for k in ROW_FIELDS} | {k: v for k, v in row.items() if k not in ROW_FIELDS})
     return rows
 

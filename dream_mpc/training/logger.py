@@ -84,14 +84,6 @@ class Logger:
         """Rows written per CSV file, saved with checkpoints so that a resumed run drops what came after."""
         return {name: len(log.rows) for name, log in self._csv.items()}
 
-    def last(self, name, key, default=None):
-        """`key` of the last row kept in <name>.csv as a number (default: no such file, row or value)."""
-        log = self._csv.get(name)
-        try:
-            return float(log.rows[-1][key])
-        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-            return default
-
     def restart(self, rows=None):
         """Keep the first rows[name] rows of each CSV file (none: a fresh run)."""
         for name, log in self._csv.items():

@@ -1,28 +1,14 @@
 """The online trainer of every agent family. By default TD-MPC2's schedule: seed with random actions, pretrain on the
 seed data, then one update per env step; evaluate every eval_freq steps and checkpoint every save_freq steps (both at
-the next episode end).
+the next episode end). An agent whose `schedule(cfg)` is an `EpisodeSchedule` (dream_mpc/agent.py) acts randomly for
+its first seed_episodes episodes and updates updates_per_episode times after each episode from then on; one that
+stores plan targets in the buffer (BMPC) defines `buffer_extras(planned) -> dict` of per-step tensors.
 
-Checkpoints (`models/last.pt`) hold the weights, optimizers, running scale, step, episode count, buffer, every RNG
-state (torch, numpy, python, env; as tensors and plain tuples, so they read back with weights_only=True) and CSV
-row counts, so a killed run resumes from its last one and loses only the steps since. A finished run writes one
-too, so a rerun with a larger `steps` continues where it ended.
-
-Stopping: SIGTERM or SIGUSR1 (cluster preemption, `scancel --signal`) only sets a flag; the loop saves
-`models/last.pt` at the next step boundary (after the update in progress; between two of pretraining's or an episode
-schedule's updates, the rest then made after the resume; during an evaluation, after its current env step: the
-evaluation is dropped, the random states and counters it changed are put back, and the resumed run evaluates again
-from the start), says what it saved and how to resume, and exits with 128 + the signal number (143 for SIGTERM), as a
-process killed by that signal would.
-The checkpoint includes the episode in progress (its rows, the env's random state at its reset, and the planner's
-warm start): on resume the env is reset from that state and replays the episode's actions, so the resumed run is
-the uninterrupted one, bit for bit (on CPU with a fixed thread count). SIGUSR2 is left alone (submitit's own
-requeue signal). Ctrl-C stops at once and says which checkpoint a rerun resumes from, if any. `elapsed_time` in
-the logs is the run's wall time over all its segments (checkpoints hold it), `steps_per_second` the segment's speed.
-
-An agent that stores plan targets in the buffer (BMPC) defines `buffer_extras(planned) -> dict` of per-step
-tensors (NaN when not planned). An agent whose `schedule(cfg)` is an `EpisodeSchedule` (dream_mpc/agent.py) acts
-randomly for its first seed_episodes episodes and updates updates_per_episode times after each episode from then
-on (the episode is in the buffer, before a due checkpoint), instead of the per-step schedule above.
+Checkpoints (`models/last.pt`) hold everything a bit-exact resume needs: weights, optimizers, counters, buffer, every
+RNG state (as tensors and plain tuples, so they read back with weights_only=True), CSV row counts and the episode in
+progress (replayed from the env's random state at its reset). SIGTERM or SIGUSR1 only sets a flag: the loop saves at
+the next step boundary (an evaluation in progress is dropped and runs again on resume) and exits with 128 + the
+signal; Ctrl-C stops at once and names the checkpoint a rerun resumes from (docs/checkpoints.md).
 """
 
 import random
@@ -43,22 +29,10 @@ from dream_mpc.evaluation.episodes import run_episode
 BUFFER_SAVE_LIMIT = 1 << 30  # bytes: a larger buffer is left out of checkpoints (a resumed run refills it)
 STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
 # config keys that may change between a run and its resumption without a warning
-RUN_CONTROL_KEYS = {
-    "steps",
-    "resume",
-    "trust_checkpoint",
-    "checkpoint",
-    "threads",
-    "plan_threads",
-    "device",
-    "wandb_project",
-    "wandb_entity",
-    "wandb_silent",
-    "enable_wandb",
-    "save_video",
-    "work_dir",
-    "_overridden",
-}
+RUN_CONTROL_KEYS = set(
+    "steps resume trust_checkpoint checkpoint threads plan_threads device wandb_project wandb_entity wandb_silent "
+    "enable_wandb save_video work_dir _overridden".split()
+)
 
 
 class Stopped(SystemExit):
@@ -255,9 +229,8 @@ class OnlineTrainer:
             ) from None
         self._step = self._start_step = ckpt["step"]
         self._episode, self._pretrained, self._eval_next = ckpt["episode"], ckpt["pretrained"], ckpt["eval_next"]
-        self._save_next = ckpt.get("save_next", False)
-        self._pending_updates, self._pending_pretrain = ckpt.get("pending_updates", (0, False))
-        self._update_metrics = list(ckpt.get("update_metrics", []))
+        self._save_next, self._update_metrics = ckpt["save_next"], list(ckpt["update_metrics"])
+        self._pending_updates, self._pending_pretrain = ckpt["pending_updates"]
         self.agent.nonfinite_actions, self.agent.planner.nonfinite_count = ckpt["nonfinite"]
         if "buffer" in ckpt:
             # the horizon the saved starts were marked for
@@ -268,8 +241,7 @@ class OnlineTrainer:
             self._restore_episode(ckpt["current_episode"])
         self._set_rng_state(ckpt["rng"])
         self.logger.restart(ckpt["log_rows"])
-        # the wall time so far; older files: the last kept train.csv row's
-        self._elapsed_before = float(ckpt.get("elapsed_time", self.logger.last("train", "elapsed_time", 0.0)))
+        self._elapsed_before = float(ckpt["elapsed_time"])  # the wall time so far
         self._saved = (path, self._step)
         tqdm.write(f"resumed from {path} at step {self._step:,} (episode {self._episode})")
 
