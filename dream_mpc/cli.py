@@ -1,11 +1,7 @@
-"""The command-line applications (`train.py`, `evaluate.py`, and the console scripts `dream-mpc-train`,
-`dream-mpc-evaluate`): Hydra applications on the root config that dream_mpc/config.py registers.
-
-Before Hydra parses the command line, the overrides are checked against the config (an unknown key names the
-closest valid ones); inside each job the config is validated and completed (a bad value names the key, the value
-and what is allowed). A user's mistake prints `error: ...` without a traceback: a single run exits with code 2; in a
-multirun the job is reported as failed, the other jobs go on, and the multirun ends with a line naming the failed
-jobs and exit code 1.
+"""The command-line applications (`train.py`, `evaluate.py`, the console scripts `dream-mpc-train` and
+`dream-mpc-evaluate`): Hydra applications on the root config that dream_mpc/config.py registers. A user's mistake
+prints `error: ...` without a traceback and exits 2; in a multirun the job fails, the others go on, and the multirun
+ends with a line naming the failed jobs and exit code 1 (docs/errors.md).
 """
 
 import os

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 from dream_mpc import options as opts
 from dream_mpc.envs import set_env_dims  # noqa: F401 (config.set_env_dims: where scripts and tests look for it)
-from dream_mpc.errors import UserError, unknown
+from dream_mpc.errors import UserError, first_line, unknown, warn_once
 from dream_mpc.registry import agents, planners
 
 CONFIG_DIR = Path(__file__).with_name("conf")  # Hydra's search path: config.yaml alone (no config groups)
@@ -137,14 +137,11 @@ def reference_yaml():
         for key, spec in opts.specs(options_cls).items():
             lines.append(f"{key}: {value(defaults[key])}  # {spec.doc}")
     for block, options_cls in option_classes().items():
-        lines += ["", f"{block}:  # options of {block} ({'planner' if block in _planner_blocks() else 'agent'})"]
+        kind = "planner" if block in {cls.option_block for _, cls in planners.items()} else "agent"
+        lines += ["", f"{block}:  # options of {block} ({kind})"]
         for key, spec in opts.specs(options_cls).items():
             lines.append(f"  {key}: {value(getattr(options_cls(), key))}  # {spec.doc}")
     return "\n".join(lines) + "\n"
-
-
-def _planner_blocks():
-    return {cls.option_block for _, cls in planners.items() if cls.option_block}
 
 
 def defaults():
@@ -229,9 +226,8 @@ def check_overrides(overrides):
         try:  # Hydra's own grammar, checked here so that its complaint becomes one line (and no exit code 1)
             parsed = parser.parse_override(ov)
         except HydraException as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise UserError(
-                f"cannot read {ov!r} ({reason}): a value with brackets, commas, quotes or spaces needs "
+                f"cannot read {ov!r} ({first_line(err)}): a value with brackets, commas, quotes or spaces needs "
                 f"quoting, e.g. 'exp_name=\"a b\"' (grammar: https://hydra.cc/docs/advanced/"
                 f"override_grammar/basic/)"
             ) from None
@@ -282,23 +278,13 @@ def unused_keys(agent, planner):
     return owned - used
 
 
-_warned_unused = set()
-
-
 def warn_unused(agent, planner, overrides):
     """One warning line (stderr, once per process) for each override the run does not read, e.g. latent_dim=64 with
     agent=dreamer, cem.top_k=10 with planner=dream."""
-    import sys
-
     unused = unused_keys(agent, planner)
-    for ov in overrides:
-        key = override_key(ov)
-        if not ov.startswith("-") and key.split(".")[0] in unused and key not in _warned_unused:
-            _warned_unused.add(key)
-            print(
-                f"warning: {key} has no effect with agent={agent} planner={planner} (not read by either)",
-                file=sys.stderr,
-            )
+    for key in dict.fromkeys(override_key(ov) for ov in overrides if not ov.startswith("-")):
+        if key.split(".")[0] in unused:
+            warn_once(f"{key} has no effect with agent={agent} planner={planner} (not read by either)")
 
 
 def job_config_asked(argv):
@@ -427,19 +413,13 @@ def validate(raw):
     return raw
 
 
-_warned = set()
-
-
 def _warn_cost(raw):
     """One warning (stderr, once per process) when the chosen planner's options cost far more than its defaults."""
-    import sys
-
     cls = planners.get(raw["planner"])
     block = raw if cls.option_block is None else raw[cls.option_block]
     warning = opts.cost_warning(cls.Options, block, "" if cls.option_block is None else cls.option_block + ".")
-    if warning and warning not in _warned:
-        _warned.add(warning)
-        print(f"warning: {warning}", file=sys.stderr)
+    if warning:
+        warn_once(warning)
 
 
 def apply_planner_defaults(raw, overridden=()):

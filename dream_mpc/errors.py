@@ -14,6 +14,22 @@ def warn(message):
     print(f"warning: {message}", file=sys.stderr)
 
 
+_warned = set()
+
+
+def warn_once(message):
+    """`warn`, once per process for each message (a command may build its config more than once)."""
+    if message not in _warned:
+        _warned.add(message)
+        warn(message)
+
+
+def first_line(err):
+    """An exception's message in one line (its first), or its type's name when it has none."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
 def by_closeness(name, valid):
     """The valid names, closest to `name` first."""
     name = str(name)

@@ -415,7 +415,7 @@ def build(
     if usable and tasks:
         points, cis = agg.aggregate_intervals(usable, reps=reps)
         taus, profiles, profile_cis = agg.performance_profiles(usable, reps=reps)
-        counts = "runs per task: " + ", ".join(f"{m} {agg.runs_per_task(x)}" for m, x in usable.items())
+        counts = "runs per task: " + ", ".join(f"{m} {len(x)}" for m, x in usable.items())
         note = agg.bootstrap_note(agg.with_intervals(usable))
         figure2(points, cis, taus, profiles, profile_cis, writer, counts, note)
         result.update(points=points, cis=cis, profiles=profiles, taus=taus, bootstrap_note=note)
@@ -425,7 +425,7 @@ def build(
         ]
         agg_rows = [["method", "metric", "point", "ci_low", "ci_high", "runs", "tasks"]]
         for m in usable:
-            n = agg.runs_per_task(usable[m])
+            n = len(usable[m])
             if m in cis:
                 cells = [
                     f"{points[m][i]:.3f} [{cis[m][0, i]:.3f}, {cis[m][1, i]:.3f}]" for i in range(len(agg.METRICS))
@@ -477,7 +477,7 @@ def build(
                     if k in p_cis
                     else "(no interval: a method with 1 run per task)"
                 )
-                n = f"(n={agg.runs_per_task(usable[x])}, {agg.runs_per_task(usable[y])})"
+                n = f"(n={len(usable[x])}, {len(usable[y])})"
                 poi_lines.append(f"- P({k.replace(',', ' > ')}) = {float(np.ravel(v)[0]):.3f} {ci} {n}")
             md.append("\n".join(poi_lines) + ("\n\n" + f"({note}.)" if note else "") + "\n")
     else:

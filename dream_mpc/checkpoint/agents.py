@@ -4,8 +4,6 @@ build itself from it (`Agent.from_checkpoint`), and `config_of_own_file` rebuild
 project's trainer wrote.
 """
 
-import warnings
-
 from dream_mpc.checkpoint.configs import hydra_value, override_key, saved_overrides
 from dream_mpc.checkpoint.files import atomic_save, read
 from dream_mpc.errors import UserError, warn
@@ -103,14 +101,3 @@ def config_of_own_file(saved, path, task=None, device="auto", overrides=()):
     if cfg.obs == "rgb":  # the frames the file's model reads (a family may have stacked another number then)
         cfg.frame_stack = obs_shape[0] // 3
     return cfg
-
-
-def load_training_state(agent, obj):
-    """Optimizers and running scale from our own files, so training can go on; weights are loaded already."""
-    state = obj.get("agent") if isinstance(obj, dict) else None
-    if not isinstance(state, dict) or not hasattr(agent, "load_state_dict"):
-        return
-    try:
-        agent.load_state_dict(state)
-    except (KeyError, ValueError, RuntimeError) as err:
-        warnings.warn(f"weights loaded, but not the optimizer state ({type(err).__name__}: {err})", stacklevel=3)

@@ -1,14 +1,8 @@
-"""Checkpoint files on disk: atomic writes and safe reads.
-
-Atomic, because a run killed mid-write (preemption, the OOM killer, a full disk) must leave the previous
-checkpoint loadable: the object goes to a temporary file in the same folder, is fsync'ed, then renamed over the
-old file (a rename within one file system is atomic). A write error becomes a one-line `UserError` naming the
-file and the OS's reason; the temporary file is removed and the old checkpoint stays as it was.
-
-Safe, because checkpoints come from the internet and unpickling can run code: files are read with
-`torch.load(weights_only=True)`, which rebuilds tensors and plain containers only, and the classes a registered
-family allowlists for its files (`Agent.file_globals`: TD-MPC2's OmegaConf metadata). A file that needs anything
-else is refused, unless the caller says it is trusted (`trust_checkpoint=true`).
+"""Checkpoint files on disk (docs/checkpoints.md): atomic writes, so a run killed mid-write (preemption, the OOM killer,
+a full disk) leaves the previous checkpoint loadable (a temporary file in the same folder, fsynced, renamed over the
+old one; a write error is a one-line `UserError`), and safe reads (`torch.load(weights_only=True)`: tensors, plain
+containers and the classes a registered family allowlists for its files, `Agent.file_globals`; anything else is
+refused unless the caller trusts the file, `trust_checkpoint=true`).
 """
 
 import errno
@@ -21,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from dream_mpc.errors import UserError
+from dream_mpc.errors import UserError, first_line
 
 TRUST_OPTION = "trust_checkpoint=true"
 EXAMPLE = "checkpoint=agents/cartpole-swingup-tdmpc2-1M.pt"
@@ -147,12 +141,12 @@ def read(path, device="cpu", trusted=False):
     except pickle.UnpicklingError as err:
         if "Weights only load failed" in str(err):
             raise _refused(path, err) from None
-        raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {_first_line(err)}") from None
+        raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {first_line(err)}") from None
     except Exception as err:
         damage = _damage(path)
         if damage:
             raise UserError(f"cannot read checkpoint {path}: {damage}") from None
-        raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {_first_line(err)}") from None
+        raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {first_line(err)}") from None
     return obj
 
 
@@ -193,10 +187,5 @@ def _damage(path):
         with zipfile.ZipFile(path) as z:
             bad = z.testzip()
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, NotImplementedError) as err:
-        return f"the file is corrupt ({size:,} bytes; its zip archive does not read: {_first_line(err)}; {hint})"
+        return f"the file is corrupt ({size:,} bytes; its zip archive does not read: {first_line(err)}; {hint})"
     return f"the file is corrupt ({size:,} bytes; {bad} fails its checksum; {hint})" if bad else None
-
-
-def _first_line(err):
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else ""

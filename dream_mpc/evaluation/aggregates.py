@@ -109,21 +109,16 @@ def aggregate_func(scores):
     )
 
 
-def runs_per_task(matrix):
-    """The runs behind each task's column of a (runs x tasks) score matrix (complete rows only: all equal)."""
-    return int(np.asarray(matrix).shape[0])
-
-
 def with_intervals(matrices):
     """The methods whose score matrices have at least 2 runs per task: the only ones a bootstrap can give an interval
     (with one run every resample is the run itself, a zero-width interval that means nothing)."""
-    return {m: x for m, x in matrices.items() if runs_per_task(x) >= 2}
+    return {m: x for m, x in matrices.items() if len(x) >= 2}
 
 
 def bootstrap_note(matrices):
     """One line for a table or figure: the runs per task of each method and, where they are fewer than
     intervals.MIN_BOOTSTRAP_RUNS, what that means for the percentile bootstrap's intervals (None: nothing to say)."""
-    counts = sorted({runs_per_task(x) for x in matrices.values()})
+    counts = sorted({len(x) for x in matrices.values()})
     if not counts:
         return None
     caveat = intervals.bootstrap_caveat(min(counts))

@@ -61,12 +61,8 @@ def seed_everything(seed, env=None):
 def evaluate_checkpoint(cfg):
     """evaluate.py: cfg.checkpoint on cfg.task (the file's own task unless task= was given; a multi-task set: each of
     its tasks, or those of `eval_tasks`) with cfg.planner; prints one line per episode and a summary per task (a
-    set: and its score); returns the episodes run.
-
-    Every episode is appended as a row to `cfg.results_dir` (records.py). Episodes already recorded there
-    for the same (task, checkpoint, planner + options, eval noise, seed) are skipped: the environment is still reset
-    for them, so later episodes start from the same initial states as in a full run, and the planner's noise is
-    seeded per episode from (seed, episode), so a rerun gives the same rows as an uninterrupted run."""
+    set: and its score); returns the episodes run. Every episode is appended as a row to `cfg.results_dir`; those
+    already recorded there are skipped, and a rerun gives the same rows as an uninterrupted run (docs/evaluation.md)."""
     from dream_mpc import checkpoint, config, runtime
     from dream_mpc.checkpoint import load_agent
     from dream_mpc.envs import make_env
@@ -76,14 +72,8 @@ def evaluate_checkpoint(cfg):
         raise UserError(f"no checkpoint given: {checkpoint.EXAMPLE} (a .pt file written by torch.save)")
     runtime.setup(cfg)
     overrides = cfg._overrides
-    task_given = any(o.split("=", 1)[0].lstrip("+") == "task" for o in overrides)
-    agent = load_agent(
-        cfg.checkpoint,
-        task=cfg.task if task_given else None,
-        device=cfg.device,
-        overrides=overrides,
-        trusted=cfg.trust_checkpoint,
-    )
+    task = cfg.task if "task" in map(config.override_key, overrides) else None  # None: the file's own
+    agent = load_agent(cfg.checkpoint, task=task, device=cfg.device, overrides=overrides, trusted=cfg.trust_checkpoint)
     config.warn_unused(agent.cfg.agent, agent.planner.name, overrides)  # e.g. latent_dim=64 on a Dreamer file
     results_dir = runtime.ensure_writable(cfg.get("results_dir") or "logs/results", "evaluation records (results_dir)")
     cfg.task = agent.cfg.task  # the file's own task unless task= was given

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from dream_mpc import checkpoint
-from dream_mpc.errors import UserError
+from dream_mpc.errors import UserError, first_line
 from dream_mpc.evaluation.episodes import run_episode
 
 BUFFER_SAVE_LIMIT = 1 << 30  # bytes: a larger buffer is left out of checkpoints (a resumed run refills it)
@@ -106,15 +106,8 @@ class OnlineTrainer:
         ) as bar:
             for i in range(n):
                 bar.set_postfix(episode=f"{i + 1}/{n}")
-                episodes.append(
-                    run_episode(
-                        self.agent,
-                        self.env,
-                        eval_mode=True,
-                        render=self.cfg.save_video and i == 0,
-                        on_step=on_step,
-                    )
-                )
+                render = self.cfg.save_video and i == 0  # a video of the first episode
+                episodes.append(run_episode(self.agent, self.env, eval_mode=True, render=render, on_step=on_step))
                 bar.update((i + 1) * length - bar.n)  # an episode that ended early
         if episodes[0]["frames"] is not None:
             self.logger.video(episodes[0]["frames"], self._step)
@@ -149,7 +142,8 @@ class OnlineTrainer:
     def _set_rng_state(self, rng):
         torch.set_rng_state(rng["torch"])
         np.random.set_state(_numpy_rng(rng["numpy"]))
-        random.setstate(_python_rng(rng["python"]))
+        version, internal, gauss = rng["python"]
+        random.setstate((version, tuple(internal), gauss))  # a checkpoint may hold lists; setstate needs tuples
         self.env.set_rng_state(_numpy_rng(rng["env"]))
         if rng["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
@@ -224,7 +218,7 @@ class OnlineTrainer:
         except (UserError, KeyError, ValueError, RuntimeError) as err:
             raise UserError(
                 f"tried to resume {path}, but it holds a different model than this run builds "
-                f"({_first_line(err)}). To start fresh instead: resume=false (overwrites that run) or a "
+                f"({first_line(err)}). To start fresh instead: resume=false (overwrites that run) or a "
                 f"new exp_name=..."
             ) from None
         self._step = self._start_step = ckpt["step"]
@@ -301,16 +295,13 @@ class OnlineTrainer:
     def _interrupted(self):
         if self._saved is None:
             msg = (
-                f"interrupted at step {self._step:,}: nothing saved yet (checkpoints are written every save_freq="
-                f"{self.cfg.save_freq} steps, at an episode's end); running the same command again starts afresh"
+                f"nothing saved yet (checkpoints are written every save_freq={self.cfg.save_freq} steps, at an "
+                "episode's end); running the same command again starts afresh"
             )
         else:
             path, step = self._saved
-            msg = (
-                f"interrupted at step {self._step:,}: the last checkpoint is {path} at step {step:,}; run the same "
-                f"command again to resume from it"
-            )
-        print(msg, file=sys.stderr, flush=True)
+            msg = f"the last checkpoint is {path} at step {step:,}; run the same command again to resume from it"
+        print(f"interrupted at step {self._step:,}: {msg}", file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------------ training
     def _row(self, obs, action=None, reward=None, terminated=None, planned=False):
@@ -382,21 +373,18 @@ class OnlineTrainer:
         self._pending_updates, self._pending_pretrain = schedule.updates_per_episode, False
 
     def _warn_no_updates(self):
-        """Updates start once seed_steps random steps are done and the buffer holds a whole episode."""
+        """Updates start after the seeding, once the buffer holds a whole episode: a warning if `steps` ends first."""
+        length = self.env.max_episode_steps
         if self._schedule is not None:
-            first = max(self._schedule.seed_episodes, 1) * self.env.max_episode_steps
-            if self.cfg.steps < first:
-                tqdm.write(
-                    f"warning: no update will happen: updates start after {max(self._schedule.seed_episodes, 1)} "
-                    f"episodes (step {first:,}), but steps={self.cfg.steps}"
-                )
-            return
-        first = max(self.cfg.seed_steps, self.env.max_episode_steps)
+            episodes = max(self._schedule.seed_episodes, 1)
+            first, why = episodes * length, f"after {episodes} episodes"
+        else:
+            first = max(self.cfg.seed_steps, length)
+            why = f"after seed_steps={self.cfg.seed_steps} random steps and the first episode's end at step {length}"
         if self.cfg.steps < first:
             tqdm.write(
-                f"warning: no update will happen: updates start at step {first:,} (after seed_steps="
-                f"{self.cfg.seed_steps} random steps and the first episode's end at step "
-                f"{self.env.max_episode_steps}), but steps={self.cfg.steps}; the agent only acts randomly"
+                f"warning: no update will happen: updates start at step {first:,} ({why}), but steps={self.cfg.steps}; "
+                "the agent only acts randomly"
             )
 
     def train(self):
@@ -508,14 +496,3 @@ def _numpy_rng(state):
     if isinstance(state, (tuple, list)):
         return type(state)(_numpy_rng(v) for v in state)
     return state
-
-
-def _python_rng(state):
-    """random.setstate needs tuples (a checkpoint may hold lists)."""
-    version, internal, gauss = state
-    return version, tuple(internal), gauss
-
-
-def _first_line(err):
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__

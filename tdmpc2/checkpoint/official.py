@@ -5,7 +5,6 @@ the task before anything runs.
 
 import warnings
 
-from dream_mpc.checkpoint.agents import load_training_state
 from dream_mpc.checkpoint.configs import override_key
 from dream_mpc.errors import UserError, unknown
 from tdmpc2.checkpoint import tasks
@@ -118,3 +117,14 @@ def load_official(obj, path, task=None, device="auto", overrides=(), prerelease_
         "metadata": plain(obj.get("metadata")) if isinstance(obj, dict) else None,  # OmegaConf -> dicts
     }
     return agent
+
+
+def load_training_state(agent, obj):
+    """Optimizers and running scale from our own files, so training can go on; weights are loaded already."""
+    state = obj.get("agent") if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not hasattr(agent, "load_state_dict"):
+        return
+    try:
+        agent.load_state_dict(state)
+    except (KeyError, ValueError, RuntimeError) as err:
+        warnings.warn(f"weights loaded, but not the optimizer state ({type(err).__name__}: {err})", stacklevel=3)
