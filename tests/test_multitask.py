@@ -214,7 +214,7 @@ def _build_and_step(suite, task):
         env.close()
 
 
-def test_evaluate_py_on_a_task_set_writes_the_records_of_every_evaluation(tmp_path):
+def test_evaluate_py_on_a_task_set_writes_the_records_of_every_evaluation(tmp_path, capsys):
     """One record format for every evaluation: evaluate.py task=mt80 writes one row per (task, episode)."""
     from dream_mpc import checkpoint, cli
     from dream_mpc.evaluation import records
@@ -224,20 +224,16 @@ def test_evaluate_py_on_a_task_set_writes_the_records_of_every_evaluation(tmp_pa
     make_env(cfg)
     torch.manual_seed(0)
     checkpoint.save(tmp_path / "mt80.pt", agents.get("tdmpc2")(cfg))
-    cli.run(
-        cli.evaluate_job,
-        [
-            "task=mt80",
-            f"checkpoint={tmp_path / 'mt80.pt'}",
-            "planner=policy",
-            "eval_episodes=2",
-            "eval_tasks=[pendulum-swingup]",
-            f"results_dir={tmp_path / 'r'}",
-            "device=cpu",
-        ],
-    )
+    argv = ["task=mt80", f"checkpoint={tmp_path / 'mt80.pt'}", "planner=policy", "eval_episodes=2", "device=cpu"]
+    argv += ["eval_tasks=[pendulum-swingup]", f"results_dir={tmp_path / 'r'}"]
+    cli.run(cli.evaluate_job, argv)
     rows = records.collect([tmp_path / "r"])
     assert [(r["task"], r["episode"], r["planner"]) for r in rows] == [
         ("pendulum-swingup", i, "policy") for i in (0, 1)
     ]
     assert all(r["agent"] == "tdmpc2" and r["length"] == 500 for r in rows)  # DMControl: 500 agent steps
+    score = f"normalized score {100 * np.mean([r['score'] for r in rows]):.1f} over 1 tasks"  # DMC: return / 10
+    assert score in capsys.readouterr().out
+    cli.run(cli.evaluate_job, argv)  # all recorded: nothing runs, the set's score is read from the records
+    out = capsys.readouterr().out
+    assert "all 2 episodes already recorded" in out and score in out and len(records.collect([tmp_path / "r"])) == 2

@@ -5,6 +5,8 @@ import time
 import numpy as np
 import torch
 
+from dream_mpc.evaluation import records
+
 SEARCH_EFFORT = ("iterations", "evaluations")  # a plan's gradient steps and objective evaluations, where reported
 
 
@@ -81,37 +83,38 @@ def evaluate_checkpoint(cfg):
     cfg.frame_stack = agent.cfg.frame_stack  # and the frames its pixel observations stack
     env = make_env(cfg)
     runtime.set_seed(cfg.seed)
-    episodes = []
+    episodes, jobs, base = [], set(), job_of(cfg, agent)
     for task in cfg.get("eval_tasks") or agent.cfg.tasks:
         index = agent.cfg.tasks.index(task) if agent.cfg.multitask else None  # the task id the agent acts for
         if index is not None:
             env.set_task(index)
-        episodes += _evaluate_task(cfg, agent, env, task, index, results_dir)
-    if agent.cfg.multitask and episodes:
-        per_task = {}
-        for ep in episodes:
-            per_task.setdefault(ep["task"], []).append(ep["score"])
+        job = {**base, "task": task}
+        episodes += _evaluate_job(cfg, agent, env, job, index, results_dir)
+        jobs.add(records.job_key(job))
+    if agent.cfg.multitask:  # the set's score from its records: the episodes run now and those recorded before
+        scores = {}
+        for row in records.collect([results_dir]):
+            if records.job_key(row) in jobs and row["episode"] < cfg.eval_episodes:
+                scores.setdefault(row["task"], []).append(row["score"])
         print(
-            f"{cfg.task} planner={agent.planner.name}: normalized score "
-            f"{100 * np.mean([np.mean(v) for v in per_task.values()]):.1f} over {len(per_task)} tasks (100 x each "
-            f"suite's: DMControl return / 10, Meta-World success x 100); rows -> {results_dir}"
+            f"{cfg.task} planner={base['planner']}: normalized score "
+            f"{100 * np.mean([np.mean(v) for v in scores.values()]):.1f} over {len(scores)} tasks (100 x each "
+            f"suite's: DMControl return / 10, Meta-World success x 100); rows in {results_dir}"
         )
     return episodes
 
 
-def _evaluate_task(cfg, agent, env, task, index, results_dir):
+def _evaluate_job(cfg, agent, env, job, index, results_dir):
     """The episodes of one job (evaluate_checkpoint): those not recorded yet, each appended as a row."""
     from pathlib import Path
 
     from tqdm import tqdm
 
     from dream_mpc.envs import suite_of
-    from dream_mpc.evaluation import records
     from dream_mpc.evaluation.exploitation import ExploitationRecorder
     from dream_mpc.evaluation.video import save_video
 
-    job = {**job_of(cfg, agent), "task": task}
-    planner = job["planner"]
+    task, planner = job["task"], job["planner"]
     out_file = records.job_file(results_dir, job)
     held = records.lock_job(out_file)  # one writer a job: what another wrote meanwhile is read below, not redone
     done = records.done_episodes(results_dir, job)
@@ -150,7 +153,7 @@ def _evaluate_task(cfg, agent, env, task, index, results_dir):
         row = records.make_row(job, i, ep, suite_of(task), task, nonfinite)
         row["penalty_active"] = agent.planner.penalty_active  # None until the first plan tells
         records.append_row(out_file, row)
-        episodes.append({**ep, "task": task, "score": row["score"]})
+        episodes.append(ep)
         line = f"episode {i + 1}/{cfg.eval_episodes}: return {ep['return']:.1f}"
         tqdm.write(
             line + (f", success {ep['success']:.0f}" if env.has_success else "") + f" ({ep['ms_per_step']:.1f} ms/step)"
@@ -181,7 +184,6 @@ def _evaluate_task(cfg, agent, env, task, index, results_dir):
 def job_of(cfg, agent):
     """An evaluation job's identity (dream_mpc/evaluation/records.py): everything that changes its numbers."""
     from dream_mpc import runtime
-    from dream_mpc.evaluation import records
 
     return {
         "task": cfg.task,
