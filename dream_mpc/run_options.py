@@ -43,7 +43,6 @@ class RunOptions:
         None, "random-action steps before updates; null: max(1000, 5 * episode_length)", nullable=True, low=0
     )
     exp_name: str = option("default", "run name: the folder logs/<task>/<seed>/<exp_name> (a plain name)")
-    data_dir: str = option(None, "task=mt30|mt80 training: folder of the dataset chunks", nullable=True)
     # logging
     wandb_project: str = option(None, "Weights & Biases project (enable_wandb=true)", nullable=True)
     wandb_entity: str = option(None, "Weights & Biases entity", nullable=True)

@@ -35,6 +35,7 @@ class TDMPC2RootOptions:
     discount_denom: float = option(5.0, "discount heuristic: episode length / discount_denom sets the discount", **_POS)
     discount_min: float = option(0.95, "lower bound of the discount", **_FRACTION)
     discount_max: float = option(0.995, "upper bound of the discount", **_FRACTION)
+    data_dir: str = option(None, "task=mt30|mt80 training (offline): folder of the dataset chunks", nullable=True)
     # actor
     log_std_min: float = option(-10.0, "lower bound of the policy's log std")
     log_std_max: float = option(2.0, "upper bound of the policy's log std")
