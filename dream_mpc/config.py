@@ -260,10 +260,10 @@ def check_overrides(overrides):
 
 
 def unused_keys(agent, planner):
-    from dream_mpc.planner import NoOptions
-
     """The top-level config keys and option blocks that a run of `agent` with `planner` never reads: other families'
     root keys and blocks, other planners' blocks and root options (MPPI's)."""
+    from dream_mpc.planner import NoOptions
+
     family, chosen = agents.get(agent), planners.get(planner)
     owned = {k for _, cls in agents.items() for k in (*cls.root_keys, *opts.specs(cls.RootOptions or NoOptions))}
     owned |= {cls.option_block for _, cls in agents.items() if cls.option_block}
