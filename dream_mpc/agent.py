@@ -32,6 +32,8 @@ Pixels: `pixel_frames` is how many 64x64 frames one rgb observation stacks (TD-M
 Checkpoints: `weights_state()` / `load_weights_state()` are the weights as files hold them (an agent keeps its
 official layout), `state_dict()` / `load_state_dict()` the rest of the training state (optimisers, scales), and
 `from_checkpoint(obj, path, task, device, overrides, ...)` builds a ready agent from a read file.
+
+`python -m dream_mpc.contract agent=<name>` checks a family against this contract, point by point (contract.py).
 """
 
 from abc import ABC, abstractmethod

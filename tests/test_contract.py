@@ -1,8 +1,8 @@
 """The agent contract (dream_mpc/agent.py), one suite for every agent family: TD-MPC2, BMPC, Dreamer and the test
-plug-in's recurrent agent (tests/plugins/toy_plugin.py). Every registered planner acts through each of them
-(finite actions in [-1, 1], in eval and exploration mode, across an episode start); the acting state (a planner's
-warm start, a recurrent filter) round-trips, so acting goes on as if never interrupted; each agent updates from the
-trainer's buffer and comes back from its own checkpoint file acting the same."""
+plug-in's recurrent agent (tests/plugins/toy_plugin.py), each checked by `dream_mpc.contract` on a real task (every
+planner that fits acts, the acting state round-trips, plans are scored, it learns from the trainer's buffer and
+comes back from its own file acting the same); the acting state round-trips under several planners; the checker
+names what a broken family breaks, and runs as a command."""
 
 import sys
 
@@ -40,15 +40,6 @@ def one_thread_and_the_plugin(toy):
     torch.set_num_threads(threads)
 
 
-def planner_names():
-    sys.path.insert(0, str(PLUGINS))
-    import toy_plugin  # noqa: F401
-
-    from dream_mpc.registry import planners
-
-    return planners.names()
-
-
 def build(family, planner="policy"):
     from dream_mpc import config
     from dream_mpc.envs import task_dims
@@ -65,21 +56,17 @@ def observation(agent, seed):
     return torch.randn(agent.cfg.obs_shape[agent.cfg.obs], generator=torch.Generator().manual_seed(seed))
 
 
-def check(action, agent):
-    assert action.shape == (agent.cfg.action_dim,)
-    assert torch.isfinite(action).all() and action.abs().max() <= 1
-
-
-@pytest.mark.parametrize("planner", planner_names())
 @pytest.mark.parametrize("family", list(SIZES))
-def test_every_planner_acts_through_every_agent_family(family, planner):
-    agent = build(family, planner)
-    for episode in range(2):  # an episode start resets what acting carries
-        for t in range(3):
-            check(agent.act(observation(agent, t), t0=t == 0, eval_mode=episode == 0), agent)
-    agent.reset()
-    check(agent.act(observation(agent, 9), t0=True, eval_mode=True), agent)
-    assert agent.nonfinite_actions == 0 and agent.planner.nonfinite_count == 0
+def test_every_family_holds_every_point_of_the_contract(family):
+    from dream_mpc.contract import check_family
+    from dream_mpc.registry import planners
+
+    results = list(check_family([*SIZES[family], *SEARCH], steps=3))
+    assert [(point, problem) for point, problem, _ in results] == [
+        (point, None) for point in ("acts", "state", "records", "learns", "files")
+    ]
+    acted = results[0][2].split("; ")[0]
+    assert acted == "acted: " + ", ".join(planners.names())  # every model here has a policy and a value
 
 
 @pytest.mark.parametrize("planner", ["dream", "mppi", "cem"])
@@ -99,47 +86,44 @@ def test_the_acting_state_round_trips(family, planner):
         assert torch.equal(a, b)
 
 
-def episode(agent, length=EPISODE):
-    """One random episode as the trainer stores it: row 0 the reset observation (NaN action and reward), then a row
-    per step, with what the agent stores per step beside them (`buffer_extras`, BMPC's plan targets: NaN when the
-    step was not planned)."""
-    A = agent.cfg.action_dim
-    extras = getattr(agent, "buffer_extras", None)
-    rows = []
-    for t in range(length + 1):
-        nan = torch.full((1,), float("nan"))
-        row = {
-            "obs": observation(agent, 100 + t),
-            "action": torch.full((A,), float("nan")) if t == 0 else torch.rand(A) * 2 - 1,
-            "reward": nan if t == 0 else torch.rand(1),
-            "terminated": nan if t == 0 else torch.zeros(1),
-        }
-        if extras is not None:
-            row.update(extras(planned=False))
-        rows.append(row)
-    return rows
+def test_the_checker_names_what_a_broken_family_breaks(toy):
+    """A family whose actions leave [-1, 1] fails `acts`; one whose `act` bypasses its planner fails `records`; the
+    other points still hold, each checked on its own."""
+    from dream_mpc.contract import check_family
+    from dream_mpc.registry import agents
+
+    class Overshoots(toy.RecurrentAgent):
+        def act(self, obs, t0=False, eval_mode=False, task=None):
+            return 2 * super().act(obs, t0, eval_mode, task).sign()
+
+    class Bypasses(toy.RecurrentAgent):
+        def act(self, obs, t0=False, eval_mode=False, task=None):
+            self.last_plan_info = {}
+            return torch.zeros(self.cfg.action_dim)
+
+    agents.register("toy_overshoots", Overshoots)
+    agents.register("toy_bypasses", Bypasses)
+    base = [x for x in SIZES["toy_rnn"] if not x.startswith("agent=")]
+    found = {name: {p: problem for p, problem, _ in check_family([f"agent={name}", *base])} for name in agents.names()
+             if name in ("toy_overshoots", "toy_bypasses")}  # fmt: skip
+    assert "outside [-1, 1]" in found["toy_overshoots"]["acts"] and found["toy_overshoots"]["learns"] is None
+    assert "acted through no `agent.planner.plan` call" in found["toy_bypasses"]["records"]
+    assert found["toy_bypasses"]["acts"] is None and found["toy_bypasses"]["files"] is None
 
 
-@pytest.mark.parametrize("family", list(SIZES))
-def test_every_agent_updates_from_the_trainers_buffer_and_reloads_from_its_file(family, tmp_path):
-    from dream_mpc import checkpoint
-    from dream_mpc.training.buffer import Buffer
+def test_the_checker_runs_as_a_command(tmp_path):
+    import os
+    import subprocess
 
-    agent = build(family)
-    cls = type(agent)
-    buffer = Buffer(agent.cfg, cls.sequence_length(agent.cfg), cls.batch_size(agent.cfg))
-    buffer.add(episode(agent))
-    buffer.add(episode(agent))
-    metrics = agent.update(buffer)
-    assert metrics and all(torch.isfinite(torch.as_tensor(float(v))) for v in metrics.values())
-    checkpoint.save(tmp_path / "agent.pt", agent, step=1)
-    loaded = checkpoint.load_agent(tmp_path / "agent.pt", device="cpu")
-    assert type(loaded) is cls
-    obs, actions = observation(agent, 7), []
-    for acting in (agent, loaded):
-        torch.manual_seed(1)  # the same random state (Dreamer's filter samples its posterior state)
-        actions.append(acting.act(obs, t0=True, eval_mode=True))
-    assert torch.equal(*actions)
+    from conftest import CHILD_ENV, ROOT
+
+    env = {**CHILD_ENV, "DREAM_MPC_PLUGINS": "toy_plugin", "PYTHONPATH": os.pathsep.join([str(PLUGINS), str(ROOT)])}
+    run = [sys.executable, "-m", "dream_mpc.contract", *SIZES["toy_rnn"]]
+    done = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "5 of 5 points hold", done.stderr[-2000:]
+    assert "refused" not in done.stdout and not list(tmp_path.iterdir())  # nothing left behind
+    bad = subprocess.run([*run, "toy.nope=1"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
 
 
 def test_a_model_without_a_policy_is_refused_the_planners_that_need_one():

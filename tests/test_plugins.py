@@ -3,6 +3,8 @@ head) defined outside the packages (tests/plugins/toy_plugin.py) train and evalu
 evaluate.py, and every built-in planner plans on that model through the protocol alone."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -257,6 +259,11 @@ def test_the_example_family_trains_resumes_and_is_evaluated_by_the_planners_that
         "cem.top_k=5",
         "cem.iterations=2",
     ]
+    env = {**CHILD_ENV, "DREAM_MPC_PLUGINS": "pets_family.family", "PYTHONPATH": f"{EXAMPLE}{os.pathsep}{ROOT}"}
+    checked = subprocess.run(  # the contract, point by point (python -m dream_mpc.contract)
+        [sys.executable, "-m", "dream_mpc.contract", *run], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert checked.returncode == 0 and "acted: cem; refused: " in checked.stdout, checked.stdout + checked.stderr
     shown = pets("train.py", *run, "--cfg", "job", cwd=tmp_path)
     assert shown.returncode == 0 and "pets:" in shown.stdout and "dreamer" not in shown.stdout, shown.stderr[-2000:]
     assert "terminal_value: false" in shown.stdout  # the family's planner defaults applied

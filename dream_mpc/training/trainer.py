@@ -304,19 +304,6 @@ class OnlineTrainer:
         print(f"interrupted at step {self._step:,}: {msg}", file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------------ training
-    def _row(self, obs, action=None, reward=None, terminated=None, planned=False):
-        """One buffer row: obs_t with action_{t-1}, reward_{t-1}, terminated_{t-1} (NaN on the reset row)."""
-        nan = torch.tensor(float("nan"))
-        row = {
-            "obs": obs,
-            "action": torch.full((self.cfg.action_dim,), float("nan")) if action is None else action,
-            "reward": nan if reward is None else reward,
-            "terminated": nan if terminated is None else terminated,
-        }
-        if self._buffer_extras is not None:
-            row.update(self._buffer_extras(planned=planned))
-        return row
-
     def _end_episode(self, episode, info):
         if info["terminated"] and not self.cfg.episodic:  # the episode ends; only episodic=true makes it terminal
             episode[-1]["terminated"] = torch.zeros_like(episode[-1]["terminated"])
@@ -427,7 +414,7 @@ class OnlineTrainer:
                     self._evaluate(bar)
                 self._episode_env_rng = self.env.get_rng_state()
                 self._obs = self.env.reset()
-                self._episode_rows = [self._row(self._obs)]
+                self._episode_rows = [episode_row(self._obs, cfg.action_dim, extras=self._buffer_extras)]
                 self._done = False
             planned = self._acts()
             if planned:
@@ -435,7 +422,9 @@ class OnlineTrainer:
             else:
                 action = self.env.rand_act()
             self._obs, reward, self._done, self._info = self.env.step(action)
-            self._episode_rows.append(self._row(self._obs, action, reward, self._info["terminated"], planned))
+            terminated = self._info["terminated"]
+            row = episode_row(self._obs, cfg.action_dim, action, reward, terminated, self._buffer_extras, planned)
+            self._episode_rows.append(row)
             if self._schedule is None and self._step >= cfg.seed_steps and self.buffer.num_episodes:
                 self._update()
             self._step += 1
@@ -447,6 +436,21 @@ class OnlineTrainer:
         if cfg.save_agent:
             self.save("final", resumable=False)
         self.logger.finish()
+
+
+def episode_row(obs, action_dim, action=None, reward=None, terminated=None, extras=None, planned=False):
+    """One buffer row: obs_t with action_{t-1}, reward_{t-1}, terminated_{t-1} (NaN on the reset row), and the
+    agent's `buffer_extras(planned)` where it has them."""
+    nan = torch.tensor(float("nan"))
+    row = {
+        "obs": obs,
+        "action": torch.full((action_dim,), float("nan")) if action is None else action,
+        "reward": nan if reward is None else reward,
+        "terminated": nan if terminated is None else terminated,
+    }
+    if extras is not None:
+        row.update(extras(planned=planned))
+    return row
 
 
 # ---------------------------------------------------------------------------------------------------- state

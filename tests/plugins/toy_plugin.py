@@ -11,8 +11,8 @@ import torch.nn as nn
 from gymnasium.spaces import Box
 from tensordict import TensorDict
 
-from dream_mpc import config
 from dream_mpc.agent import Agent
+from dream_mpc.checkpoint import config_of_own_file
 from dream_mpc.envs import Suite
 from dream_mpc.options import option
 from dream_mpc.planner import Planner, make_planner
@@ -233,7 +233,7 @@ class RecurrentAgent(Agent):
     def act(self, obs, t0=False, eval_mode=False, task=None):
         if t0:
             self.planner.reset()
-        action, _ = self.planner.plan(self.model.encode(obs.unsqueeze(0)), t0=t0, eval_mode=eval_mode)
+        action, self.last_plan_info = self.planner.plan(self.model.encode(obs.unsqueeze(0)), t0=t0, eval_mode=eval_mode)
         if not torch.isfinite(action).all():
             self.nonfinite_actions += 1
             action = torch.zeros_like(action)
@@ -279,10 +279,7 @@ class RecurrentAgent(Agent):
 
     @classmethod
     def from_checkpoint(cls, obj, path, task=None, device="auto", overrides=(), **kwargs):
-        saved = obj["config"]
-        cfg = config.load([f"task={task or saved['task']}", "agent=toy_rnn", f"planner={saved['planner']}", *overrides])
-        obs_shape, action_dim, length = ToySuite().dims(cfg.task)
-        config.set_env_dims(cfg, obs_shape, action_dim, length)
+        cfg = config_of_own_file(obj.get("config"), path, task, device, overrides)  # the file's config, then overrides
         agent = cls(cfg)
         agent.load_weights_state(obj["model"])
         return agent
