@@ -92,11 +92,11 @@ def measure(checkpoint, budget_ms, steps, warmup, device="cpu"):
     """The plans of one condition: warm-up + steps environment steps with a fresh agent; returns its statistics."""
     from dream_mpc.checkpoint import load_agent
     from dream_mpc.envs import make_env
-    from dream_mpc.evaluation.episodes import seed_everything
 
     agent = load_agent(checkpoint, device=device, overrides=["planner=dream", f"dream.budget_ms={budget_ms}"])
     env = make_env(agent.cfg)
-    seed_everything(1, env)
+    torch.manual_seed(1)  # the planner's noise and the env's initial states: the same episodes for every condition
+    env.set_rng_state(np.random.RandomState(1).get_state())
     timer = PlanTimer(agent.planner, agent.device)
     obs, first = env.reset(), True
     for _ in range(warmup + steps):

@@ -64,7 +64,7 @@ def test_fresh_goal_every_reset_reproducible_by_seed_and_rng_state():
     nxt = env.reset()
     env.set_rng_state(state)
     assert torch.equal(env.reset(), nxt)
-    env.set_rng_state(np.random.RandomState(7).get_state())  # what evaluation.seed_everything passes
+    env.set_rng_state(np.random.RandomState(7).get_state())  # one seed for every env alike
     first = env.reset()
     env.set_rng_state(np.random.RandomState(7).get_state())
     assert torch.equal(env.reset(), first)

@@ -53,7 +53,7 @@ def test_rng_state_round_trip_and_legacy_seed_states():
     first = env.reset()
     env.set_rng_state(state)
     assert torch.equal(env.reset(), first)
-    env.set_rng_state(np.random.RandomState(3).get_state())  # what evaluation's seed_everything passes
+    env.set_rng_state(np.random.RandomState(3).get_state())  # one seed for every env alike
     again = env.reset()
     env.set_rng_state(np.random.RandomState(3).get_state())
     assert torch.equal(env.reset(), again)

@@ -287,7 +287,7 @@ class HumanoidBench(Env):
         return {"env": self._env.np_random.bit_generator.state, "numpy": self._np_global}
 
     def set_rng_state(self, state):
-        """Accepts what get_rng_state returned, or a numpy RandomState state (as `seed_everything` passes)."""
+        """Accepts what get_rng_state returned, or a numpy RandomState state (one seed for every env alike)."""
         if isinstance(state, tuple):
             from dream_mpc.envs.metaworld import legacy_to_generator_state
 

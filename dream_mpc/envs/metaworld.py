@@ -192,7 +192,7 @@ class MetaWorld(Env):
         return self._env.np_random.bit_generator.state
 
     def set_rng_state(self, state):
-        """Accepts what get_rng_state returned, or a numpy RandomState state (as `seed_everything` passes)."""
+        """Accepts what get_rng_state returned, or a numpy RandomState state (one seed for every env alike)."""
         if isinstance(state, tuple):
             state = legacy_to_generator_state(state)
         self._env.np_random.bit_generator.state = state

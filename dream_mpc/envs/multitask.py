@@ -97,7 +97,7 @@ class MultitaskEnv:
         return [None if env is None else env.get_rng_state() for env in self._envs]
 
     def set_rng_state(self, state):
-        if isinstance(state, tuple):  # one numpy state for all (evaluation.seed_everything)
+        if isinstance(state, tuple):  # one numpy state for every task
             state = [state] * len(self.tasks)
         for i, s in enumerate(state):
             if s is not None:

@@ -35,7 +35,7 @@ RETURN_TARGET = -150.0
 
 def _generator_state(state):
     """A generator state dict from what set_rng_state may receive: our own dict, or a legacy RandomState tuple
-    (what `seed_everything` passes to every env)."""
+    (one seed for every env alike)."""
     if isinstance(state, tuple):
         return {
             "bit_generator": "MT19937",

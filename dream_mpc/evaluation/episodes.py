@@ -53,13 +53,6 @@ def run_episode(agent, env, eval_mode=True, render=False, task=None, on_step=Non
     }
 
 
-def seed_everything(seed, env=None):
-    """Seed the planner's noise and the environment's initial states, so every planner sees the same episodes."""
-    torch.manual_seed(seed)
-    if env is not None and hasattr(env, "set_rng_state"):
-        env.set_rng_state(np.random.RandomState(seed).get_state())
-
-
 def evaluate_checkpoint(cfg):
     """evaluate.py: cfg.checkpoint on cfg.task (the file's own task unless task= was given; a multi-task set: each of
     its tasks, or those of `eval_tasks`) with cfg.planner; prints one line per episode and a summary per task (a

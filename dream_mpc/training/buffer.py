@@ -190,6 +190,8 @@ class Buffer:
         }
 
     def load_state_dict(self, state):
+        """Rows saved by `state_dict`, their valid starts marked anew for this buffer's horizon."""
+        state = _revalidate(state, state["horizon"], self.horizon)
         size = min(len(state["valid"]), self.capacity)
         self._fields, self._valid, self._storage_device = {}, None, None
         self._ptr, self._size, self.num_episodes = size % self.capacity, size, state["num_episodes"]
@@ -216,3 +218,22 @@ def _blank(shape, dtype, device):
     if dtype.is_floating_point:
         return torch.full(shape, float("nan"), dtype=dtype, device=device)
     return torch.zeros(shape, dtype=dtype, device=device)
+
+
+def _revalidate(buffer_state, old_horizon, new_horizon):
+    """A saved buffer's sub-trajectory starts for another horizon. Each episode's valid starts are its rows
+    0 .. L-1-H, one run of True: a longer horizon ends each run earlier, a shorter one later."""
+    valid = buffer_state["valid"]
+    shift = new_horizon - old_horizon
+    if shift == 0 or not len(valid):
+        return buffer_state
+    out = valid.clone()
+    if shift > 0:  # t stays valid iff rows t .. t+shift were all valid (the same episode, far enough from its end)
+        for d in range(1, shift + 1):
+            out[:-d] &= valid[d:]
+            out[-d:] = False
+    else:  # each run of valid rows extends by -shift rows (into its own episode's tail)
+        ends = (valid & ~torch.cat([valid[1:], torch.tensor([False])])).nonzero().squeeze(1)
+        for end in ends.tolist():
+            out[end + 1 : end + 1 - shift] = True
+    return {**buffer_state, "valid": out}

@@ -227,8 +227,7 @@ class OnlineTrainer:
         self._pending_updates, self._pending_pretrain = ckpt["pending_updates"]
         self.agent.nonfinite_actions, self.agent.planner.nonfinite_count = ckpt["nonfinite"]
         if "buffer" in ckpt:
-            # the horizon the saved starts were marked for
-            self.buffer.load_state_dict(_revalidate(ckpt["buffer"], ckpt["buffer"]["horizon"], self.buffer.horizon))
+            self.buffer.load_state_dict(ckpt["buffer"])
         else:
             tqdm.write("warning: the checkpoint holds no buffer (too large to save); updates resume as it refills")
         if ckpt.get("current_episode") is not None:
@@ -454,25 +453,6 @@ def episode_row(obs, action_dim, action=None, reward=None, terminated=None, extr
 
 
 # ---------------------------------------------------------------------------------------------------- state
-def _revalidate(buffer_state, old_horizon, new_horizon):
-    """A saved buffer's sub-trajectory starts for another horizon. Each episode's valid starts are its rows
-    0 .. L-1-H, one run of True: a longer horizon ends each run earlier, a shorter one later."""
-    valid = buffer_state["valid"]
-    shift = new_horizon - old_horizon
-    if shift == 0 or not len(valid):
-        return buffer_state
-    out = valid.clone()
-    if shift > 0:  # t stays valid iff rows t .. t+shift were all valid (the same episode, far enough from its end)
-        for d in range(1, shift + 1):
-            out[:-d] &= valid[d:]
-            out[-d:] = False
-    else:  # each run of valid rows extends by -shift rows (into its own episode's tail)
-        ends = (valid & ~torch.cat([valid[1:], torch.tensor([False])])).nonzero().squeeze(1)
-        for end in ends.tolist():
-            out[end + 1 : end + 1 - shift] = True
-    return {**buffer_state, "valid": out}
-
-
 def _plain_rng(state):
     """A random state as plain data for weights_only checkpoints, whatever its shape (a numpy RandomState tuple, a
     numpy Generator's dict, a suite's dict of both): numpy arrays become tagged int64/float tensors, numpy scalars
