@@ -35,6 +35,8 @@ def check_family(overrides=(), steps=STEPS):
     from dream_mpc.registry import agents
 
     cfg = config.load(list(overrides))
+    if cfg.multitask:
+        raise UserError(f"the contract is checked on one task: pick one of {cfg.task}'s, e.g. task={cfg.tasks[0]}")
     env = make_env(cfg)
     torch.manual_seed(0)
     agent = agents.get(cfg.agent)(cfg)
