@@ -204,6 +204,15 @@ _FLAGS_WITH_VALUE = set(
 )
 
 
+def _flagged(argv):
+    """(argument, whether it is Hydra's: a flag or the value after one that takes a value) for each argument."""
+    value_next = False
+    for a in argv:
+        hydras = value_next or a.startswith("-")
+        value_next = hydras and a in _FLAGS_WITH_VALUE
+        yield a, hydras
+
+
 def check_overrides(overrides):
     """Rewrite and check command-line overrides before Hydra sees them: an agent's own keys may be given at the top
     level (`agent_only_keys`), and an unknown key gets an error naming the closest
@@ -215,10 +224,9 @@ def check_overrides(overrides):
     agent_only = agent_only_keys()
     multirun = is_multirun(overrides)
     parser = OverridesParser.create()
-    out, flag_value = [], False
-    for ov in overrides:
-        if ov.startswith("-") or flag_value:  # Hydra's own flags, and the value after --cfg, --info, -cn ...
-            flag_value = ov in _FLAGS_WITH_VALUE
+    out = []
+    for ov, hydras in _flagged(overrides):
+        if hydras:  # Hydra's own flags, and the value after --cfg, --info, -cn ...
             out.append(ov)
             continue
         if "=" not in ov and not ov.startswith("~"):
@@ -297,13 +305,7 @@ def job_config_asked(argv):
 
 def job_overrides(argv):
     """The config overrides of a command line, Hydra's flags and their values left out."""
-    overrides, skip = [], False
-    for a in argv:
-        if skip or a.startswith("-"):
-            skip = a in _FLAGS_WITH_VALUE
-            continue
-        overrides.append(a)
-    return overrides
+    return [a for a, hydras in _flagged(argv) if not hydras]
 
 
 def job_yaml(raw):

@@ -43,21 +43,32 @@ def check_family(overrides=(), steps=STEPS):
     for point in (_acts, _state, _records, _learns, _files):
         try:
             problem, detail = point(agent, env, steps)
+        except Broken as err:
+            problem, detail = str(err), None
         except Exception as err:  # noqa: BLE001 - whatever breaks is the point's finding
             problem, detail = f"{type(err).__name__}: {first_line(err)}", None
         yield point.__name__[1:], problem, detail
 
 
+class Broken(Exception):
+    """A point of the contract that does not hold (what is wrong, in one line)."""
+
+
+def _require(holds, what):
+    if not holds:
+        raise Broken(what)
+
+
 def _act(agent, env, obs, t0, eval_mode):
-    """One action, checked against the contract; returns it (or raises AssertionError naming what is wrong)."""
+    """One action, checked against the contract; returns it (or raises Broken naming what is wrong)."""
     action = agent.act(obs, t0=t0, eval_mode=eval_mode)
     shape = tuple(env.action_space.shape)
-    assert torch.is_tensor(action), f"act returned {type(action).__name__}, not a tensor"
-    assert action.device.type == "cpu", f"act returned an action on {action.device}, not on the CPU"
-    assert tuple(action.shape) == shape, f"act returned shape {tuple(action.shape)}, the env takes {shape}"
-    assert torch.isfinite(action).all(), f"act returned a non-finite action {action.tolist()}"
-    assert action.abs().max() <= 1, f"act returned {action.tolist()}, outside [-1, 1]"
-    assert agent.last_plan_info is not None, "act left last_plan_info None (set it to the planner's info)"
+    _require(torch.is_tensor(action), f"act returned {type(action).__name__}, not a tensor")
+    _require(action.device.type == "cpu", f"act returned an action on {action.device}, not on the CPU")
+    _require(tuple(action.shape) == shape, f"act returned shape {tuple(action.shape)}, the env takes {shape}")
+    _require(torch.isfinite(action).all(), f"act returned a non-finite action {action.tolist()}")
+    _require(action.abs().max() <= 1, f"act returned {action.tolist()}, outside [-1, 1]")
+    _require(agent.last_plan_info is not None, "act left last_plan_info None (set it to the planner's info)")
     return action
 
 
@@ -130,7 +141,7 @@ def _learns(agent, env, steps):
 
 def _random_episode(agent, env):
     """A whole episode of random actions, stored as the trainer stores it (row 0: the reset observation)."""
-    from dream_mpc.training.trainer import episode_row
+    from dream_mpc.training.buffer import episode_row
 
     extras = getattr(agent, "buffer_extras", None)
     rows, done = [episode_row(env.reset(), agent.cfg.action_dim, extras=extras)], False
@@ -168,10 +179,8 @@ def main(argv):
         print(f"{point:8s} {'ok' if problem is None else 'FAILED'}  {problem or detail or ''}".rstrip(), flush=True)
         results.append((point, problem, detail))
     failed = [point for point, problem, _ in results if problem is not None]
-    print(
-        f"{len(results) - len(failed)} of {len(results)} points hold"
-        + (f"; failed: {', '.join(failed)}" * bool(failed))
-    )
+    failures = f"; failed: {', '.join(failed)}" if failed else ""
+    print(f"{len(results) - len(failed)} of {len(results)} points hold{failures}")
     return 1 if failed else 0
 
 

@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from dream_mpc.envs import make_env, suite_of
+from dream_mpc.envs.multitask import set_score
 from dream_mpc.errors import UserError
 from dream_mpc.evaluation.episodes import run_episode
 
@@ -135,16 +136,15 @@ class OfflineTrainer:
     def eval(self, step):
         """eval_episodes episodes of every task (or of eval_tasks); logs each task's mean return and success, and
         the official score."""
-        metrics, scores = {"step": step}, []
+        metrics, scores = {"step": step}, {}
         for task in self.cfg.get("eval_tasks") or self.cfg.tasks:
             index = self.cfg.tasks.index(task)
             self.env.set_task(index)
             episodes = [run_episode(self.agent, self.env, task=index) for _ in range(self.cfg.eval_episodes)]
             metrics[f"{task}/episode_reward"] = float(np.mean([ep["return"] for ep in episodes]))
             metrics[f"{task}/episode_success"] = float(np.mean([ep["success"] for ep in episodes]))
-            normalized = [suite_of(task).normalized_score(task, ep["return"], ep["success"]) for ep in episodes]
-            scores.append(100 * float(np.mean(normalized)))
-        metrics["score"] = float(np.mean(scores))
+            scores[task] = [suite_of(task).normalized_score(task, ep["return"], ep["success"]) for ep in episodes]
+        metrics["score"] = set_score(scores)
         self.logger.log(metrics, "eval")
         return metrics
 

@@ -102,3 +102,9 @@ class MultitaskEnv:
         for i, s in enumerate(state):
             if s is not None:
                 self._env(i).set_rng_state(s)
+
+
+def set_score(normalized):
+    """TD-MPC2's multi-task score: 100 x the mean over tasks of each task's mean normalized score (DMControl return
+    / 10, Meta-World success x 100). `normalized`: {task: [the suite's normalized score of each episode]}."""
+    return 100 * float(np.mean([np.mean(scores) for scores in normalized.values()]))

@@ -61,6 +61,7 @@ def evaluate_checkpoint(cfg):
     from dream_mpc import checkpoint, config, runtime
     from dream_mpc.checkpoint import load_agent
     from dream_mpc.envs import make_env
+    from dream_mpc.envs.multitask import set_score
     from dream_mpc.errors import UserError
 
     if cfg.checkpoint is None:
@@ -90,9 +91,8 @@ def evaluate_checkpoint(cfg):
             if records.job_key(row) in jobs and row["episode"] < cfg.eval_episodes:
                 scores.setdefault(row["task"], []).append(row["score"])
         print(
-            f"{cfg.task} planner={base['planner']}: normalized score "
-            f"{100 * np.mean([np.mean(v) for v in scores.values()]):.1f} over {len(scores)} tasks (100 x each "
-            f"suite's: DMControl return / 10, Meta-World success x 100); rows in {results_dir}"
+            f"{cfg.task} planner={base['planner']}: normalized score {set_score(scores):.1f} over {len(scores)} tasks "
+            f"(100 x each suite's: DMControl return / 10, Meta-World success x 100); rows in {results_dir}"
         )
     return episodes
 

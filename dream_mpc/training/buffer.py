@@ -213,6 +213,21 @@ class Buffer:
             self._starts = self._valid.nonzero().squeeze(1)
 
 
+def episode_row(obs, action_dim, action=None, reward=None, terminated=None, extras=None, planned=False):
+    """One buffer row: obs_t with action_{t-1}, reward_{t-1}, terminated_{t-1} (NaN on the reset row), and the
+    agent's `buffer_extras(planned)` where it has them."""
+    nan = torch.tensor(float("nan"))
+    row = {
+        "obs": obs,
+        "action": torch.full((action_dim,), float("nan")) if action is None else action,
+        "reward": nan if reward is None else reward,
+        "terminated": nan if terminated is None else terminated,
+    }
+    if extras is not None:
+        row.update(extras(planned=planned))
+    return row
+
+
 def _blank(shape, dtype, device):
     """NaN for float fields (unfilled rows, like the reset row's action), zeros otherwise."""
     if dtype.is_floating_point:

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from dream_mpc import checkpoint
 from dream_mpc.errors import UserError, first_line
 from dream_mpc.evaluation.episodes import run_episode
+from dream_mpc.training.buffer import episode_row
 
 BUFFER_SAVE_LIMIT = 1 << 30  # bytes: a larger buffer is left out of checkpoints (a resumed run refills it)
 STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
@@ -435,21 +436,6 @@ class OnlineTrainer:
         if cfg.save_agent:
             self.save("final", resumable=False)
         self.logger.finish()
-
-
-def episode_row(obs, action_dim, action=None, reward=None, terminated=None, extras=None, planned=False):
-    """One buffer row: obs_t with action_{t-1}, reward_{t-1}, terminated_{t-1} (NaN on the reset row), and the
-    agent's `buffer_extras(planned)` where it has them."""
-    nan = torch.tensor(float("nan"))
-    row = {
-        "obs": obs,
-        "action": torch.full((action_dim,), float("nan")) if action is None else action,
-        "reward": nan if reward is None else reward,
-        "terminated": nan if terminated is None else terminated,
-    }
-    if extras is not None:
-        row.update(extras(planned=planned))
-    return row
 
 
 # ---------------------------------------------------------------------------------------------------- state
