@@ -40,6 +40,9 @@ def hydra_app(job):
 
     from dream_mpc import config, sweeps
 
+    if hasattr(sys.stdout, "reconfigure"):  # a program's console lines reach a job's log file as they are written
+        sys.stdout.reconfigure(line_buffering=True)
+
     def task_function(dict_cfg):
         quiet_libraries()
         hydra_cfg = HydraConfig.get()
