@@ -247,7 +247,8 @@ def plot(summary, path):
                 if f"{s['task']}\n{s['agent']}" == group and s["planner"] == planner:
                     xs.append(g + (i - (len(planners) - 1) / 2) * width)
                     ys.append(s["return_mean"])
-                    errs.append(s["seed_std"] if s["seeds"] > 1 and s.get("seed_std") is not None else 0.0)
+                    spread = s["seeds"] > 1 and s.get("seed_std") is not None
+                    errs.append(s["seed_std"] if spread else float("nan"))  # 1 seed: no error bar, not a 0-wide one
                     counts.append(count(s))
         ax.bar(xs, ys, width, yerr=errs, capsize=3, label=planner)
         if not same:  # each bar's count at its foot, clear of the error bars
